@@ -1,0 +1,1 @@
+"""The ``breachwire`` command: parses arguments, builds settings, calls into the packages. Nothing imports it."""

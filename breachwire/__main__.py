@@ -1,0 +1,3 @@
+from breachwire.cli import main
+
+raise SystemExit(main())

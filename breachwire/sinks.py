@@ -1,0 +1,194 @@
+"""Local receivers for the demo (and the tests): a real SMTP server and a real webhook endpoint that verifies
+every Standard Webhooks signature. Both write what they receive to a folder and remember it."""
+
+import email
+import email.policy
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    message_id: str
+    to: list[str]
+    subject: str
+    at: float
+    path: Path
+
+
+class _MailHandler:
+    def __init__(self, sink: "SmtpSink") -> None:
+        self._sink = sink
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message_id = str(message.get("Message-ID", "")).strip("<>")
+        with self._sink.lock:
+            self._sink.count += 1
+            path = self._sink.directory / f"{self._sink.count:05d}-{message_id.split('@')[0] or 'mail'}.eml"
+            path.write_bytes(envelope.content)
+            self._sink.received.append(
+                ReceivedMail(message_id, list(envelope.rcpt_tos), str(message.get("Subject", "")), time.time(), path)
+            )
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink:
+    """An aiosmtpd server on 127.0.0.1 writing each message to ``directory`` as an .eml file."""
+
+    def __init__(self, directory: Path, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.Lock()
+        self.count = 0
+        self.received: list[ReceivedMail] = []
+        self._controller = Controller(_MailHandler(self), hostname=host, port=port or _free_port(host))
+        self.host = host
+
+    @property
+    def port(self) -> int:
+        return int(self._controller.port)
+
+    def start(self) -> "SmtpSink":
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def message_ids(self) -> set[str]:
+        with self.lock:
+            return {m.message_id for m in self.received}
+
+
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    path: str
+    webhook_id: str
+    body: dict[str, Any]
+    at: float
+    file: Path | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the receiver answers; tests use it to play a failing endpoint."""
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+Behaviour = Callable[[str, str, int], Answer]  # (path, webhook-id, attempt number for that id) → answer
+
+
+class WebhookSink:
+    """An HTTP server on 127.0.0.1 that verifies each POST's signature with the secret for its path.
+
+    ``secrets`` maps a path (``/hooks/<customer>``) to the secret that customer's webhooks are signed with.
+    A POST that does not verify gets 401 and is not kept.
+    """
+
+    def __init__(
+        self,
+        secrets: Mapping[str, str],
+        directory: Path | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        behaviour: Behaviour | None = None,
+    ) -> None:
+        self.secrets = dict(secrets)
+        self.directory = directory
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.behaviour = behaviour
+        self.lock = threading.Lock()
+        self.received: list[ReceivedWebhook] = []
+        self.rejected = 0
+        self.attempts: dict[str, int] = {}
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                status, headers, delay = sink._receive(self.path, dict(self.headers.items()), body)
+                if delay:
+                    time.sleep(delay)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-sink", daemon=True)
+        self.host = host
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def _receive(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Mapping[str, str], float]:
+        secret = self.secrets.get(path)
+        if secret is None:
+            return 404, {}, 0.0
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            payload = Webhook(secret).verify(body.decode(), lowered)
+        except (WebhookVerificationError, ValueError):
+            with self.lock:
+                self.rejected += 1
+            return 401, {}, 0.0
+        webhook_id = lowered["webhook-id"]
+        with self.lock:
+            attempt = self.attempts.get(webhook_id, 0) + 1
+            self.attempts[webhook_id] = attempt
+        answer = self.behaviour(path, webhook_id, attempt) if self.behaviour else Answer()
+        if 200 <= answer.status < 300:
+            file = None
+            with self.lock:
+                if self.directory is not None:
+                    name = path.strip("/").replace("/", "_")
+                    file = self.directory / f"{name}-{webhook_id}.json"
+                    file.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+                self.received.append(ReceivedWebhook(path, webhook_id, payload, time.time(), file))
+        return answer.status, answer.headers, answer.delay_s
+
+    def start(self) -> "WebhookSink":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def webhook_ids(self) -> set[str]:
+        with self.lock:
+            return {r.webhook_id for r in self.received}
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,1 @@
+"""Assessment: from one report to every affected customer, audience and legal clock."""

@@ -1,0 +1,76 @@
+"""Sending notices over SMTP: one connection reused across messages, reopened when the server drops it."""
+
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from consumers.notify.errors import FinalDelivery, RetryableDelivery, classify_smtp
+from consumers.notify.render import Rendered
+from runtime.settings import SmtpSettings
+
+
+def message_id(notice_id: str) -> str:
+    """Derived from the notice id: a resent notice carries the same Message-ID, so mail systems dedupe it."""
+    return f"<{notice_id}@breachwire.notices>"
+
+
+def build_message(sender: str, to: str, notice_id: str, rendered: Rendered) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = rendered.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = message_id(notice_id)
+    message["Content-Language"] = rendered.locale
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+class SmtpSender:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self._settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self._settings
+        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+        if s.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if s.username and s.password:
+            smtp.login(s.username, s.password.get_secret_value())
+        return smtp
+
+    def send(self, to: str, notice_id: str, rendered: Rendered) -> str:
+        """Deliver one notice; returns its Message-ID as the receipt."""
+        message = build_message(self._settings.sender, to, notice_id, rendered)
+        for attempt in (1, 2):
+            try:
+                if self._smtp is None:
+                    self._smtp = self._connect()
+                self._smtp.send_message(message)
+                return message_id(notice_id)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, reason = next(iter(exc.recipients.values()))
+                raise classify_smtp(code, reason.decode(errors="replace")) from None
+            except smtplib.SMTPResponseException as exc:
+                self.close()
+                raise classify_smtp(exc.smtp_code, exc.smtp_error.decode(errors="replace")) from None
+            except (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, OSError) as exc:
+                # A reused connection may have been closed by the server; open a new one once.
+                self.close()
+                if attempt == 2:
+                    raise RetryableDelivery(f"SMTP connection: {exc}") from None
+            except ValueError as exc:
+                raise FinalDelivery(f"message refused before sending: {exc}") from None
+        raise RetryableDelivery("SMTP: not sent")
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._smtp = None

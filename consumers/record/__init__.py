@@ -1,0 +1,1 @@
+"""The record consumer: keeps the ledger's account of incidents, assessments and requested notices."""

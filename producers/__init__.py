@@ -1,0 +1,1 @@
+"""The ways in: the intake API for subprocessors, monitor adapters and on-call actions."""

@@ -1,0 +1,72 @@
+"""RFC 9457 problem details (application/problem+json): every error the intake answers with."""
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from runtime.validation import field_errors
+
+PROBLEM_TYPE_BASE = "https://breachwire.dev/problems/"
+
+
+class Problem(Exception):
+    """An error answer; raise it anywhere in a handler and the app turns it into problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+    def response(self, instance: str) -> JSONResponse:
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": instance,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        return JSONResponse(body, status_code=self.status, headers=self.headers, media_type="application/problem+json")
+
+
+def invalid_fields(error: ValidationError) -> Problem:
+    errors = [{"field": path or "body", "message": message} for path, message in field_errors(error)]
+    fields = ", ".join(e["field"] for e in errors)
+    return Problem(422, "invalid-field", "Invalid field", f"invalid field(s): {fields}", errors)
+
+
+def problem_schema() -> dict[str, Any]:
+    """The OpenAPI schema of a problem document, for the responses the intake declares."""
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    }

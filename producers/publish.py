@@ -1,0 +1,39 @@
+"""Publishing a report onto ``incidents.reported``: the one step every way in ends with."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from kafka import KafkaProducer
+
+from runtime.kafka import publish
+from runtime.topics import Topics
+from schemas import IncidentReported, Report, Source, incident_id
+
+
+class ReportPublisher:
+    """Turns a report into an ``IncidentReported`` and waits until Kafka acknowledged it (acks=all)."""
+
+    def __init__(
+        self,
+        producer: KafkaProducer,
+        topics: Topics,
+        ack_timeout_s: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._producer = producer
+        self._topics = topics
+        self._timeout = ack_timeout_s
+        self._clock = clock
+
+    def publish(self, subprocessor_id: str, source: Source, delivery_id: str, report: Report) -> IncidentReported:
+        """Raises ``runtime.kafka.PublishError`` when Kafka does not acknowledge in time."""
+        message = IncidentReported(
+            incident_id=incident_id(subprocessor_id, report.reference),
+            subprocessor_id=subprocessor_id,
+            source=source,
+            delivery_id=delivery_id,
+            received_at=self._clock(),
+            report=report,
+        )
+        publish(self._producer, self._topics.reported, message.incident_id, message, self._timeout)
+        return message

@@ -1,0 +1,1 @@
+"""What every producer and consumer stands on: settings, logging, Kafka clients and topics, the ledger."""

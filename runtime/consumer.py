@@ -1,0 +1,111 @@
+"""The loop every consumer runs, as a chain of steps: poll → parse → handle → flush → commit.
+
+Offsets are committed last, after the handler recorded its effect and every message it produced was
+acknowledged, so a consumer killed at any instant re-reads what it had not finished; handlers are idempotent
+by id, so re-reading changes nothing. A message that cannot be parsed goes to ``messages.invalid`` with the
+reason, and the loop goes on.
+"""
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer
+from pydantic import ValidationError
+
+from runtime.kafka import send
+from schemas import InvalidMessage
+from schemas.common import Message
+
+log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class Received(Generic[M]):
+    """A parsed message with where it came from."""
+
+    message: M
+    topic: str
+    partition: int
+    offset: int
+
+
+class ConsumerLoop(Generic[M]):
+    def __init__(
+        self,
+        name: str,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        invalid_topic: str,
+        model: type[M],
+        handle: Callable[[Sequence[Received[M]]], None],
+        poll_timeout_ms: int = 500,
+        ack_timeout_s: float = 30.0,
+    ) -> None:
+        self.name = name
+        self._consumer = consumer
+        self._producer = producer
+        self._invalid_topic = invalid_topic
+        self._model = model
+        self._handle = handle
+        self._poll_timeout_ms = poll_timeout_ms
+        self._ack_timeout_s = ack_timeout_s
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("consumer started", consumer=self.name)
+        try:
+            while not stop.is_set():
+                self.run_once()
+        finally:
+            self._consumer.close(autocommit=False)
+            self._producer.flush(timeout=self._ack_timeout_s)
+            log.info("consumer stopped", consumer=self.name)
+
+    def run_once(self) -> int:
+        """One poll, handled and committed; returns the number of records read."""
+        batch = self._consumer.poll(timeout_ms=self._poll_timeout_ms)
+        records = [r for partition_records in batch.values() for r in partition_records]
+        if not records:
+            return 0
+        parsed = self._parse(records)
+        if parsed:
+            self._handle(parsed)
+        self._producer.flush(timeout=self._ack_timeout_s)
+        self._consumer.commit()
+        return len(records)
+
+    def _parse(self, records: Sequence[Any]) -> list[Received[M]]:
+        parsed: list[Received[M]] = []
+        for record in records:
+            try:
+                message = self._model.model_validate_json(record.value)
+            except ValidationError as exc:
+                reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+                self._dead_letter(record, reason[:2000])
+                continue
+            parsed.append(Received(message, record.topic, record.partition, record.offset))
+        return parsed
+
+    def _dead_letter(self, record: Any, reason: str) -> None:
+        log.warning("invalid message", topic=record.topic, partition=record.partition, offset=record.offset,
+                    reason=reason)
+        value = record.value or b""
+        send(
+            self._producer,
+            self._invalid_topic,
+            record.topic,
+            InvalidMessage(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                consumer=self.name,
+                reason=reason,
+                payload=value.decode("utf-8", errors="replace")[:100_000],
+                at=datetime.now(UTC),
+            ),
+        )

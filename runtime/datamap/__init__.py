@@ -1,0 +1,20 @@
+"""The data map: which subprocessors touch what, and which customers (the controllers) live where.
+
+A data map is a folder: ``subprocessors.toml`` and one or more ``customers*.jsonl`` / ``customers*.csv``.
+"""
+
+from runtime.datamap.index import DataMap
+from runtime.datamap.load import DataMapError, load_customers, load_datamap, load_subprocessors
+from runtime.datamap.models import AccessGrant, Customer, Subprocessor, SubprocessorKind
+
+__all__ = [
+    "AccessGrant",
+    "Customer",
+    "DataMap",
+    "DataMapError",
+    "Subprocessor",
+    "SubprocessorKind",
+    "load_customers",
+    "load_datamap",
+    "load_subprocessors",
+]

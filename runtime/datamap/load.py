@@ -1,0 +1,190 @@
+"""Reading a data map folder; every problem names the file, the line and the field, and says what is wrong."""
+
+import csv
+import json
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runtime.datamap.index import DataMap
+from runtime.datamap.models import Customer, Subprocessor
+from runtime.validation import field_errors
+
+# Columns of a customers CSV whose cells hold several values, separated by ";".
+CSV_LIST_COLUMNS = ("features", "admin_emails")
+# A grant cell: "subcontractor|valid_from|valid_until" entries separated by ";" (valid_until may be empty).
+CSV_GRANT_COLUMN = "grants"
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: Path
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else str(self.file)
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class DataMapError(ValueError):
+    """The data map has problems; ``problems`` lists each one, ``str()`` prints one per line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _problems(file: Path, line: int | None, error: ValidationError, prefix: str = "") -> list[Problem]:
+    return [Problem(file, line, path or None, message) for path, message in field_errors(error, prefix)]
+
+
+def load_subprocessors(path: Path) -> list[Subprocessor]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DataMapError([Problem(path, getattr(exc, "lineno", None), None, str(exc))]) from None
+    except OSError as exc:
+        raise DataMapError([Problem(path, None, None, exc.strerror or str(exc))]) from None
+    problems: list[Problem] = []
+    result: list[Subprocessor] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data.get("subprocessors", [])):
+        try:
+            sub = Subprocessor.model_validate(raw)
+        except ValidationError as exc:
+            problems += _problems(path, None, exc, f"subprocessors[{i}]")
+            continue
+        if sub.id in seen:
+            problems.append(Problem(path, None, f"subprocessors[{i}].id", f"duplicate id {sub.id!r}"))
+        seen.add(sub.id)
+        result.append(sub)
+    if problems:
+        raise DataMapError(problems)
+    return result
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            cleaned: dict[str, Any] = {k: v for k, v in row.items() if k is not None and v not in ("", None)}
+            if None in row:
+                cleaned["__extra__"] = row[None]  # type: ignore[index]
+            for column in CSV_LIST_COLUMNS:
+                if column in cleaned:
+                    cleaned[column] = [v.strip() for v in cleaned[column].split(";") if v.strip()]
+            if CSV_GRANT_COLUMN in cleaned:
+                grants = []
+                for entry in cleaned[CSV_GRANT_COLUMN].split(";"):
+                    parts = [p.strip() for p in entry.split("|")]
+                    grants.append(
+                        {
+                            "subcontractor": parts[0],
+                            "valid_from": parts[1] if len(parts) > 1 else None,
+                            "valid_until": (parts[2] or None) if len(parts) > 2 else None,
+                        }
+                    )
+                cleaned[CSV_GRANT_COLUMN] = grants
+            if "covered_entity" in cleaned:
+                cleaned["covered_entity"] = cleaned["covered_entity"].strip().lower() in ("1", "true", "yes")
+            yield reader.line_num, cleaned
+
+
+def _jsonl_rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(path, number, None, f"not JSON: {exc.msg} at column {exc.colno}"))
+                continue
+            if not isinstance(value, dict):
+                problems.append(Problem(path, number, None, "a line must hold one JSON object"))
+                continue
+            yield number, value
+
+
+def load_customers(path: Path) -> list[Customer]:
+    """Customers from one CSV or JSON Lines file; raises DataMapError listing every bad line and field."""
+    problems: list[Problem] = []
+    customers: list[Customer] = []
+    seen: dict[str, int] = {}
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise DataMapError([Problem(path, None, None, "customers come as .csv or .jsonl")])
+    try:
+        rows = _csv_rows(path) if suffix == ".csv" else _jsonl_rows(path, problems)
+        for line, raw in rows:
+            if "__extra__" in raw:
+                problems.append(Problem(path, line, None, "more cells than the header has columns"))
+                continue
+            try:
+                customer = Customer.model_validate(raw)
+            except ValidationError as exc:
+                problems += _problems(path, line, exc)
+                continue
+            if customer.id in seen:
+                problems.append(
+                    Problem(path, line, "id", f"duplicate id {customer.id!r} (first on line {seen[customer.id]})")
+                )
+                continue
+            seen[customer.id] = line
+            customers.append(customer)
+    except OSError as exc:
+        problems.append(Problem(path, None, None, exc.strerror or str(exc)))
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(path, None, None, f"not UTF-8 text: {exc.reason}"))
+    if problems:
+        raise DataMapError(problems)
+    return customers
+
+
+def customer_files(directory: Path) -> list[Path]:
+    return sorted(
+        p for p in directory.iterdir() if p.name.startswith("customers") and p.suffix in (".csv", ".jsonl")
+    )
+
+
+def load_datamap(directory: Path) -> DataMap:
+    """The whole map in a folder, checked as one: ids unique across files, grants naming known subcontractors."""
+    if not directory.is_dir():
+        raise DataMapError([Problem(directory, None, None, "no such data map folder")])
+    problems: list[Problem] = []
+    subprocessors: list[Subprocessor] = []
+    customers: list[Customer] = []
+    try:
+        subprocessors = load_subprocessors(directory / "subprocessors.toml")
+    except DataMapError as exc:
+        problems += exc.problems
+    origin: dict[str, Path] = {}
+    for path in customer_files(directory):
+        try:
+            loaded = load_customers(path)
+        except DataMapError as exc:
+            problems += exc.problems
+            continue
+        for customer in loaded:
+            if customer.id in origin:
+                problems.append(Problem(path, None, "id", f"duplicate id {customer.id!r} (also in {origin[customer.id]})"))
+            origin[customer.id] = path
+        customers += loaded
+    known = {s.id for s in subprocessors}
+    if subprocessors:
+        for customer in customers:
+            for i, grant in enumerate(customer.grants):
+                if grant.subcontractor not in known:
+                    problems.append(
+                        Problem(origin[customer.id], None, f"{customer.id}.grants[{i}].subcontractor",
+                                f"unknown subprocessor {grant.subcontractor!r}")
+                    )
+    if problems:
+        raise DataMapError(problems)
+    return DataMap(subprocessors, customers)

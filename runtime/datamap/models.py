@@ -1,0 +1,104 @@
+"""The data map's records: subprocessors and customers, validated as they are read."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Code = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+
+class SubprocessorKind(StrEnum):
+    """The three kinds the source document names."""
+
+    INFRASTRUCTURE = "infrastructure"  # hosts Service Data in regions
+    SERVICE = "service"  # provides features, touches the data those features hold
+    SUBCONTRACTOR = "subcontractor"  # support staff: data only with the customer's prior permission
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Subprocessor(_Record):
+    id: Code
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: SubprocessorKind
+    regions: list[Code] = Field(default_factory=list, description="Regions it hosts (infrastructure).")
+    features: list[Code] = Field(default_factory=list, description="Product features it serves (service).")
+    data_categories: list[Code] = Field(default_factory=list)
+    webhook_secrets: list[SecretStr] = Field(
+        default_factory=list, description="Active Standard Webhooks secrets (whsec_…); several while rotating."
+    )
+
+    @model_validator(mode="after")
+    def _kind_fits(self) -> "Subprocessor":
+        if self.kind is SubprocessorKind.INFRASTRUCTURE and not self.regions:
+            raise ValueError("an infrastructure subprocessor names the regions it hosts")
+        return self
+
+
+class AccessGrant(_Record):
+    """A customer's prior permission for a subcontractor to access its Service Data, for a window."""
+
+    subcontractor: Code
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime | None = None
+
+    def overlaps(self, start: datetime, end: datetime | None) -> bool:
+        """True when the grant was in force at some instant of [start, end] (end None: still going)."""
+        starts_before_end = end is None or self.valid_from <= end
+        ends_after_start = self.valid_until is None or self.valid_until >= start
+        return starts_before_end and ends_after_start
+
+
+class Customer(_Record):
+    """A customer organisation: the controller of its data subjects' Personal Data."""
+
+    id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    region: Code
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    timezone: str = "UTC"
+    locale: str = "en"
+    features: list[Code] = Field(default_factory=list)
+    data_subjects: Annotated[int, Field(ge=0)] = 0
+    covered_entity: bool = Field(default=False, description="A HIPAA covered entity.")
+    privacy_email: Email | None = Field(default=None, description="Privacy contact / DPO: formal notices.")
+    admin_emails: list[Email] = Field(default_factory=list, description="Account admins: operational alerts.")
+    webhook_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    webhook_secret: SecretStr | None = None
+    sms: Phone | None = None
+    grants: list[AccessGrant] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value)
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"unknown locale {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "Customer":
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("webhook_url needs a webhook_secret to sign with")
+        if not (self.privacy_email or self.admin_emails or self.webhook_url):
+            raise ValueError("a customer needs a privacy_email, admin_emails or a webhook_url")
+        return self

@@ -1,0 +1,90 @@
+"""Kafka clients as breachwire uses them: acks=all producers, manual-commit consumers, topics made on demand."""
+
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from runtime.settings import KafkaSettings
+from schemas.common import Message
+
+log = structlog.get_logger(__name__)
+
+
+class PublishError(RuntimeError):
+    """Kafka did not acknowledge a message in time; nothing may be promised to the sender."""
+
+
+def make_producer(settings: KafkaSettings) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=settings.client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        retries=2**31 - 1,
+        request_timeout_ms=int(settings.ack_timeout_s * 1000),
+        delivery_timeout_ms=int(settings.ack_timeout_s * 1000) + 5000,
+    )
+
+
+def publish(producer: KafkaProducer, topic: str, key: str, message: Message, timeout_s: float) -> Any:
+    """Send one message and wait until every in-sync replica has it (acks=all)."""
+    try:
+        return producer.send(topic, key=key.encode(), value=message.to_json()).get(timeout=timeout_s)
+    except KafkaError as exc:
+        raise PublishError(f"{topic}: not acknowledged: {exc}") from exc
+
+
+def send(producer: KafkaProducer, topic: str, key: str, message: Message) -> Any:
+    """Queue one message; the caller flushes (and so waits for every ack) before it commits."""
+    return producer.send(topic, key=key.encode(), value=message.to_json())
+
+
+def make_consumer(settings: KafkaSettings, group: str, topics: Iterable[str], **extra: Any) -> KafkaConsumer:
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "group_id": f"{settings.group_prefix}.{group}",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 200,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+    }
+    config.update(extra)
+    consumer = KafkaConsumer(**config)
+    consumer.subscribe(list(topics))
+    return consumer
+
+
+def ensure_topics(settings: KafkaSettings, partitions: dict[str, int]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name=name, num_partitions=count, replication_factor=1)
+            for name, count in partitions.items()
+            if name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process made them between our look and our create
+            log.info("topics created", topics=[t.name for t in missing])
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+def list_topics(settings: KafkaSettings) -> list[str]:
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+    try:
+        return sorted(admin.list_topics())
+    finally:
+        admin.close()

@@ -1,0 +1,39 @@
+"""The messages of breachwire: what subprocessors post and what travels on every topic.
+
+Every model carries a ``schema`` field naming its kind and version; ``schemas.export`` writes their JSON
+Schemas under ``schemas/json/``. This package imports nothing else of the project.
+"""
+
+from schemas.common import Audience, Channel, NoticeKind, ReportStatus, Source
+from schemas.ids import incident_id, notice_id
+from schemas.messages import (
+    Deadline,
+    IncidentAssessed,
+    IncidentFacts,
+    IncidentReported,
+    InvalidMessage,
+    NoticeDead,
+    NoticeRequested,
+    NoticeSent,
+)
+from schemas.report import Contact, Report
+
+__all__ = [
+    "Audience",
+    "Channel",
+    "Contact",
+    "Deadline",
+    "IncidentAssessed",
+    "IncidentFacts",
+    "IncidentReported",
+    "InvalidMessage",
+    "NoticeDead",
+    "NoticeKind",
+    "NoticeRequested",
+    "NoticeSent",
+    "Report",
+    "ReportStatus",
+    "Source",
+    "incident_id",
+    "notice_id",
+]

@@ -1,0 +1,150 @@
+"""The messages on breachwire's topics (see the topic table in ``runtime.topics``)."""
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.common import Audience, Channel, Message, NoticeKind, ReportStatus, Source
+from schemas.report import Report
+
+
+class IncidentReported(Message):
+    """``incidents.reported``, keyed by incident id: a report as it came in, and who it came from."""
+
+    schema_version: Literal["breachwire.incident-reported/1"] = Field(
+        default="breachwire.incident-reported/1", alias="schema"
+    )
+    incident_id: str
+    subprocessor_id: str
+    source: Source
+    delivery_id: str = Field(description="The webhook-id (or another delivery id) the report came with.")
+    received_at: AwareDatetime
+    report: Report
+
+    @property
+    def revision(self) -> str:
+        """Which report about the incident this is; part of every notice id it leads to."""
+        return f"{self.report.status.value}.{self.report.sequence}"
+
+
+class Deadline(Message):
+    """One legal clock: who must tell whom under which law, and by when (UTC)."""
+
+    jurisdiction: str
+    audience: str = Field(description="authority, data_subjects or controller, as the rules file names it")
+    due_at: AwareDatetime | None = Field(description="None when the clock has not started yet.")
+    citation: str = ""
+    notifiable: bool | None = Field(default=True, description="None when the facts to decide are not known.")
+
+
+class IncidentFacts(Message):
+    """What a notice says about the incident: the items GDPR Art. 33(3) asks for, when known."""
+
+    incident_id: str
+    subprocessor_id: str
+    subprocessor_name: str
+    status: ReportStatus
+    sequence: int
+    title: str
+    description: str
+    aware_at: AwareDatetime
+    occurred_from: AwareDatetime | None = None
+    occurred_until: AwareDatetime | None = None
+    regions: list[str] = Field(default_factory=list)
+    data_categories: list[str] = Field(default_factory=list)
+    approx_data_subjects: int | None = None
+    approx_records: int | None = None
+    likely_consequences: str | None = None
+    measures_taken: str | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+
+
+class IncidentAssessed(Message):
+    """``incidents.assessed``, keyed by incident id: one per affected customer and incident revision."""
+
+    schema_version: Literal["breachwire.incident-assessed/1"] = Field(
+        default="breachwire.incident-assessed/1", alias="schema"
+    )
+    incident_id: str
+    revision: str
+    customer_id: str
+    assessed_at: AwareDatetime
+    jurisdictions: list[str] = Field(default_factory=list)
+    data_categories: list[str] = Field(default_factory=list)
+    deadlines: list[Deadline] = Field(default_factory=list)
+    notice_ids: list[str] = Field(default_factory=list)
+
+
+class NoticeRequested(Message):
+    """``notices.requested``, keyed by recipient id: one notice to one recipient over one channel."""
+
+    schema_version: Literal["breachwire.notice-requested/1"] = Field(
+        default="breachwire.notice-requested/1", alias="schema"
+    )
+    notice_id: str
+    incident_id: str
+    revision: str
+    recipient_id: str
+    recipient_name: str
+    audience: Audience
+    channel: Channel
+    kind: NoticeKind
+    address: str = Field(description="Email address, webhook URL or phone number, by channel.")
+    locale: str = "en"
+    timezone: str = "UTC"
+    requested_at: AwareDatetime
+    requires_approval: bool = False
+    references: list[str] = Field(default_factory=list, description="Earlier notices this one follows.")
+    incident: IncidentFacts
+    deadlines: list[Deadline] = Field(default_factory=list)
+
+
+class NoticeSent(Message):
+    """``notices.sent``, keyed by notice id: a notice delivered, with its receipt."""
+
+    schema_version: Literal["breachwire.notice-sent/1"] = Field(
+        default="breachwire.notice-sent/1", alias="schema"
+    )
+    notice_id: str
+    incident_id: str
+    recipient_id: str
+    audience: Audience
+    channel: Channel
+    locale: str
+    attempts: int
+    sent_at: AwareDatetime
+    receipt: str = Field(description="The SMTP Message-ID, HTTP status or provider id that proves delivery.")
+
+
+class NoticeDead(Message):
+    """``notices.dead``, keyed by notice id: a notice that could not be delivered, and why."""
+
+    schema_version: Literal["breachwire.notice-dead/1"] = Field(
+        default="breachwire.notice-dead/1", alias="schema"
+    )
+    notice_id: str
+    incident_id: str
+    recipient_id: str
+    audience: Audience
+    channel: Channel
+    attempts: int
+    failed_at: AwareDatetime
+    reason: str
+    request: NoticeRequested
+
+
+class InvalidMessage(Message):
+    """``messages.invalid``: a message a consumer could not parse, kept with the reason."""
+
+    schema_version: Literal["breachwire.invalid-message/1"] = Field(
+        default="breachwire.invalid-message/1", alias="schema"
+    )
+    topic: str
+    partition: int
+    offset: int
+    consumer: str
+    reason: str
+    payload: str = Field(description="The message value, decoded as UTF-8 with replacement.")
+    at: AwareDatetime
