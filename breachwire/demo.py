@@ -8,6 +8,7 @@ prints what happened, and stops what it started.
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +23,10 @@ from consumers.notify.webhook import sign_headers
 from runtime import broker
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics
-from runtime.ledger import Ledger
+from runtime.ledger import Ledger, NoticeRow
 from runtime.settings import Settings
 from runtime.topics import topics_for
-from schemas import Report, ReportStatus, incident_id, notice_id
+from schemas import Contact, Report, ReportStatus, incident_id, notice_id
 
 WEBHOOK_PORT = 8765  # the example data map's webhook URLs point here
 
@@ -56,7 +57,7 @@ def linode_eu_breach(now: datetime) -> Scenario:
             approx_records=2_400_000,
             likely_consequences="Phishing aimed at the people named in the transcripts; exposure of what they wrote.",
             measures_taken="The token was revoked, the snapshots deleted, and every API token of the account rotated.",
-            contact={"name": "Linode Security", "email": "security@linode.example"},  # type: ignore[arg-type]
+            contact=Contact(name="Linode Security", email="security@linode.example"),
         ),
     )
 
@@ -134,9 +135,11 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         ledger.close()
         _print_table(expected, rows, arrived_at, posted_at)
         delivered = sum(1 for nid in expected if nid in arrived_at and rows.get(nid) and rows[nid].state == "delivered")
-        print(f"\n{delivered}/{len(expected)} notices delivered "
-              f"({len([n for n in expected if expected[n][1] == 'email'])} emails, "
-              f"{len([n for n in expected if expected[n][1] == 'webhook'])} webhooks)")
+        print(
+            f"\n{delivered}/{len(expected)} notices delivered "
+            f"({len([n for n in expected if expected[n][1] == 'email'])} emails, "
+            f"{len([n for n in expected if expected[n][1] == 'webhook'])} webhooks)"
+        )
         print(f"Emails received:   {smtp.directory}/")
         print(f"Webhooks received: {hooks.directory}/")
         print(f"Ledger:            {out_dir / 'ledger.db'}")
@@ -181,14 +184,13 @@ def _wait_for(
 
 
 def _print_table(
-    expected: dict[str, tuple[str, str]], rows: dict[str, object], arrived: dict[str, float], posted_at: float
+    expected: dict[str, tuple[str, str]], rows: Mapping[str, NoticeRow], arrived: dict[str, float], posted_at: float
 ) -> None:
     print()
     print(f"{'recipient':<22} {'channel':<8} {'status':<10} {'seconds':>7}")
     print(f"{'-' * 22} {'-' * 8} {'-' * 10} {'-' * 7}")
     for nid, (recipient, channel) in sorted(expected.items(), key=lambda item: item[1]):
         row = rows.get(nid)
-        status = getattr(row, "state", "missing")
+        status = row.state if row else "missing"
         seconds = f"{arrived[nid] - posted_at:7.2f}" if nid in arrived else "      -"
         print(f"{recipient:<22} {channel:<8} {status:<10} {seconds}")
-

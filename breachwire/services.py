@@ -60,17 +60,20 @@ def run_intake(settings: Settings, datamap: DataMap) -> None:
     from producers.intake import create_app
     from producers.publish import ReportPublisher
 
-    producer = make_producer(settings.kafka)
-    publisher = ReportPublisher(producer, topics_for(settings.kafka), settings.kafka.ack_timeout_s)
+    publisher = ReportPublisher(
+        lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
+    )
     app = create_app(settings.intake, datamap, publisher)
     uvicorn.run(app, host=settings.intake.host, port=settings.intake.port, log_level="warning", access_log=False)
-    producer.close()
+    publisher.close()
 
 
 def run_service(settings: Settings, service: str) -> None:
     if not broker.is_serving_address(settings.kafka.bootstrap_servers):
-        raise SystemExit(f"breachwire: no Kafka broker answers at {settings.kafka.bootstrap_servers}; "
-                         "start one with `breachwire kafka up`")
+        raise SystemExit(
+            f"breachwire: no Kafka broker answers at {settings.kafka.bootstrap_servers}; "
+            "start one with `breachwire kafka up`"
+        )
     datamap = prepare(settings, service)
     runners: dict[str, Callable[[], None]] = {
         "intake": lambda: run_intake(settings, datamap),

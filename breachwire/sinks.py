@@ -29,7 +29,7 @@ class _MailHandler:
     def __init__(self, sink: "SmtpSink") -> None:
         self._sink = sink
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         message_id = str(message.get("Message-ID", "")).strip("<>")
         with self._sink.lock:
@@ -120,10 +120,10 @@ class WebhookSink:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 status, headers, delay = sink._receive(self.path, dict(self.headers.items()), body)

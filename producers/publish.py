@@ -4,8 +4,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
-from runtime.kafka import publish
+from runtime.kafka import PublishError, publish
 from runtime.topics import Topics
 from schemas import IncidentReported, Report, Source, incident_id
 
@@ -15,12 +16,13 @@ class ReportPublisher:
 
     def __init__(
         self,
-        producer: KafkaProducer,
+        producer: Callable[[], KafkaProducer],
         topics: Topics,
         ack_timeout_s: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._producer = producer
+        self._make_producer = producer
+        self._producer: KafkaProducer | None = None
         self._topics = topics
         self._timeout = ack_timeout_s
         self._clock = clock
@@ -35,5 +37,18 @@ class ReportPublisher:
             received_at=self._clock(),
             report=report,
         )
-        publish(self._producer, self._topics.reported, message.incident_id, message, self._timeout)
+        publish(self._connected(), self._topics.reported, message.incident_id, message, self._timeout)
         return message
+
+    def _connected(self) -> KafkaProducer:
+        """The producer, made on first use so that the intake starts (and answers 503) while Kafka is down."""
+        if self._producer is None:
+            try:
+                self._producer = self._make_producer()
+            except KafkaError as exc:
+                raise PublishError(f"Kafka unreachable: {exc}") from exc
+        return self._producer
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()

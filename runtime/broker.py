@@ -268,7 +268,9 @@ def start(settings: BrokerSettings) -> bool:
         if _pid(paths) is None:
             raise BrokerError(f"the broker exited while starting; see {paths.log_file}")
         time.sleep(0.5)
-    raise BrokerError(f"the broker did not serve metadata within {settings.start_timeout_s:.0f} s; see {paths.log_file}")
+    raise BrokerError(
+        f"the broker did not serve metadata within {settings.start_timeout_s:.0f} s; see {paths.log_file}"
+    )
 
 
 def stop(settings: BrokerSettings, timeout_s: float = 30.0) -> bool:

@@ -92,8 +92,13 @@ class ConsumerLoop(Generic[M]):
         return parsed
 
     def _dead_letter(self, record: Any, reason: str) -> None:
-        log.warning("invalid message", topic=record.topic, partition=record.partition, offset=record.offset,
-                    reason=reason)
+        log.warning(
+            "invalid message",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
         value = record.value or b""
         send(
             self._producer,

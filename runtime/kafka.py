@@ -1,5 +1,6 @@
 """Kafka clients as breachwire uses them: acks=all producers, manual-commit consumers, topics made on demand."""
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +28,9 @@ def make_producer(settings: KafkaSettings) -> KafkaProducer:
         linger_ms=2,
         retries=2**31 - 1,
         request_timeout_ms=int(settings.ack_timeout_s * 1000),
+        # send() waits this long for metadata when the broker is away: bound it like the ack itself
+        max_block_ms=int(settings.ack_timeout_s * 1000),
+        bootstrap_timeout_ms=int(settings.ack_timeout_s * 1000),
         delivery_timeout_ms=int(settings.ack_timeout_s * 1000) + 5000,
     )
 
@@ -72,10 +76,8 @@ def ensure_topics(settings: KafkaSettings, partitions: dict[str, int]) -> list[s
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process made them meanwhile
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process made them between our look and our create
             log.info("topics created", topics=[t.name for t in missing])
         return [t.name for t in missing]
     finally:

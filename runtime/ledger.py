@@ -172,8 +172,13 @@ class Ledger:
             return 0
         dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         keys = [c.name for c in table.primary_key.columns]
-        stmt = dialect_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
-        return conn.execute(stmt).rowcount or 0
+        stmt = (
+            dialect_insert(table)
+            .values(list(rows))
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(table.c[keys[0]])  # rowcount is not reliable for multi-row inserts on every driver
+        )
+        return len(conn.execute(stmt).all())
 
     # -- incidents and reports -----------------------------------------------------------------------------
 
@@ -330,7 +335,7 @@ class Ledger:
         if incident_id is not None:
             query = query.where(notices.c.incident_id == incident_id)
         with self.engine.connect() as conn:
-            return {state: count for state, count in conn.execute(query).tuples()}
+            return {state: count for state, count in conn.execute(query)}
 
     def rendered(self, notice_id: str) -> str | None:
         with self.engine.connect() as conn:

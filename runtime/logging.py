@@ -44,16 +44,12 @@ class RedactSensitive:
 
     def _clean(self, value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {
-                k: (REDACTED if str(k).lower() in self._keys else self._clean(v)) for k, v in value.items()
-            }
+            return {k: (REDACTED if str(k).lower() in self._keys else self._clean(v)) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._clean(v) for v in value]
         return value
 
-    def __call__(
-        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
+    def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key in list(event_dict):
             if key.lower() in self._keys:
                 event_dict[key] = REDACTED
@@ -65,9 +61,7 @@ class RedactSensitive:
 def configure(settings: LogSettings, service: str) -> None:
     """Set structlog up for one process; call once, at the entry point."""
     as_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     level = logging.getLevelNamesMapping()[settings.level.upper()]
     structlog.configure(
         processors=[

@@ -104,9 +104,7 @@ class NoticeRequested(Message):
 class NoticeSent(Message):
     """``notices.sent``, keyed by notice id: a notice delivered, with its receipt."""
 
-    schema_version: Literal["breachwire.notice-sent/1"] = Field(
-        default="breachwire.notice-sent/1", alias="schema"
-    )
+    schema_version: Literal["breachwire.notice-sent/1"] = Field(default="breachwire.notice-sent/1", alias="schema")
     notice_id: str
     incident_id: str
     recipient_id: str
@@ -121,9 +119,7 @@ class NoticeSent(Message):
 class NoticeDead(Message):
     """``notices.dead``, keyed by notice id: a notice that could not be delivered, and why."""
 
-    schema_version: Literal["breachwire.notice-dead/1"] = Field(
-        default="breachwire.notice-dead/1", alias="schema"
-    )
+    schema_version: Literal["breachwire.notice-dead/1"] = Field(default="breachwire.notice-dead/1", alias="schema")
     notice_id: str
     incident_id: str
     recipient_id: str

@@ -111,7 +111,10 @@ class Notify:
             if customer is None or customer.webhook_secret is None:
                 raise FinalDelivery("no webhook secret for this recipient in the data map")
             return self._webhook.send(
-                notice.address, customer.webhook_secret.get_secret_value(), notice.notice_id, rendered.json_body
+                notice.address,
+                customer.webhook_secret.get_secret_value(),
+                notice.notice_id,
+                rendered.json_body,
             )
         raise FinalDelivery(f"channel {notice.channel.value} is not available")
 

@@ -34,7 +34,10 @@ class Accepted(BaseModel):
 
 def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {
-        code: {"description": "Problem", "content": {"application/problem+json": {"schema": problem_schema()}}}
+        code: {
+            "description": "Problem",
+            "content": {"application/problem+json": {"schema": problem_schema()}},
+        }
         for code in codes
     }
 
@@ -99,7 +102,10 @@ def create_app(settings: IntakeSettings, datamap: DataMap, publisher: ReportPubl
             raw = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Problem(
-                422, "invalid-json", "Body is not JSON", f"the body is not valid JSON: {exc}",
+                422,
+                "invalid-json",
+                "Body is not JSON",
+                f"the body is not valid JSON: {exc}",
                 [{"field": "body", "message": "not valid JSON"}],
             ) from None
         try:
@@ -115,11 +121,18 @@ def create_app(settings: IntakeSettings, datamap: DataMap, publisher: ReportPubl
         except PublishError as exc:
             log.error("report not acknowledged by Kafka", subprocessor_id=subprocessor.id, error=str(exc))
             raise Problem(
-                503, "unavailable", "Try again later", "the report could not be stored; nothing was accepted",
+                503,
+                "unavailable",
+                "Try again later",
+                "the report could not be stored; nothing was accepted",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from None
-        log.info("report accepted", incident_id=message.incident_id, subprocessor_id=subprocessor.id,
-                 revision=message.revision)
+        log.info(
+            "report accepted",
+            incident_id=message.incident_id,
+            subprocessor_id=subprocessor.id,
+            revision=message.revision,
+        )
         return Accepted(incident_id=message.incident_id)
 
     @app.get("/healthz")

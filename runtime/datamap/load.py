@@ -75,7 +75,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         for row in reader:
             cleaned: dict[str, Any] = {k: v for k, v in row.items() if k is not None and v not in ("", None)}
             if None in row:
-                cleaned["__extra__"] = row[None]  # type: ignore[index]
+                cleaned["__extra__"] = row[None]
             for column in CSV_LIST_COLUMNS:
                 if column in cleaned:
                     cleaned[column] = [v.strip() for v in cleaned[column].split(";") if v.strip()]
@@ -148,9 +148,7 @@ def load_customers(path: Path) -> list[Customer]:
 
 
 def customer_files(directory: Path) -> list[Path]:
-    return sorted(
-        p for p in directory.iterdir() if p.name.startswith("customers") and p.suffix in (".csv", ".jsonl")
-    )
+    return sorted(p for p in directory.iterdir() if p.name.startswith("customers") and p.suffix in (".csv", ".jsonl"))
 
 
 def load_datamap(directory: Path) -> DataMap:
@@ -173,7 +171,9 @@ def load_datamap(directory: Path) -> DataMap:
             continue
         for customer in loaded:
             if customer.id in origin:
-                problems.append(Problem(path, None, "id", f"duplicate id {customer.id!r} (also in {origin[customer.id]})"))
+                problems.append(
+                    Problem(path, None, "id", f"duplicate id {customer.id!r} (also in {origin[customer.id]})")
+                )
             origin[customer.id] = path
         customers += loaded
     known = {s.id for s in subprocessors}
@@ -182,8 +182,12 @@ def load_datamap(directory: Path) -> DataMap:
             for i, grant in enumerate(customer.grants):
                 if grant.subcontractor not in known:
                     problems.append(
-                        Problem(origin[customer.id], None, f"{customer.id}.grants[{i}].subcontractor",
-                                f"unknown subprocessor {grant.subcontractor!r}")
+                        Problem(
+                            origin[customer.id],
+                            None,
+                            f"{customer.id}.grants[{i}].subcontractor",
+                            f"unknown subprocessor {grant.subcontractor!r}",
+                        )
                     )
     if problems:
         raise DataMapError(problems)

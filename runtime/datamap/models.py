@@ -33,7 +33,8 @@ class Subprocessor(_Record):
     features: list[Code] = Field(default_factory=list, description="Product features it serves (service).")
     data_categories: list[Code] = Field(default_factory=list)
     webhook_secrets: list[SecretStr] = Field(
-        default_factory=list, description="Active Standard Webhooks secrets (whsec_…); several while rotating."
+        default_factory=list,
+        description="Active Standard Webhooks secrets (whsec_…); several while rotating.",
     )
 
     @model_validator(mode="after")

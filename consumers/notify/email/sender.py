@@ -1,7 +1,7 @@
 """Sending notices over SMTP: one connection reused across messages, reopened when the server drops it."""
 
+import contextlib
 import smtplib
-import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -57,8 +57,10 @@ class SmtpSender:
                 raise classify_smtp(code, reason.decode(errors="replace")) from None
             except smtplib.SMTPResponseException as exc:
                 self.close()
-                raise classify_smtp(exc.smtp_code, exc.smtp_error.decode(errors="replace")) from None
-            except (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, OSError) as exc:
+                error = exc.smtp_error
+                text = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+                raise classify_smtp(exc.smtp_code, text) from None
+            except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
                 # A reused connection may have been closed by the server; open a new one once.
                 self.close()
                 if attempt == 2:
@@ -69,8 +71,6 @@ class SmtpSender:
 
     def close(self) -> None:
         if self._smtp is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
             self._smtp = None

@@ -52,7 +52,9 @@ class WebhookSender:
         except httpx.TransportError as exc:
             raise RetryableDelivery(f"connection: {exc.__class__.__name__}: {exc}") from None
         error = classify_http(
-            response.status_code, response.reason_phrase, retry_after_seconds(response.headers.get("retry-after"))
+            response.status_code,
+            response.reason_phrase,
+            retry_after_seconds(response.headers.get("retry-after")),
         )
         if error is not None:
             raise error

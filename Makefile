@@ -1,0 +1,40 @@
+# The whole set-up for a newcomer: `make demo` runs the main job end to end, `make test` runs every test.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint schemas kafka-up kafka-down up clean bench-assess bench-notify bench-intake
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[postgres,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/breachwire demo
+
+up: $(STAMP)
+	$(BIN)/breachwire up
+
+test: $(STAMP)
+	$(BIN)/breachwire kafka up
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.export
+
+kafka-up: $(STAMP)
+	$(BIN)/breachwire kafka up
+
+kafka-down: $(STAMP)
+	$(BIN)/breachwire kafka down
+
+clean:
+	rm -rf demo-output .breachwire .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,102 @@
+"""Commands that run things: ``up``, ``demo``, ``kafka up|down|status``, ``run SERVICE``."""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from runtime.settings import Settings
+
+
+def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime import broker
+    from runtime.kafka import ensure_topics, list_topics
+    from runtime.topics import topics_for
+
+    if args.action == "up":
+        print(f"fetching Kafka {settings.broker.version} into {settings.broker.cache_dir} (once)", flush=True)
+        broker.fetch(settings.broker)
+        started = broker.start(settings.broker)
+        made = ensure_topics(settings.kafka, topics_for(settings.kafka).partitions(settings.kafka))
+        state = "started" if started else "already running, reused"
+        print(f"Kafka {broker.address(settings.broker)}: {state}; {len(made)} topics created")
+        return 0
+    if args.action == "down":
+        stopped = broker.stop(settings.broker)
+        print("Kafka stopped" if stopped else "no broker started by breachwire was running")
+        return 0
+    if not broker.is_serving_address(settings.kafka.bootstrap_servers):
+        print(f"Kafka {settings.kafka.bootstrap_servers}: not running")
+        return 1
+    pid = broker.running_pid(settings.broker)
+    print(f"Kafka {settings.kafka.bootstrap_servers}: running" + (f" (pid {pid})" if pid else ""))
+    for topic in list_topics(settings.kafka):
+        print(f"  {topic}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from breachwire.services import run_service
+
+    run_service(settings, args.service)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from breachwire.stack import Stack, wait_for_http
+    from runtime import broker
+    from runtime.datamap import load_datamap
+    from runtime.kafka import ensure_topics
+    from runtime.topics import topics_for
+
+    datamap = load_datamap(settings.datamap_dir)
+    started = broker.start(settings.broker)
+    print(f"Kafka at {broker.address(settings.broker)} ({'started' if started else 'reused'})", flush=True)
+    ensure_topics(settings.kafka, topics_for(settings.kafka).partitions(settings.kafka))
+    env = {"BREACHWIRE_CONFIG": args.config} if args.config else {}
+    stack = Stack(env)
+    stack.start()
+    base = f"http://{settings.intake.host}:{settings.intake.port}"
+    try:
+        wait_for_http(f"{base}/healthz", 60, stack)
+        print(f"\nIntake listening on {base}")
+        print("POST /v1/subprocessors/<id>/reports, signed per Standard Webhooks with the subprocessor's secret:")
+        for sub in datamap.subprocessors.values():
+            if sub.webhook_secrets:
+                print(f"  {sub.id:<22} {sub.webhook_secrets[0].get_secret_value()}")
+        print(f"Ledger: {settings.ledger.url}\nCtrl-C stops everything.", flush=True)
+        while not (dead := stack.exited()):
+            time.sleep(0.5)
+        print(f"services exited: {dead}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…")
+        return 0
+    finally:
+        stack.stop()
+        if started:
+            broker.stop(settings.broker)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from breachwire.demo import run_demo
+
+    return run_demo(settings, Path(args.out))
+
+
+def register(sub: "argparse._SubParsersAction[Any]") -> None:
+    p = sub.add_parser("up", help="run the whole stack in the foreground on the embedded defaults")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("demo", help="run the end-to-end demo: a signed report in, every notice out")
+    p.add_argument("--out", default="demo-output", help="where received emails and webhooks are written")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("kafka", help="the local Kafka broker: up, down, status")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(func=cmd_kafka)
+
+    p = sub.add_parser("run", help="run one service in the foreground (as containers do)")
+    p.add_argument("service", choices=["intake", "assess", "notify", "record"])
+    p.set_defaults(func=cmd_run)

@@ -1,0 +1,566 @@
+"""Jurisdiction rules as data, and the clock engine that reads them.
+
+One TOML file per jurisdiction lives in ``rules/``; :func:`load_rules` reads them all into a
+:class:`RuleBook`. Each :class:`Jurisdiction` says who it applies to and lists its
+:class:`Obligation` s, one per audience (``authority``, ``data_subjects``, ``controller``), each
+with a :class:`Clock`, a :class:`Threshold`, the :class:`Authority` to reach (authority notices
+only), the items the notice must carry and a citation.
+
+Clocks
+------
+``hours``
+    N hours after the anchor, added to the UTC instant: a daylight-saving change never moves the
+    deadline (72 hours are 72 elapsed hours).
+``calendar_days``
+    The end of the Nth calendar day after the day of the anchor, counted in the jurisdiction's
+    own time zone: the deadline is 23:59:59.999999 local time on ``anchor_day + N``, converted
+    to UTC. This reads "no later than 3 calendar days after the day the organisation makes that
+    assessment" (PDPA s26D(1)) and "within 30 calendar days of discovery" (Cal. Civ. Code
+    1798.82) the same way: the day of the anchor is day 0 and the whole of day N is allowed.
+    Because the count is in local days, a deadline that spans a daylight-saving change lands
+    at local midnight, so its UTC offset is that of the last day.
+``without_undue_delay``
+    The law gives no number ("without undue delay", "immediately", "promptly"); the rules file
+    sets ``target_hours`` from the contract or from policy (``basis`` says which, and may not be
+    ``"law"``), counted like an hours clock.
+
+Anchors (``Clock.after``)
+-------------------------
+``awareness``
+    When the organisation became aware of (discovered, had knowledge or reasonable belief of)
+    the breach. GDPR Art. 33, NPC Circular 16-03, Cal. Civ. Code 1798.82, NY GBL 899-aa, HIPAA.
+``determination``
+    When the organisation determined that the breach occurred or is notifiable (PDPA s26D(1),
+    CRS 6-1-716, Fla. Stat. 501.171). Counted from awareness while no determination is known,
+    which can only make the deadline earlier.
+``data_subjects_notice``
+    When the notice to data subjects of the same jurisdiction went out (Cal. Civ. Code
+    1798.82(f): the Attorney General within 15 calendar days of notifying residents; HIPAA
+    164.408(b): HHS contemporaneously). Until that notice is sent, the deadline is counted from
+    the data-subject notice's own deadline, i.e. the latest the law allows if residents are
+    notified on time; recompute it with ``subjects_notified`` once they are.
+
+Thresholds
+----------
+:class:`Facts` holds what is known of an incident; any fact may still be unknown (``None``).
+:meth:`Obligation.is_notifiable` answers ``True``, ``False`` or ``None`` (cannot tell yet) using
+three-valued logic, so an unknown fact only makes the answer unknown when it could change it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "Anchor",
+    "AppliesTo",
+    "Audience",
+    "Authority",
+    "Basis",
+    "Channel",
+    "Clock",
+    "ClockKind",
+    "Facts",
+    "Flag",
+    "Jurisdiction",
+    "Obligation",
+    "RuleBook",
+    "RulesError",
+    "Threshold",
+    "load_rules",
+]
+
+Audience = Literal["authority", "data_subjects", "controller"]
+ClockKind = Literal["hours", "calendar_days", "without_undue_delay"]
+Anchor = Literal["awareness", "determination", "data_subjects_notice"]
+Basis = Literal["law", "contract", "policy"]
+Channel = Literal["online_form", "portal", "email", "mail"]
+
+# The qualitative facts a threshold may name. Each is a field of Facts (a test keeps them in step).
+Flag = Literal[
+    "sensitive_data",
+    "unauthorised_acquisition",
+    "serious_harm",
+    "significant_harm",
+    "likely_high_risk",
+    "harm_unlikely",
+    "harm_mitigated",
+    "encrypted",
+]
+
+_SLUG = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+_URL = r"^https?://\S+$"
+
+
+class RulesError(ValueError):
+    """A rules file cannot be read: the message names the file, and the field or line at fault."""
+
+
+class _Model(BaseModel):
+    # strict: TOML already gives native types, so "30" is a mistake, not a number.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Facts and three-valued logic
+
+
+class Facts(BaseModel):
+    """What is known of an incident, per jurisdiction. ``None`` means not known (yet)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    affected: int | None = Field(default=None, ge=0)
+    """People affected in this jurisdiction (residents of the state, data subjects, ...)."""
+
+    sensitive_data: bool | None = None
+    """Sensitive personal information, or information that may enable identity fraud
+    (NPC Circular 16-03 s11(A): financial data, login data, biometrics, ID documents, ...)."""
+
+    unauthorised_acquisition: bool | None = None
+    """There is reason to believe the data may have been acquired by an unauthorised person
+    (NPC Circular 16-03 s11(B))."""
+
+    serious_harm: bool | None = None
+    """The acquisition is likely to give rise to a real risk of serious harm to a data subject
+    (NPC Circular 16-03 s11(C))."""
+
+    significant_harm: bool | None = None
+    """The breach results in, or is likely to result in, significant harm to an affected
+    individual, including the prescribed data of the 2021 Regulations (PDPA s26B(1)(a), (2))."""
+
+    likely_high_risk: bool | None = None
+    """Likely to result in a high risk to the rights and freedoms of natural persons
+    (GDPR Art. 34(1))."""
+
+    harm_unlikely: bool | None = None
+    """A documented assessment concluded that harm is not likely: GDPR Art. 33(1) "unlikely to
+    result in a risk"; CRS 6-1-716(2) misuse not reasonably likely; Fla. Stat. 501.171(4)(c) no
+    identity theft or financial harm likely; HIPAA 164.402 low probability of compromise."""
+
+    harm_mitigated: bool | None = None
+    """Measures taken after the breach make the (high / significant) harm no longer likely
+    (GDPR Art. 34(3)(b), PDPA s26D(5)(a))."""
+
+    encrypted: bool | None = None
+    """The data were encrypted or otherwise unintelligible and the key was not compromised
+    (GDPR Art. 34(3)(a), PDPA s26D(5)(b), US state safe harbours, HIPAA "secured" PHI)."""
+
+    def flag(self, name: Flag) -> bool | None:
+        value: bool | None = getattr(self, name)
+        return value
+
+
+def _all(values: Iterable[bool | None]) -> bool | None:
+    result: bool | None = True
+    for value in values:
+        if value is False:
+            return False
+        if value is None:
+            result = None
+    return result
+
+
+def _any(values: Iterable[bool | None]) -> bool | None:
+    result: bool | None = False
+    for value in values:
+        if value is True:
+            return True
+        if value is None:
+            result = None
+    return result
+
+
+def _not(value: bool | None) -> bool | None:
+    return None if value is None else not value
+
+
+def _at_least(affected: int | None, minimum: int) -> bool | None:
+    return None if affected is None else affected >= minimum
+
+
+# --------------------------------------------------------------------------------------------
+# Rules models
+
+
+class Clock(_Model):
+    """How long the notice may take, and from when. See the module docstring."""
+
+    kind: ClockKind
+    hours: int | None = Field(default=None, gt=0)
+    days: int | None = Field(default=None, ge=0)
+    target_hours: int | None = Field(default=None, gt=0)
+    after: Anchor = "awareness"
+    basis: Basis = "law"
+    """Where the number comes from: the law itself, the contract, or our own policy."""
+    wording: str = ""
+    """The law's own words for the deadline, for the notice and the audit trail."""
+
+    @model_validator(mode="after")
+    def _one_length(self) -> Clock:
+        needed = {"hours": "hours", "calendar_days": "days", "without_undue_delay": "target_hours"}[self.kind]
+        for name in ("hours", "days", "target_hours"):
+            value = getattr(self, name)
+            if name == needed and value is None:
+                raise ValueError(f"a {self.kind} clock needs `{name}`")
+            if name != needed and value is not None:
+                raise ValueError(f"a {self.kind} clock takes `{needed}`, not `{name}`")
+        if self.kind == "without_undue_delay" and self.basis == "law":
+            raise ValueError("the law sets no number for `without_undue_delay`: basis must be contract or policy")
+        return self
+
+    @property
+    def length(self) -> timedelta:
+        """The hours to add (hours and without-undue-delay clocks) or days to count."""
+        if self.kind == "calendar_days":
+            return timedelta(days=self.days or 0)
+        return timedelta(hours=(self.hours if self.kind == "hours" else self.target_hours) or 0)
+
+
+class Threshold(_Model):
+    """When a notice is owed.
+
+    Notifiable iff all of these hold (an empty part holds):
+    ``affected >= min_affected``; every flag in ``all_of``; at least one of ``any_of`` or
+    ``affected >= or_min_affected``; none of ``none_of`` (exemptions, safe harbours).
+    """
+
+    min_affected: int | None = Field(default=None, ge=1)
+    all_of: list[Flag] = Field(default_factory=list)
+    any_of: list[Flag] = Field(default_factory=list)
+    or_min_affected: int | None = Field(default=None, ge=1)
+    none_of: list[Flag] = Field(default_factory=list)
+
+    def evaluate(self, facts: Facts) -> bool | None:
+        parts: list[bool | None] = []
+        if self.min_affected is not None:
+            parts.append(_at_least(facts.affected, self.min_affected))
+        parts.extend(facts.flag(name) for name in self.all_of)
+        if self.any_of or self.or_min_affected is not None:
+            alternatives = [facts.flag(name) for name in self.any_of]
+            if self.or_min_affected is not None:
+                alternatives.append(_at_least(facts.affected, self.or_min_affected))
+            parts.append(_any(alternatives))
+        parts.append(_not(_any(facts.flag(name) for name in self.none_of)))
+        return _all(parts)
+
+
+class Authority(_Model):
+    name: str = Field(min_length=1)
+    channel: Channel
+    url: str = Field(pattern=_URL)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Obligation(_Model):
+    """One duty to notify one audience under one jurisdiction."""
+
+    id: str = Field(pattern=_SLUG)
+    """Unique within the jurisdiction (a jurisdiction may have two authority notices)."""
+    audience: Audience
+    clock: Clock
+    threshold: Threshold = Field(default_factory=Threshold)
+    authority: Authority | None = None
+    contents: list[str] = Field(default_factory=list)
+    """Items the notice must carry (slugs the templates fill in)."""
+    late_contents: list[str] = Field(default_factory=list)
+    """Items a notice sent after its deadline must add (e.g. GDPR Art. 33(1) reasons for delay)."""
+    citation: str = Field(min_length=1)
+    notes: str = ""
+
+    _zone: ZoneInfo | None = PrivateAttr(default=None)
+    _subjects_notice: Obligation | None = PrivateAttr(default=None)
+
+    @field_validator("contents", "late_contents")
+    @classmethod
+    def _slugs(cls, items: list[str]) -> list[str]:
+        for item in items:
+            if not re.fullmatch(_SLUG, item):
+                raise ValueError(f"{item!r} is not a lower-case slug")
+        if len(set(items)) != len(items):
+            raise ValueError("duplicate items")
+        return items
+
+    @model_validator(mode="after")
+    def _authority_iff_audience(self) -> Obligation:
+        if self.audience == "authority" and self.authority is None:
+            raise ValueError("an authority notice needs an [obligations.authority] table")
+        if self.audience != "authority" and self.authority is not None:
+            raise ValueError(f"a {self.audience} notice takes no authority")
+        if self.audience == "data_subjects" and self.clock.after == "data_subjects_notice":
+            raise ValueError("a data_subjects clock cannot run from the data_subjects notice")
+        return self
+
+    def is_notifiable(self, facts: Facts) -> bool | None:
+        """True or False, or None while a fact that could change the answer is unknown."""
+        return self.threshold.evaluate(facts)
+
+    def due_at(
+        self,
+        awareness: datetime,
+        determination: datetime | None = None,
+        *,
+        subjects_notified: datetime | None = None,
+    ) -> datetime:
+        """The deadline, as an aware UTC datetime.
+
+        ``awareness``: when the organisation became aware of the breach. ``determination``: when
+        it determined that the breach occurred / is notifiable (only ``after = "determination"``
+        clocks use it; without it they count from awareness). ``subjects_notified``: when the
+        data-subject notice went out (only ``after = "data_subjects_notice"`` clocks use it).
+        Hours clocks add elapsed hours to the UTC instant; calendar-day clocks end at
+        23:59:59.999999 local time, in the jurisdiction's zone, on the Nth day after the anchor's
+        local day. All inputs must be timezone-aware.
+        """
+        for label, moment in (
+            ("awareness", awareness),
+            ("determination", determination),
+            ("subjects_notified", subjects_notified),
+        ):
+            if moment is not None and moment.utcoffset() is None:
+                raise ValueError(f"{label} must be a timezone-aware datetime")
+        if determination is not None and determination < awareness:
+            raise ValueError("determination cannot precede awareness")
+
+        anchor = self._anchor(awareness, determination, subjects_notified)
+        if self.clock.kind != "calendar_days":
+            return anchor.astimezone(UTC) + self.clock.length
+        if self._zone is None:
+            raise ValueError("a calendar-day clock needs its jurisdiction's timezone; load it with a Jurisdiction")
+        last_day = anchor.astimezone(self._zone).date() + self.clock.length
+        return datetime.combine(last_day, time.max, tzinfo=self._zone).astimezone(UTC)
+
+    def _anchor(
+        self, awareness: datetime, determination: datetime | None, subjects_notified: datetime | None
+    ) -> datetime:
+        if self.clock.after == "determination":
+            return determination if determination is not None else awareness
+        if self.clock.after == "data_subjects_notice":
+            if subjects_notified is not None:
+                return subjects_notified
+            if self._subjects_notice is None:
+                raise ValueError("no data_subjects obligation to count from; load it with a Jurisdiction")
+            return self._subjects_notice.due_at(awareness, determination)
+        return awareness
+
+
+class AppliesTo(_Model):
+    """Which customers fall under a jurisdiction.
+
+    A customer matches when its hosting region is in ``regions``, or its country is in
+    ``countries`` and (when ``states`` is given) its state is in ``states``; with neither
+    ``regions`` nor ``countries`` every place matches. ``covered_entity = true`` further
+    requires the customer to be a HIPAA covered entity.
+    """
+
+    regions: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    states: list[str] = Field(default_factory=list)
+    covered_entity: bool = False
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, items: list[str]) -> list[str]:
+        return _codes(items, r"[a-z]{2,8}", "a lower-case region code such as 'eu'")
+
+    @field_validator("countries")
+    @classmethod
+    def _countries(cls, items: list[str]) -> list[str]:
+        return _codes(items, r"[A-Z]{2}", "an upper-case ISO 3166 alpha-2 country code")
+
+    @field_validator("states")
+    @classmethod
+    def _states(cls, items: list[str]) -> list[str]:
+        return _codes(items, r"[A-Z]{2}", "an upper-case two-letter state code")
+
+    @model_validator(mode="after")
+    def _says_something(self) -> AppliesTo:
+        if not (self.regions or self.countries or self.covered_entity):
+            raise ValueError("give regions, countries or covered_entity")
+        if self.states and not self.countries:
+            raise ValueError("states need the country they belong to in `countries`")
+        return self
+
+    def matches(self, region: str, country: str, state: str | None, covered_entity: bool) -> bool:
+        if self.regions or self.countries:
+            in_region = region in self.regions
+            in_country = country in self.countries and (not self.states or state in self.states)
+            if not (in_region or in_country):
+                return False
+        return covered_entity or not self.covered_entity
+
+
+def _codes(items: list[str], pattern: str, what: str) -> list[str]:
+    for item in items:
+        if not re.fullmatch(pattern, item):
+            raise ValueError(f"{item!r} is not {what}")
+    return items
+
+
+class Jurisdiction(_Model):
+    id: str = Field(pattern=_SLUG)
+    name: str = Field(min_length=1)
+    timezone: str
+    """IANA zone in which calendar days are counted."""
+    applies_to: AppliesTo
+    sources: list[str] = Field(min_length=1)
+    obligations: list[Obligation] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not an IANA time zone") from None
+        return name
+
+    @field_validator("sources")
+    @classmethod
+    def _urls(cls, items: list[str]) -> list[str]:
+        for item in items:
+            if not re.fullmatch(_URL, item):
+                raise ValueError(f"{item!r} is not an http(s) URL")
+        return items
+
+    @model_validator(mode="after")
+    def _wire_obligations(self) -> Jurisdiction:
+        ids = [o.id for o in self.obligations]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"obligation ids must be unique: {', '.join(duplicates)}")
+        subjects = [o for o in self.obligations if o.audience == "data_subjects"]
+        zone = ZoneInfo(self.timezone)
+        for obligation in self.obligations:
+            obligation._zone = zone
+            if obligation.clock.after == "data_subjects_notice":
+                if len(subjects) != 1:
+                    raise ValueError(
+                        f"obligation {obligation.id!r} runs from the data_subjects notice, "
+                        "which needs exactly one data_subjects obligation"
+                    )
+                obligation._subjects_notice = subjects[0]
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def applies(self, region: str, country: str, state: str | None, covered_entity: bool) -> bool:
+        return self.applies_to.matches(region, country, state, covered_entity)
+
+    def obligations_for(self, audience: Audience) -> list[Obligation]:
+        return [o for o in self.obligations if o.audience == audience]
+
+    def obligation(self, obligation_id: str) -> Obligation:
+        for o in self.obligations:
+            if o.id == obligation_id:
+                return o
+        raise KeyError(f"{self.id} has no obligation {obligation_id!r}")
+
+
+class RuleBook(_Model):
+    jurisdictions: list[Jurisdiction]
+
+    @model_validator(mode="after")
+    def _unique(self) -> RuleBook:
+        ids = [j.id for j in self.jurisdictions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("jurisdiction ids must be unique")
+        return self
+
+    def __getitem__(self, jurisdiction_id: str) -> Jurisdiction:
+        for jurisdiction in self.jurisdictions:
+            if jurisdiction.id == jurisdiction_id:
+                return jurisdiction
+        raise KeyError(jurisdiction_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return [j.id for j in self.jurisdictions]
+
+    def for_customer(self, region: str, country: str, state: str | None, covered_entity: bool) -> list[Jurisdiction]:
+        """The jurisdictions whose law reaches a customer, sorted by id.
+
+        ``region`` is the hosting region ("eu", "uk", "us", "sg"), ``country`` the customer's ISO
+        3166 alpha-2 code, ``state`` its US state (or None), ``covered_entity`` whether it is a
+        HIPAA covered entity. Codes are normalised to the case the rules files use.
+        """
+        region, country = region.lower(), country.upper()
+        state = state.upper() if state else None
+        found = [j for j in self.jurisdictions if j.applies(region, country, state, covered_entity)]
+        return sorted(found, key=lambda j: j.id)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_rules(directory: Path) -> RuleBook:
+    """Read every ``*.toml`` in ``directory``; any problem raises :class:`RulesError`."""
+    if not directory.is_dir():
+        raise RulesError(f"{directory}: not a directory")
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        raise RulesError(f"{directory}: no *.toml rules files")
+    return RuleBook(jurisdictions=[_load_file(path) for path in paths])
+
+
+_TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$", re.S)
+
+
+def _load_file(path: Path) -> Jurisdiction:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_POSITION.match(str(exc))
+        if match:
+            where = f"line {match['line']}, column {match['column']}"
+            raise RulesError(f"{path}: {where}: invalid TOML: {match['message']}") from None
+        raise RulesError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: cannot read: {exc}") from None
+    try:
+        jurisdiction = Jurisdiction.model_validate(data)
+    except ValidationError as exc:
+        raise RulesError(_describe(path, exc.errors(include_url=False))) from None
+    if jurisdiction.id != path.stem:
+        raise RulesError(f"{path}: id: {jurisdiction.id!r} must match the file name {path.stem!r}")
+    return jurisdiction
+
+
+def _describe(path: Path, errors: Sequence[Mapping[str, Any]]) -> str:
+    lines = [f"{path}: {_location(error['loc'])}: {error['msg']}" for error in errors]
+    return "\n".join(lines)
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+# Keep Flag and Facts in step (checked at import: a flag with no fact is a programming error).
+_missing = set(get_args(Flag)) - set(Facts.model_fields)
+if _missing:  # pragma: no cover
+    raise RuntimeError(f"Flag values without a Facts field: {sorted(_missing)}")

@@ -1,0 +1,129 @@
+"""Shared fixtures. Integration tests run against the real local Kafka broker (started by the project's own
+code if none runs), a real SMTP server and a real HTTP receiver; each test gets fresh topics and groups."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from breachwire.sinks import SmtpSink, WebhookSink
+from runtime import broker
+from runtime.datamap import DataMap, load_datamap
+from runtime.kafka import ensure_topics
+from runtime.ledger import Ledger, metadata
+from runtime.settings import PROJECT_ROOT, Settings, load_settings
+from runtime.topics import topics_for
+
+EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
+POSTGRES_URL = os.environ.get("BREACHWIRE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session")
+def broker_address() -> str:
+    """A running broker: the one on the configured address, else one the project starts (and keeps)."""
+    settings = load_settings()
+    broker.start(settings.broker)
+    return broker.address(settings.broker)
+
+
+@pytest.fixture
+def settings(broker_address: str, tmp_path: Path) -> Settings:
+    """Settings for one test: fresh topics and consumer groups on the real broker, a ledger in tmp_path."""
+    run = uuid.uuid4().hex[:10]
+    s = load_settings(
+        kafka={
+            "bootstrap_servers": broker_address,
+            "topic_prefix": f"test-{run}.",
+            "group_prefix": f"test-{run}",
+            "partitions": {"incidents.reported": 2, "notices.requested": 3, "notices.retry": 2},
+            "poll_timeout_ms": 200,
+        },
+        ledger={"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+        datamap_dir=EXAMPLES,
+        state_dir=tmp_path / "state",
+        log={"format": "json"},
+    )
+    ensure_topics(s.kafka, topics_for(s.kafka).partitions(s.kafka))
+    return s
+
+
+@pytest.fixture(scope="session")
+def datamap() -> DataMap:
+    return load_datamap(EXAMPLES)
+
+
+def _ledger_params() -> list[object]:
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(
+            "postgresql",
+            id="postgresql",
+            marks=pytest.mark.skipif(
+                POSTGRES_URL is None, reason="BREACHWIRE_TEST_POSTGRES_URL is not set (CI sets it)"
+            ),
+        ),
+    ]
+
+
+@pytest.fixture(params=_ledger_params())
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The ledger's URL on SQLite and, where one is given, PostgreSQL (emptied first)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    assert POSTGRES_URL is not None
+    ledger = Ledger.connect(POSTGRES_URL, create=False)
+    metadata.drop_all(ledger.engine)
+    ledger.close()
+    yield POSTGRES_URL
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    store = Ledger.connect(ledger_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
+    sink = SmtpSink(tmp_path / "mail").start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def webhook_sink(tmp_path: Path, datamap: DataMap) -> Iterator[WebhookSink]:
+    """A receiver verifying every signature with the example customers' secrets, at /hooks/<customer>."""
+    secrets = {
+        f"/hooks/{c.id}": c.webhook_secret.get_secret_value()
+        for c in datamap.customers.values()
+        if c.webhook_secret is not None
+    }
+    sink = WebhookSink(secrets, tmp_path / "webhooks").start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def wired_datamap_dir(tmp_path: Path, webhook_sink: WebhookSink) -> Path:
+    """The example data map with every webhook URL pointing at this test's receiver."""
+    directory = tmp_path / "datamap"
+    directory.mkdir()
+    (directory / "subprocessors.toml").write_text((EXAMPLES / "subprocessors.toml").read_text())
+    text = (EXAMPLES / "customers.jsonl").read_text()
+    (directory / "customers.jsonl").write_text(text.replace("http://127.0.0.1:8765", webhook_sink.url("")))
+    return directory
+
+
+@pytest.fixture
+def wired_settings(settings: Settings, wired_datamap_dir: Path, smtp_sink: SmtpSink) -> Settings:
+    """Per-test settings whose notices reach this test's SMTP server and webhook receiver."""
+    return settings.model_copy(
+        update={
+            "datamap_dir": wired_datamap_dir,
+            "smtp": settings.smtp.model_copy(update={"host": smtp_sink.host, "port": smtp_sink.port}),
+        }
+    )

@@ -1,0 +1,74 @@
+"""Helpers the tests share (fixtures live in conftest.py)."""
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from runtime.settings import Settings
+from schemas import Report, ReportStatus
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    """The same settings as environment variables, for services run as child processes."""
+    return {
+        "BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers,
+        "BREACHWIRE_KAFKA__TOPIC_PREFIX": s.kafka.topic_prefix,
+        "BREACHWIRE_KAFKA__GROUP_PREFIX": s.kafka.group_prefix,
+        "BREACHWIRE_KAFKA__POLL_TIMEOUT_MS": str(s.kafka.poll_timeout_ms),
+        "BREACHWIRE_LEDGER__URL": s.ledger.url,
+        "BREACHWIRE_DATAMAP_DIR": str(s.datamap_dir),
+        "BREACHWIRE_SMTP__HOST": s.smtp.host,
+        "BREACHWIRE_SMTP__PORT": str(s.smtp.port),
+        "BREACHWIRE_INTAKE__HOST": s.intake.host,
+        "BREACHWIRE_INTAKE__PORT": str(s.intake.port),
+        "BREACHWIRE_LOG__FORMAT": "json",
+    }
+
+
+def a_report(**changes: Any) -> Report:
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = {
+        "reference": f"REF-{uuid.uuid4().hex[:8]}",
+        "status": ReportStatus.CONFIRMED,
+        "title": "Storage volume snapshot exfiltrated",
+        "description": "Two volumes were copied by an attacker.",
+        "aware_at": now - timedelta(minutes=30),
+        "regions": ["eu"],
+        "data_categories": ["contact_details", "chat_transcripts"],
+        "approx_data_subjects": 1200,
+    }
+    fields.update(changes)
+    return Report(**fields)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(step_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
+    """Every record of a topic, from the beginning, once at least ``expected`` arrived."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    return records
