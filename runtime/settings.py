@@ -7,7 +7,7 @@ Every field can be set by an environment variable ``BREACHWIRE_<FIELD>`` (nested
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     rules_dir: Path = PROJECT_ROOT / "rules"
     templates_dir: Path = PROJECT_ROOT / "templates"
     state_dir: Path = STATE_DIR
+
+    @model_validator(mode="after")
+    def _bootstrap_follows_local_broker(self) -> "Settings":
+        """Unless set, clients talk to the local broker wherever its settings put it."""
+        if "bootstrap_servers" not in self.kafka.model_fields_set:
+            self.kafka.bootstrap_servers = f"{self.broker.host}:{self.broker.port}"
+        return self
 
     @classmethod
     def settings_customise_sources(
