@@ -84,6 +84,17 @@ def ensure_topics(settings: KafkaSettings, partitions: dict[str, int]) -> list[s
         admin.close()
 
 
+def delete_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
+    """Delete topics that exist among ``names`` (tests clean up after themselves with it)."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+    try:
+        doomed = sorted(set(names) & set(admin.list_topics()))
+        if doomed:
+            admin.delete_topics(doomed)
+    finally:
+        admin.close()
+
+
 def list_topics(settings: KafkaSettings) -> list[str]:
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
     try:

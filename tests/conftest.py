@@ -11,7 +11,7 @@ import pytest
 from breachwire.sinks import SmtpSink, WebhookSink
 from runtime import broker
 from runtime.datamap import DataMap, load_datamap
-from runtime.kafka import ensure_topics
+from runtime.kafka import delete_topics, ensure_topics
 from runtime.ledger import Ledger, metadata
 from runtime.settings import PROJECT_ROOT, Settings, load_settings
 from runtime.topics import topics_for
@@ -29,7 +29,7 @@ def broker_address() -> str:
 
 
 @pytest.fixture
-def settings(broker_address: str, tmp_path: Path) -> Settings:
+def settings(broker_address: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings for one test: fresh topics and consumer groups on the real broker, a ledger in tmp_path."""
     run = uuid.uuid4().hex[:10]
     s = load_settings(
@@ -45,8 +45,11 @@ def settings(broker_address: str, tmp_path: Path) -> Settings:
         state_dir=tmp_path / "state",
         log={"format": "json"},
     )
+    topics = list(topics_for(s.kafka).partitions(s.kafka))
     ensure_topics(s.kafka, topics_for(s.kafka).partitions(s.kafka))
-    return s
+    yield s
+    # A long suite would otherwise leave thousands of partitions on the one local broker.
+    delete_topics(s.kafka, topics)
 
 
 @pytest.fixture(scope="session")
