@@ -36,5 +36,18 @@ kafka-up: $(STAMP)
 kafka-down: $(STAMP)
 	$(BIN)/breachwire kafka down
 
+bench-assess: $(STAMP)
+	$(BIN)/python bench/assess.py
+
+# BENCH_NOTIFY_WEBHOOKS / BENCH_NOTIFY_EMAILS make it smaller (defaults: 100000 and 20000)
+bench-notify: $(STAMP)
+	$(BIN)/breachwire kafka up
+	$(BIN)/python bench/notify.py
+
+# signed reports/s and p50/p99 at 1, 16 and 64 clients against a bare acks=all produce loop (BENCH_INTAKE_SECONDS)
+bench-intake: $(STAMP)
+	$(BIN)/breachwire kafka up
+	$(BIN)/python bench/intake.py
+
 clean:
 	rm -rf demo-output .breachwire .pytest_cache .mypy_cache .ruff_cache

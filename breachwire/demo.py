@@ -5,36 +5,47 @@ then a subprocessor's signed report goes in and the demo waits until every expec
 prints what happened, and stops what it started.
 """
 
+import json
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from breachwire.sinks import SmtpSink, WebhookSink
 from breachwire.stack import Stack, wait_for_http
+from breachwire.twilio_sink import TwilioSink
+from consumers.assess.assessment import Assessor
+from consumers.assess.consumer import Assess
 from consumers.assess.impact import affected_customers
-from consumers.assess.notices import controller_channels
+from consumers.assess.rules import RuleBook, load_rules
 from consumers.notify.webhook import sign_headers
 from runtime import broker
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics
 from runtime.ledger import Ledger, NoticeRow
+from runtime.logging import configure
 from runtime.settings import Settings
 from runtime.topics import topics_for
-from schemas import Contact, Report, ReportStatus, incident_id, notice_id
+from schemas import Contact, IncidentReported, NoticeRequested, Report, ReportStatus, Source, incident_id
+from schemas.common import Message
 
 WEBHOOK_PORT = 8765  # the example data map's webhook URLs point here
+DEMO_TWILIO_SID = "AC" + "d3m0" * 8
+DEMO_TWILIO_TOKEN = "demo-twilio-auth-token"  # noqa: S105 - the local stand-in's, not a secret
 
 
 @dataclass(frozen=True)
 class Scenario:
     subprocessor_id: str
     report: Report
+    show_clocks: bool = False
 
 
 def linode_eu_breach(now: datetime) -> Scenario:
@@ -62,17 +73,54 @@ def linode_eu_breach(now: datetime) -> Scenario:
     )
 
 
-def expected_notices(scenario: Scenario, datamap: DataMap) -> dict[str, tuple[str, str]]:
-    """notice id → (recipient, channel) for every notice the report must lead to."""
-    subprocessor = datamap.subprocessors[scenario.subprocessor_id]
-    incident = incident_id(scenario.subprocessor_id, scenario.report.reference)
-    revision = f"{scenario.report.status.value}.{scenario.report.sequence}"
-    expected = {}
-    for customer in affected_customers(scenario.report, subprocessor, datamap):
-        for channel, _address in controller_channels(customer):
-            nid = notice_id(incident, customer.id, "controller", channel.value, revision)
-            expected[nid] = (customer.id, channel.value)
-    return expected
+def twilio_call_center_breach(now: datetime) -> Scenario:
+    """A service incident: only the customers using the call center are touched."""
+    return Scenario(
+        "twilio",
+        Report(
+            reference=f"TW-{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}",
+            status=ReportStatus.CONFIRMED,
+            title="Twilio: call recordings and call logs exposed",
+            description="A misconfigured storage bucket exposed call recordings and call metadata for two hours.",
+            aware_at=now - timedelta(minutes=20),
+            occurred_from=now - timedelta(hours=5),
+            occurred_until=now - timedelta(hours=3),
+            features=["call-center"],
+            approx_data_subjects=48_000,
+            measures_taken="The bucket was made private and its access keys rotated.",
+            contact=Contact(name="Twilio Security", email="security@twilio.example"),
+        ),
+        show_clocks=True,
+    )
+
+
+@dataclass(frozen=True)
+class Expected:
+    recipient: str
+    audience: str
+    channel: str
+
+
+def expected_notices(scenario: Scenario, datamap: DataMap, rules: RuleBook, settings: Settings) -> dict[str, Expected]:
+    """notice id → who gets it how, for every notice the report must lead to: the assess consumer's own steps,
+    run without Kafka."""
+    reported = IncidentReported(
+        incident_id=incident_id(scenario.subprocessor_id, scenario.report.reference),
+        subprocessor_id=scenario.subprocessor_id,
+        source=Source.SUBPROCESSOR,
+        delivery_id="demo",
+        received_at=datetime.now(UTC),
+        report=scenario.report,
+    )
+    emitted: list[Message] = []
+    Assess(datamap, rules, topics_for(settings.kafka), lambda _t, _k, m: emitted.append(m), settings.oncall).assess(
+        reported
+    )
+    return {
+        m.notice_id: Expected(m.recipient_id, m.audience.value, m.channel.value)
+        for m in emitted
+        if isinstance(m, NoticeRequested)
+    }
 
 
 def post_report(url: str, secret: str, report: Report) -> httpx.Response:
@@ -87,6 +135,8 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     datamap = load_datamap(settings.datamap_dir)
+    # The table is the demo's output; the services log to files, this process only its warnings.
+    configure(settings.log.model_copy(update={"level": "warning"}), "demo")
 
     print(f"• Kafka broker at {broker.address(settings.broker)} ", end="", flush=True)
     we_started_broker = broker.start(settings.broker)
@@ -100,6 +150,7 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         if c.webhook_secret is not None
     }
     hooks = WebhookSink(secrets, out_dir / "webhooks", port=WEBHOOK_PORT).start()
+    sms = TwilioSink(DEMO_TWILIO_SID, DEMO_TWILIO_TOKEN).start()
     ledger_url = f"sqlite:///{out_dir / 'ledger.db'}"
     env = {
         "BREACHWIRE_SMTP__HOST": smtp.host,
@@ -109,6 +160,13 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         "BREACHWIRE_INTAKE__PORT": str(settings.intake.port),
         "BREACHWIRE_DATAMAP_DIR": str(settings.datamap_dir),
         "BREACHWIRE_LOG__FORMAT": "json",
+        # The demo's webhook receiver runs on this machine: admit loopback, which the target guard refuses.
+        "BREACHWIRE_NOTIFY__ALLOW_TARGETS": '["127.0.0.0/8"]',
+        # SMS go to a local server that speaks Twilio's Messages API.
+        "BREACHWIRE_TWILIO__BASE_URL": sms.base_url,
+        "BREACHWIRE_TWILIO__ACCOUNT_SID": DEMO_TWILIO_SID,
+        "BREACHWIRE_TWILIO__AUTH_TOKEN": DEMO_TWILIO_TOKEN,
+        "BREACHWIRE_TWILIO__FROM_NUMBER": "+15005550006",
     }
     stack = Stack(env, log_dir=out_dir / "logs")
     base = f"http://{settings.intake.host}:{settings.intake.port}"
@@ -117,80 +175,115 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         stack.start()
         wait_for_http(f"{base}/healthz", 60, stack)
 
-        scenario = linode_eu_breach(datetime.now(UTC))
-        secret = datamap.subprocessors[scenario.subprocessor_id].webhook_secrets[0].get_secret_value()
-        expected = expected_notices(scenario, datamap)
-        print(f"• posting a signed report: {scenario.report.title!r}", flush=True)
-        posted_at = time.time()
-        response = post_report(f"{base}/v1/subprocessors/{scenario.subprocessor_id}/reports", secret, scenario.report)
-        if response.status_code != 202:
-            print(f"✗ the intake answered {response.status_code}: {response.text}")
-            return 1
-        incident = response.json()["incident_id"]
-        print(f"  accepted as {incident}; waiting for {len(expected)} notices", flush=True)
-
-        arrived_at = _wait_for(expected, smtp, hooks, posted_at, timeout_s, stack)
-        ledger = Ledger.connect(ledger_url)
-        rows = {row.notice_id: row for row in ledger.notices(incident)}
-        ledger.close()
-        _print_table(expected, rows, arrived_at, posted_at)
-        delivered = sum(1 for nid in expected if nid in arrived_at and rows.get(nid) and rows[nid].state == "delivered")
-        print(
-            f"\n{delivered}/{len(expected)} notices delivered "
-            f"({len([n for n in expected if expected[n][1] == 'email'])} emails, "
-            f"{len([n for n in expected if expected[n][1] == 'webhook'])} webhooks)"
-        )
+        rules = load_rules(settings.rules_dir)
+        counts: list[tuple[int, int]] = []
+        for make in (linode_eu_breach, twilio_call_center_breach):
+            scenario = make(datetime.now(UTC))
+            outcome = _run_scenario(scenario, datamap, rules, settings, base, ledger_url, timeout_s, stack)
+            if outcome is None:
+                return 1
+            counts.append(outcome)
+        delivered, expected_count = sum(d for d, _ in counts), sum(e for _, e in counts)
+        print(f"\n{delivered}/{expected_count} expected notices delivered over {len(counts)} reports")
         print(f"Emails received:   {smtp.directory}/")
         print(f"Webhooks received: {hooks.directory}/")
+        sms_file = out_dir / "sms.jsonl"
+        with sms.lock:
+            sms_file.write_text("".join(json.dumps(asdict(m)) + "\n" for m in sms.received), encoding="utf-8")
+        print(f"SMS received:      {sms_file}")
         print(f"Ledger:            {out_dir / 'ledger.db'}")
         print(f"Service logs:      {out_dir / 'logs'}/")
         print(f"Demo took {time.monotonic() - started:.1f} s")
-        return 0 if delivered == len(expected) else 1
+        return 0 if delivered == expected_count else 1
     finally:
         stack.stop()
+        sms.stop()
         hooks.stop()
         smtp.stop()
         if we_started_broker:
             broker.stop(settings.broker)
 
 
-def _wait_for(
-    expected: dict[str, tuple[str, str]],
-    smtp: SmtpSink,
-    hooks: WebhookSink,
-    posted_at: float,
+def _run_scenario(
+    scenario: Scenario,
+    datamap: DataMap,
+    rules: RuleBook,
+    settings: Settings,
+    base: str,
+    ledger_url: str,
     timeout_s: float,
     stack: Stack,
-) -> dict[str, float]:
-    """notice id → arrival time (epoch seconds), once all arrived or the time is up."""
+) -> tuple[int, int] | None:
+    """Post one signed report and wait for every notice it leads to; (delivered, expected), None if refused."""
+    secret = datamap.subprocessors[scenario.subprocessor_id].webhook_secrets[0].get_secret_value()
+    expected = expected_notices(scenario, datamap, rules, settings)
+    print(f"\n• posting a signed report: {scenario.report.title!r}", flush=True)
+    if scenario.show_clocks:
+        _print_clocks(scenario, datamap, rules)
+    posted_at = datetime.now(UTC)
+    response = post_report(f"{base}/v1/subprocessors/{scenario.subprocessor_id}/reports", secret, scenario.report)
+    if response.status_code != 202:
+        print(f"✗ the intake answered {response.status_code}: {response.text}")
+        return None
+    incident = response.json()["incident_id"]
+    print(f"  accepted as {incident}; waiting for {len(expected)} notices", flush=True)
+    rows = _wait_for(expected, incident, ledger_url, timeout_s, stack)
+    _print_table(expected, rows, posted_at)
+    delivered = sum(1 for nid in expected if nid in rows and rows[nid].state == "delivered")
+    by_channel = Counter(e.channel for e in expected.values())
+    print(
+        f"{delivered}/{len(expected)} notices delivered ("
+        + ", ".join(f"{n} {channel}" for channel, n in sorted(by_channel.items()))
+        + ")"
+    )
+    return delivered, len(expected)
+
+
+def _print_clocks(scenario: Scenario, datamap: DataMap, rules: RuleBook) -> None:
+    """Each affected customer's clocks, in its own time zone, as the assessment computes them."""
+    subprocessor = datamap.subprocessors[scenario.subprocessor_id]
+    assessor = Assessor(rules, scenario.report)
+    customers = affected_customers(scenario.report, subprocessor, datamap)
+    print(f"  it reaches {len(customers)} customers, the call-center ones only; their clocks:")
+    for customer in customers:
+        assessment = assessor.assess(customer)
+        zone = ZoneInfo(customer.timezone)
+        print(f"  {customer.id} ({', '.join(assessment.jurisdiction_ids)}; {customer.timezone})")
+        for d in assessment.deadlines:
+            due = d.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if d.due_at else "not started"
+            required = {True: "", False: " (not required)", None: " (if the facts require it)"}[d.notifiable]
+            print(f"      {d.jurisdiction:<9} {d.audience:<14} by {due}{required}")
+
+
+def _wait_for(
+    expected: Mapping[str, Expected], incident: str, ledger_url: str, timeout_s: float, stack: Stack
+) -> dict[str, NoticeRow]:
+    """The ledger's rows for the incident once every expected notice is delivered there, or the time is up."""
     deadline = time.monotonic() + timeout_s
-    arrived: dict[str, float] = {}
-    while time.monotonic() < deadline:
-        with smtp.lock:
-            for mail in smtp.received:
-                arrived.setdefault(mail.message_id.split("@")[0], mail.at)
-        with hooks.lock:
-            for hook in hooks.received:
-                arrived.setdefault(hook.webhook_id, hook.at)
-        if all(nid in arrived for nid in expected):
-            time.sleep(1.0)  # the ledger write follows the delivery
-            return arrived
-        if dead := stack.exited():
-            print(f"✗ services exited: {dead}")
-            return arrived
-        time.sleep(0.2)
-    print(f"✗ only {sum(n in arrived for n in expected)}/{len(expected)} arrived within {timeout_s:.0f} s")
-    return arrived
+    ledger = Ledger.connect(ledger_url)
+    try:
+        while True:
+            rows = {row.notice_id: row for row in ledger.notices(incident)}
+            done = sum(1 for nid in expected if nid in rows and rows[nid].state == "delivered")
+            if done == len(expected):
+                return rows
+            if dead := stack.exited():
+                print(f"✗ services exited: {dead}")
+                return rows
+            if time.monotonic() > deadline:
+                print(f"✗ only {done}/{len(expected)} delivered within {timeout_s:.0f} s")
+                return rows
+            time.sleep(0.3)
+    finally:
+        ledger.close()
 
 
-def _print_table(
-    expected: dict[str, tuple[str, str]], rows: Mapping[str, NoticeRow], arrived: dict[str, float], posted_at: float
-) -> None:
+def _print_table(expected: Mapping[str, Expected], rows: Mapping[str, NoticeRow], posted_at: datetime) -> None:
     print()
-    print(f"{'recipient':<22} {'channel':<8} {'status':<10} {'seconds':>7}")
-    print(f"{'-' * 22} {'-' * 8} {'-' * 10} {'-' * 7}")
-    for nid, (recipient, channel) in sorted(expected.items(), key=lambda item: item[1]):
+    print(f"{'recipient':<22} {'audience':<10} {'channel':<8} {'status':<10} {'seconds':>7}")
+    print(f"{'-' * 22} {'-' * 10} {'-' * 8} {'-' * 10} {'-' * 7}")
+    for nid, e in sorted(expected.items(), key=lambda item: (item[1].recipient, item[1].audience, item[1].channel)):
         row = rows.get(nid)
         status = row.state if row else "missing"
-        seconds = f"{arrived[nid] - posted_at:7.2f}" if nid in arrived else "      -"
-        print(f"{recipient:<22} {channel:<8} {status:<10} {seconds}")
+        seconds = f"{(row.delivered_at - posted_at).total_seconds():7.2f}" if row and row.delivered_at else "      -"
+        print(f"{e.recipient:<22} {e.audience:<10} {e.channel:<8} {status:<10} {seconds}")

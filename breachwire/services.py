@@ -2,8 +2,8 @@
 
 import signal
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import structlog
 import uvicorn
@@ -17,7 +17,7 @@ from runtime.logging import configure
 from runtime.settings import Settings
 from runtime.topics import topics_for
 
-SERVICES = ("intake", "assess", "notify", "record")
+SERVICES = ("intake", "assess", "notify", "record", "clock")
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +39,15 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def run_loops(loops: list[ConsumerLoop[Any]]) -> None:
+class Runnable(Protocol):
+    """A consumer loop, or several run as one (the notifier's)."""
+
+    name: str
+
+    def run(self, stop: threading.Event) -> None: ...
+
+
+def run_loops(loops: Sequence[ConsumerLoop[Any] | Runnable]) -> None:
     """Run consumer loops until SIGTERM or SIGINT; each in its own thread when there are several."""
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -57,15 +65,19 @@ def run_loops(loops: list[ConsumerLoop[Any]]) -> None:
 
 
 def run_intake(settings: Settings, datamap: DataMap) -> None:
-    from producers.intake import create_app
     from producers.publish import ReportPublisher
+    from producers.server import build_app
 
     publisher = ReportPublisher(
         lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
     )
-    app = create_app(settings.intake, datamap, publisher)
-    uvicorn.run(app, host=settings.intake.host, port=settings.intake.port, log_level="warning", access_log=False)
-    publisher.close()
+    ledger = Ledger.connect(settings.ledger.url)
+    app = build_app(settings, datamap, ledger, publisher)
+    try:
+        uvicorn.run(app, host=settings.intake.host, port=settings.intake.port, log_level="warning", access_log=False)
+    finally:
+        publisher.close()
+        ledger.close()
 
 
 def run_service(settings: Settings, service: str) -> None:
@@ -80,14 +92,17 @@ def run_service(settings: Settings, service: str) -> None:
         "assess": lambda: _assess(settings, datamap),
         "notify": lambda: _notify(settings, datamap),
         "record": lambda: _record(settings),
+        "clock": lambda: _clock(settings),
     }
     runners[service]()
 
 
 def _assess(settings: Settings, datamap: DataMap) -> None:
     from consumers.assess.consumer import build
+    from consumers.assess.rules import load_rules
 
-    run_loops([build(settings, datamap)])
+    rules = load_rules(settings.rules_dir)  # once, at start: a bad rules file stops the service here
+    run_loops([build(settings, datamap, rules)])
 
 
 def _notify(settings: Settings, datamap: DataMap) -> None:
@@ -106,5 +121,15 @@ def _record(settings: Settings) -> None:
     ledger = Ledger.connect(settings.ledger.url)
     try:
         run_loops(build(settings, ledger))
+    finally:
+        ledger.close()
+
+
+def _clock(settings: Settings) -> None:
+    from consumers.clock.consumer import build
+
+    ledger = Ledger.connect(settings.ledger.url)
+    try:
+        run_loops([build(settings, ledger)])
     finally:
         ledger.close()

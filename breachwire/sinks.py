@@ -32,6 +32,13 @@ class _MailHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         message_id = str(message.get("Message-ID", "")).strip("<>")
+        if self._sink.behaviour is not None:
+            with self._sink.lock:
+                attempt = self._sink.attempts.get(message_id, 0) + 1
+                self._sink.attempts[message_id] = attempt
+            reply = self._sink.behaviour(message_id, attempt)
+            if reply is not None:
+                return reply  # e.g. "451 4.3.0 Try again later": the message is not kept
         with self._sink.lock:
             self._sink.count += 1
             path = self._sink.directory / f"{self._sink.count:05d}-{message_id.split('@')[0] or 'mail'}.eml"
@@ -42,12 +49,20 @@ class _MailHandler:
         return "250 Message accepted for delivery"
 
 
+# (Message-ID, attempt number for it) → None to accept, or an SMTP reply such as "451 4.3.0 Try again later"
+MailBehaviour = Callable[[str, int], str | None]
+
+
 class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 writing each message to ``directory`` as an .eml file."""
 
-    def __init__(self, directory: Path, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, directory: Path, port: int = 0, host: str = "127.0.0.1", behaviour: "MailBehaviour | None" = None
+    ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        self.behaviour = behaviour
+        self.attempts: dict[str, int] = {}
         self.lock = threading.Lock()
         self.count = 0
         self.received: list[ReceivedMail] = []
@@ -135,8 +150,7 @@ class WebhookSink:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-sink", daemon=True)
         self.host = host
 
@@ -184,6 +198,12 @@ class WebhookSink:
     def webhook_ids(self) -> set[str]:
         with self.lock:
             return {r.webhook_id for r in self.received}
+
+
+class _Server(ThreadingHTTPServer):
+    # A notifier opens dozens of connections at once; the default backlog of 5 would reset some of them.
+    request_queue_size = 256
+    daemon_threads = True
 
 
 def _free_port(host: str) -> int:

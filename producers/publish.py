@@ -9,6 +9,7 @@ from kafka.errors import KafkaError
 from runtime.kafka import PublishError, publish
 from runtime.topics import Topics
 from schemas import IncidentReported, Report, Source, incident_id
+from schemas.common import Message
 
 
 class ReportPublisher:
@@ -39,6 +40,18 @@ class ReportPublisher:
         )
         publish(self._connected(), self._topics.reported, message.incident_id, message, self._timeout)
         return message
+
+    def publish_message(self, topic: str, key: str, message: Message) -> None:
+        """Any other message (a released notice, say), with the same wait for acks=all."""
+        publish(self._connected(), topic, key, message, self._timeout)
+
+    @property
+    def ack_timeout_s(self) -> float:
+        return self._timeout
+
+    @property
+    def topics(self) -> Topics:
+        return self._topics
 
     def _connected(self) -> KafkaProducer:
         """The producer, made on first use so that the intake starts (and answers 503) while Kafka is down."""

@@ -24,7 +24,9 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    bindparam,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -114,6 +116,140 @@ notices = Table(
     Column("last_error", Text),
     Column("rendered", Text, doc="The notice as it was sent: the evidence a controller keeps (Art. 33(5))."),
 )
+
+
+# -- intake deliveries, approvals, API tokens and legal clocks (issue 5) ---------------------------------------
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("source", String(64), primary_key=True, doc="The subprocessor (or monitor) the delivery came from."),
+    Column("delivery_id", String(128), primary_key=True, doc="Its webhook-id."),
+    Column("state", String(16), nullable=False, doc="pending while one intake publishes it, then accepted."),
+    Column("answer", Text, doc="The answer given once accepted, repeated to every retry of the delivery."),
+    Column("claimed_at", UTCDateTime, nullable=False),
+)
+
+held_notices = Table(
+    "held_notices",
+    metadata,
+    Column("notice_id", String(64), primary_key=True),
+    Column("message", Text, nullable=False, doc="The NoticeRequested, republished once approved."),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("notice_id", String(64), primary_key=True),
+    Column("approved_by", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("approved_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True, doc="sha256 of the token; the token itself is not kept."),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+clocks = Table(
+    "clocks",
+    metadata,
+    Column("incident_id", String(64), primary_key=True),
+    Column("customer_id", String(128), primary_key=True),
+    Column("jurisdiction", String(32), primary_key=True),
+    Column("audience", String(32), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("citation", Text, nullable=False),
+    Column("stage", Integer, nullable=False, doc="Reminders sent so far; one more once escalated."),
+)
+
+
+# -- delivery: each attempt, and the notices waiting for their turn (issue 4) ---------------------------------
+
+notice_attempts = Table(
+    "notice_attempts",
+    metadata,
+    Column("notice_id", String(64), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False, doc="delivered, retry or dead"),
+    Column("detail", Text, nullable=False, doc="The receipt, or the error."),
+)
+
+notice_queue = Table(
+    "notice_queue",
+    metadata,
+    Column("notice_id", String(64), primary_key=True),
+    Column("order_key", String(64), nullable=False, index=True, doc="Notices with one key go out in order."),
+    Column("queued_at", UTCDateTime, nullable=False, doc="When it first waited: its place in the key's queue."),
+    Column("hop", Integer, nullable=False, doc="The newest retry-topic copy; older copies are ignored."),
+    Column("due_at", UTCDateTime),
+    Column("state", String(16), nullable=False, doc="waiting, dead (kept for replay) or replayed"),
+    Column("message", Text, nullable=False, doc="The NoticeRequested, for replay."),
+)
+
+
+class Queued(StrEnum):
+    WAITING = "waiting"
+    DEAD = "dead"
+    REPLAYED = "replayed"
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    notice_id: str
+    order_key: str
+    queued_at: datetime
+    hop: int
+    due_at: datetime | None
+    state: str
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One notice's outcome in a batch: delivered, retry (failed, will try again), parked (waits behind an
+    earlier notice to the same recipient, no attempt made) or dead."""
+
+    notice: NoticeRequested
+    order_key: str
+    outcome: str
+    attempts: int
+    detail: str
+    at: datetime
+    hop: int = 0
+    due_at: datetime | None = None
+    locale: str | None = None
+    rendered: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadNotice:
+    notice_id: str
+    incident_id: str
+    recipient_id: str
+    audience: str
+    channel: str
+    attempts: int
+    last_error: str | None
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    incident_id: str
+    customer_id: str
+    jurisdiction: str
+    audience: str
+    started_at: datetime
+    due_at: datetime
+    citation: str
+    stage: int
 
 
 @dataclass(frozen=True)
@@ -251,7 +387,9 @@ class Ledger:
     # -- notices -------------------------------------------------------------------------------------------
 
     def record_requested(self, requests: Sequence[NoticeRequested]) -> int:
-        """Record notices as requested unless already known; returns how many were new."""
+        """Record notices as requested unless already known; returns how many were new.
+
+        A notice that needs approval is kept whole too, so that approving it can release it."""
         rows = [
             {
                 "notice_id": r.notice_id,
@@ -268,7 +406,9 @@ class Ledger:
             }
             for r in requests
         ]
+        held = [{"notice_id": r.notice_id, "message": r.model_dump_json()} for r in requests if r.requires_approval]
         with self._tx() as conn:
+            self._insert_ignore(conn, held_notices, held)
             return self._insert_ignore(conn, notices, rows)
 
     def notice_state(self, notice_id: str) -> NoticeState | None:
@@ -340,3 +480,340 @@ class Ledger:
     def rendered(self, notice_id: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(notices.c.rendered).where(notices.c.notice_id == notice_id)).scalar()
+
+    # -- delivery: the notifier reads and writes a whole batch at once ---------------------------------------
+
+    def notice_states(self, notice_ids: Sequence[str]) -> dict[str, NoticeState]:
+        if not notice_ids:
+            return {}
+        query = select(notices.c.notice_id, notices.c.state).where(notices.c.notice_id.in_(set(notice_ids)))
+        with self.engine.connect() as conn:
+            return {nid: NoticeState(state) for nid, state in conn.execute(query)}
+
+    def queue_rows(self, order_keys: Sequence[str]) -> list[QueueRow]:
+        """Every queued notice (waiting, dead or replayed) under the given keys, first queued first."""
+        if not order_keys:
+            return []
+        query = (
+            select(
+                notice_queue.c.notice_id,
+                notice_queue.c.order_key,
+                notice_queue.c.queued_at,
+                notice_queue.c.hop,
+                notice_queue.c.due_at,
+                notice_queue.c.state,
+            )
+            .where(notice_queue.c.order_key.in_(set(order_keys)))
+            .order_by(notice_queue.c.queued_at, notice_queue.c.notice_id)
+        )
+        with self.engine.connect() as conn:
+            return [QueueRow(**row._mapping) for row in conn.execute(query)]
+
+    def record_deliveries(self, records: Sequence[DeliveryRecord]) -> None:
+        """A batch's outcomes in one transaction. A delivered notice stays delivered whatever comes later."""
+        by = {o: [r for r in records if r.outcome == o] for o in ("delivered", "retry", "parked", "dead")}
+        not_delivered = notices.c.state != NoticeState.DELIVERED.value
+        with self._tx() as conn:
+            if by["delivered"]:
+                conn.execute(
+                    update(notices)
+                    .where(notices.c.notice_id == bindparam("b_id"), not_delivered)
+                    .values(
+                        state=NoticeState.DELIVERED.value,
+                        attempts=bindparam("b_attempts"),
+                        receipt=bindparam("b_detail"),
+                        locale=bindparam("b_locale"),
+                        rendered=bindparam("b_rendered"),
+                        delivered_at=bindparam("b_at"),
+                        last_error=None,
+                    ),
+                    [
+                        {
+                            "b_id": r.notice.notice_id,
+                            "b_attempts": r.attempts,
+                            "b_detail": r.detail,
+                            "b_locale": r.locale,
+                            "b_rendered": r.rendered,
+                            "b_at": r.at,
+                        }
+                        for r in by["delivered"]
+                    ],
+                )
+                conn.execute(
+                    delete(notice_queue).where(
+                        notice_queue.c.notice_id.in_([r.notice.notice_id for r in by["delivered"]])
+                    )
+                )
+            for outcome, state in (("retry", NoticeState.RETRYING), ("dead", NoticeState.DEAD)):
+                if by[outcome]:
+                    conn.execute(
+                        update(notices)
+                        .where(notices.c.notice_id == bindparam("b_id"), not_delivered)
+                        .values(state=state.value, attempts=bindparam("b_attempts"), last_error=bindparam("b_detail")),
+                        [
+                            {"b_id": r.notice.notice_id, "b_attempts": r.attempts, "b_detail": r.detail[:2000]}
+                            for r in by[outcome]
+                        ],
+                    )
+            if by["parked"]:
+                conn.execute(
+                    update(notices)
+                    .where(notices.c.notice_id == bindparam("b_id"), not_delivered)
+                    .values(last_error=bindparam("b_detail")),
+                    [{"b_id": r.notice.notice_id, "b_detail": r.detail[:2000]} for r in by["parked"]],
+                )
+            queued = [r for r in records if r.outcome != "delivered"]
+            if queued:
+                dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+                stmt = dialect_insert(notice_queue).values(
+                    [
+                        {
+                            "notice_id": r.notice.notice_id,
+                            "order_key": r.order_key,
+                            "queued_at": r.at,
+                            "hop": r.hop,
+                            "due_at": r.due_at,
+                            "state": (Queued.DEAD if r.outcome == "dead" else Queued.WAITING).value,
+                            "message": r.notice.model_dump_json(),
+                        }
+                        for r in queued
+                    ]
+                )
+                # A notice keeps its first place in its key's queue (queued_at) across retries.
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["notice_id"],
+                        set_={"hop": stmt.excluded.hop, "due_at": stmt.excluded.due_at, "state": stmt.excluded.state},
+                    )
+                )
+            attempts = [
+                {
+                    "notice_id": r.notice.notice_id,
+                    "attempt": r.attempts,
+                    "at": r.at,
+                    "outcome": r.outcome,
+                    "detail": r.detail[:2000],
+                }
+                for r in records
+                if r.outcome != "parked" and r.attempts > 0
+            ]
+            self._insert_ignore(conn, notice_attempts, attempts)
+
+    def attempts_of(self, notice_id: str) -> list[tuple[int, str, str, datetime]]:
+        """(attempt, outcome, receipt or error, when) for every attempt at a notice, in order."""
+        query = (
+            select(notice_attempts.c.attempt, notice_attempts.c.outcome, notice_attempts.c.detail, notice_attempts.c.at)
+            .where(notice_attempts.c.notice_id == notice_id)
+            .order_by(notice_attempts.c.attempt)
+        )
+        with self.engine.connect() as conn:
+            return [(a, o, d, at) for a, o, d, at in conn.execute(query)]
+
+    def dead_notices(self) -> list[DeadNotice]:
+        query = (
+            select(
+                notices.c.notice_id,
+                notices.c.incident_id,
+                notices.c.recipient_id,
+                notices.c.audience,
+                notices.c.channel,
+                notices.c.attempts,
+                notices.c.last_error,
+                notices.c.requested_at,
+            )
+            .join(notice_queue, notice_queue.c.notice_id == notices.c.notice_id)
+            .where(notices.c.state == NoticeState.DEAD.value, notice_queue.c.state == Queued.DEAD.value)
+            .order_by(notices.c.requested_at, notices.c.notice_id)
+        )
+        with self.engine.connect() as conn:
+            return [DeadNotice(**row._mapping) for row in conn.execute(query)]
+
+    def reset_for_replay(self, notice_id: str) -> NoticeRequested | None:
+        """Make a dead notice requested again (attempts from zero) and return it, to be published anew;
+        None when it is not dead. Retry-topic copies left from before are ignored from now on."""
+        with self._tx() as conn:
+            message = conn.execute(
+                select(notice_queue.c.message).where(
+                    notice_queue.c.notice_id == notice_id, notice_queue.c.state == Queued.DEAD.value
+                )
+            ).scalar()
+            if message is None:
+                return None
+            conn.execute(
+                update(notices)
+                .where(notices.c.notice_id == notice_id, notices.c.state == NoticeState.DEAD.value)
+                .values(state=NoticeState.REQUESTED.value, attempts=0)
+            )
+            conn.execute(
+                update(notice_queue).where(notice_queue.c.notice_id == notice_id).values(state=Queued.REPLAYED.value)
+            )
+        return NoticeRequested.model_validate_json(message)
+
+    def undo_replay(self, notice_id: str) -> None:
+        """The replayed notice could not be published: it is dead again."""
+        with self._tx() as conn:
+            conn.execute(
+                update(notices)
+                .where(notices.c.notice_id == notice_id, notices.c.state == NoticeState.REQUESTED.value)
+                .values(state=NoticeState.DEAD.value)
+            )
+            conn.execute(
+                update(notice_queue)
+                .where(notice_queue.c.notice_id == notice_id, notice_queue.c.state == Queued.REPLAYED.value)
+                .values(state=Queued.DEAD.value)
+            )
+
+    # -- incidents, as on-call staff see them ----------------------------------------------------------------
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(incidents).where(incidents.c.incident_id == incident_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def incident_list(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(incidents).order_by(incidents.c.last_reported_at.desc()))
+            return [dict(row._mapping) for row in rows]
+
+    def reports_of(self, incident_id: str) -> list[IncidentReported]:
+        """Every report about an incident, in the order they were received."""
+        query = select(reports.c.message).where(reports.c.incident_id == incident_id).order_by(reports.c.received_at)
+        with self.engine.connect() as conn:
+            return [IncidentReported.model_validate_json(m) for m in conn.execute(query).scalars()]
+
+    def assessments_of(self, incident_id: str) -> list[IncidentAssessed]:
+        query = (
+            select(assessments.c.message)
+            .where(assessments.c.incident_id == incident_id)
+            .order_by(assessments.c.assessed_at, assessments.c.customer_id)
+        )
+        with self.engine.connect() as conn:
+            return [IncidentAssessed.model_validate_json(m) for m in conn.execute(query).scalars()]
+
+    # -- deliveries: a repeated webhook-id gets the same answer and is published once ------------------------
+
+    def claim_delivery(self, source: str, delivery_id: str, now: datetime, stale_before: datetime) -> str | None:
+        """Claim a delivery for publishing. Returns None when claimed, the stored answer when it was accepted
+        before, or ``"pending"`` while another request holds a fresh claim on it (a claim older than
+        ``stale_before`` was left by a crashed intake and is taken over)."""
+        key = (deliveries.c.source == source) & (deliveries.c.delivery_id == delivery_id)
+        with self._tx() as conn:
+            row = {"source": source, "delivery_id": delivery_id, "state": "pending", "claimed_at": now}
+            if self._insert_ignore(conn, deliveries, [row]):
+                return None
+            state, answer = conn.execute(select(deliveries.c.state, deliveries.c.answer).where(key)).one()
+            if state == "accepted":
+                return str(answer)
+            taken = conn.execute(
+                update(deliveries)
+                .where(key, deliveries.c.state == "pending", deliveries.c.claimed_at < stale_before)
+                .values(claimed_at=now)
+            )
+            return None if taken.rowcount else "pending"
+
+    def accept_delivery(self, source: str, delivery_id: str, answer: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.source == source, deliveries.c.delivery_id == delivery_id)
+                .values(state="accepted", answer=answer)
+            )
+
+    def release_delivery(self, source: str, delivery_id: str) -> None:
+        """Forget a claim whose publishing failed, so that the sender's retry is published."""
+        with self._tx() as conn:
+            conn.execute(
+                delete(deliveries).where(
+                    deliveries.c.source == source,
+                    deliveries.c.delivery_id == delivery_id,
+                    deliveries.c.state == "pending",
+                )
+            )
+
+    # -- approvals: an authority notice is delivered only once the ledger holds its approval ----------------
+
+    def approve(self, notice_id: str, *, by: str, reason: str, at: datetime) -> bool:
+        """Record an approval; returns False when the notice was approved before (the first one stands)."""
+        with self._tx() as conn:
+            added = self._insert_ignore(
+                conn, approvals, [{"notice_id": notice_id, "approved_by": by, "reason": reason, "approved_at": at}]
+            )
+            conn.execute(
+                update(notices)
+                .where(notices.c.notice_id == notice_id, notices.c.state == NoticeState.AWAITING_APPROVAL.value)
+                .values(state=NoticeState.REQUESTED.value)
+            )
+        return bool(added)
+
+    def is_approved(self, notice_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(approvals.c.notice_id).where(approvals.c.notice_id == notice_id)).first()
+        return found is not None
+
+    def approval(self, notice_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(approvals).where(approvals.c.notice_id == notice_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def held_request(self, notice_id: str) -> NoticeRequested | None:
+        """The notice, as requested, of a notice that needs approval."""
+        with self.engine.connect() as conn:
+            message = conn.execute(select(held_notices.c.message).where(held_notices.c.notice_id == notice_id)).scalar()
+        return None if message is None else NoticeRequested.model_validate_json(message)
+
+    # -- API tokens (stored as sha256 hashes) ----------------------------------------------------------------
+
+    def add_token(self, token_hash: str, *, name: str, role: str, at: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(api_tokens.insert().values(token_hash=token_hash, name=name, role=role, created_at=at))
+
+    def token(self, token_hash: str) -> tuple[str, str] | None:
+        """(name, role) of an active token."""
+        query = select(api_tokens.c.name, api_tokens.c.role).where(
+            api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row.name, row.role)
+
+    # -- legal clocks ----------------------------------------------------------------------------------------
+
+    def track_clock(self, clock: ClockRow) -> None:
+        """Follow a clock; a later assessment may move its due time (reminders already sent stay sent)."""
+        with self._tx() as conn:
+            if not self._insert_ignore(conn, clocks, [clock.__dict__]):
+                conn.execute(
+                    update(clocks)
+                    .where(
+                        clocks.c.incident_id == clock.incident_id,
+                        clocks.c.customer_id == clock.customer_id,
+                        clocks.c.jurisdiction == clock.jurisdiction,
+                        clocks.c.audience == clock.audience,
+                    )
+                    .values(due_at=clock.due_at, citation=clock.citation)
+                )
+
+    def clocks(self, incident_id: str | None = None, *, below_stage: int | None = None) -> list[ClockRow]:
+        query = select(clocks).order_by(clocks.c.due_at, clocks.c.customer_id, clocks.c.jurisdiction)
+        if incident_id is not None:
+            query = query.where(clocks.c.incident_id == incident_id)
+        if below_stage is not None:
+            query = query.where(clocks.c.stage < below_stage)
+        with self.engine.connect() as conn:
+            return [ClockRow(**row._mapping) for row in conn.execute(query)]
+
+    def advance_clock(self, clock: ClockRow, stage: int) -> bool:
+        """Move a clock to ``stage``; False when another process already did (so only one reminder goes)."""
+        with self._tx() as conn:
+            result = conn.execute(
+                update(clocks)
+                .where(
+                    clocks.c.incident_id == clock.incident_id,
+                    clocks.c.customer_id == clock.customer_id,
+                    clocks.c.jurisdiction == clock.jurisdiction,
+                    clocks.c.audience == clock.audience,
+                    clocks.c.stage < stage,
+                )
+                .values(stage=stage)
+            )
+        return bool(result.rowcount)

@@ -62,6 +62,48 @@ class IntakeSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 256 * 1024
+    timestamp_tolerance_s: int = Field(
+        default=300, description="webhook-timestamp may be this far off (Standard Webhooks: 5 min)."
+    )
+    rate_limit_per_minute: int = Field(default=600, ge=1, description="Reports per minute per subprocessor.")
+    rate_limit_burst: int = Field(default=60, ge=1, description="Reports a subprocessor may send at once.")
+    rate_limits: dict[str, int] = Field(
+        default_factory=dict, description="Per-subprocessor reports per minute, overriding rate_limit_per_minute."
+    )
+    retry_after_s: int = Field(default=5, ge=1, description="Retry-After of a 503 (Kafka did not acknowledge).")
+
+
+class AlertmanagerMapping(BaseModel):
+    """How an Alertmanager alert's labels and annotations become report fields."""
+
+    subprocessor_label: str = Field(default="subprocessor", description="Label naming the subprocessor id.")
+    default_subprocessor: str | None = Field(default=None, description="Used when the alert has no such label.")
+    reference_label: str | None = Field(
+        default=None, description="Label used as the report's reference; the alert's fingerprint when unset."
+    )
+    title_annotation: str = "summary"
+    description_annotation: str = "description"
+    region_label: str = "region"
+    feature_label: str = "feature"
+    data_categories_label: str = "data_categories"
+    customer_accounts_label: str = "customer_accounts"
+
+
+class MonitorsSettings(BaseModel):
+    alertmanager_token: SecretStr | None = Field(
+        default=None, description="Bearer token Alertmanager sends; the endpoint refuses everything when unset."
+    )
+    alertmanager: AlertmanagerMapping = Field(default_factory=AlertmanagerMapping)
+
+
+class OncallSettings(BaseModel):
+    email: str = Field(default="oncall@processor.example", description="Where clock reminders and escalations go.")
+    name: str = "Incident response on-call"
+    locale: str = "en"
+    timezone: str = "UTC"
+    reminder_fractions: tuple[float, ...] = Field(
+        default=(0.5, 0.8), description="Remind on-call when this share of a legal clock has run."
+    )
 
 
 class SmtpSettings(BaseModel):
@@ -79,6 +121,36 @@ class WebhookSettings(BaseModel):
     user_agent: str = "breachwire/0.1"
 
 
+class TwilioSettings(BaseModel):
+    """SMS through Twilio's Messages API; tests point ``base_url`` at a local server speaking that API."""
+
+    base_url: str = "https://api.twilio.com"
+    account_sid: str = "AC00000000000000000000000000000000"
+    auth_token: SecretStr = SecretStr("")
+    from_number: str | None = Field(default=None, description="E.164 sender number (or use a messaging service).")
+    messaging_service_sid: str | None = None
+    timeout_s: float = 10.0
+
+
+class NotifySettings(BaseModel):
+    """How the notifier retries and how much it does at once."""
+
+    retry_delays_s: tuple[int, ...] = Field(
+        default=(5, 30, 120, 600, 3600, 21600),
+        min_length=1,
+        description="Wait before each retry; one retry topic per delay; dead after the last.",
+    )
+    jitter: float = Field(default=0.2, ge=0, lt=1, description="Each wait is spread by ± this share.")
+    concurrency: int = Field(default=64, ge=1, description="Deliveries in flight at once, overall.")
+    per_host: int = Field(default=16, ge=1, description="Deliveries in flight at once to one host.")
+    smtp_connections: int = Field(default=4, ge=1, description="SMTP connections kept open and reused.")
+    batch_size: int = Field(default=500, ge=1, description="Notices read from Kafka per poll.")
+    allow_targets: list[str] = Field(
+        default_factory=list,
+        description="Webhook hosts or CIDRs admitted although private, loopback or link-local (tests: 127.0.0.0/8).",
+    )
+
+
 class LogSettings(BaseModel):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -93,8 +165,12 @@ class Settings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    monitors: MonitorsSettings = Field(default_factory=MonitorsSettings)
+    oncall: OncallSettings = Field(default_factory=OncallSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     log: LogSettings = Field(default_factory=LogSettings)
     datamap_dir: Path = PROJECT_ROOT / "examples" / "datamap"
     rules_dir: Path = PROJECT_ROOT / "rules"

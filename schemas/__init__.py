@@ -14,6 +14,7 @@ from schemas.messages import (
     InvalidMessage,
     NoticeDead,
     NoticeRequested,
+    NoticeRetry,
     NoticeSent,
 )
 from schemas.report import Contact, Report
@@ -30,6 +31,7 @@ __all__ = [
     "NoticeDead",
     "NoticeKind",
     "NoticeRequested",
+    "NoticeRetry",
     "NoticeSent",
     "Report",
     "ReportStatus",

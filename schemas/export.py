@@ -12,6 +12,7 @@ from schemas.messages import (
     InvalidMessage,
     NoticeDead,
     NoticeRequested,
+    NoticeRetry,
     NoticeSent,
 )
 from schemas.report import Report
@@ -23,6 +24,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "notice-requested": NoticeRequested,
     "notice-sent": NoticeSent,
     "notice-dead": NoticeDead,
+    "notice-retry": NoticeRetry,
     "invalid-message": InvalidMessage,
 }
 

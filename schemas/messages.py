@@ -35,6 +35,7 @@ class Deadline(Message):
     due_at: AwareDatetime | None = Field(description="None when the clock has not started yet.")
     citation: str = ""
     notifiable: bool | None = Field(default=True, description="None when the facts to decide are not known.")
+    obligation: str = Field(default="", description="The obligation's id in the jurisdiction's rules file.")
 
 
 class IncidentFacts(Message):
@@ -62,7 +63,11 @@ class IncidentFacts(Message):
 
 
 class IncidentAssessed(Message):
-    """``incidents.assessed``, keyed by incident id: one per affected customer and incident revision."""
+    """``incidents.assessed``, keyed by incident id: one per affected customer and incident revision.
+
+    A report that touches no customer is recorded as one assessment with an empty ``customer_id`` and
+    ``no_one_affected`` set (and an on-call alert is requested).
+    """
 
     schema_version: Literal["breachwire.incident-assessed/1"] = Field(
         default="breachwire.incident-assessed/1", alias="schema"
@@ -73,8 +78,15 @@ class IncidentAssessed(Message):
     assessed_at: AwareDatetime
     jurisdictions: list[str] = Field(default_factory=list)
     data_categories: list[str] = Field(default_factory=list)
-    deadlines: list[Deadline] = Field(default_factory=list)
+    affected_people: int | None = Field(
+        default=None, description="Upper bound of the customer's people affected, the figure thresholds use."
+    )
+    audiences: list[Audience] = Field(default_factory=list, description="Who is told: controller, customer, ...")
+    deadlines: list[Deadline] = Field(
+        default_factory=list, description="Every clock: ours to the controller, and the controller's own."
+    )
     notice_ids: list[str] = Field(default_factory=list)
+    no_one_affected: bool = False
 
 
 class NoticeRequested(Message):
@@ -127,6 +139,22 @@ class NoticeDead(Message):
     channel: Channel
     attempts: int
     failed_at: AwareDatetime
+    reason: str
+    request: NoticeRequested
+
+
+class NoticeRetry(Message):
+    """``notices.retry.<delay>``, keyed by recipient id: a notice waiting for its next attempt until ``due_at``.
+
+    ``hop`` counts how often the notice was put on a retry topic; the ledger keeps the newest, and a copy with
+    an older hop (left by a crash) is ignored.
+    """
+
+    schema_version: Literal["breachwire.notice-retry/1"] = Field(default="breachwire.notice-retry/1", alias="schema")
+    notice_id: str
+    attempts: int = Field(description="Delivery attempts made so far (waiting behind an earlier notice is none).")
+    hop: int
+    due_at: AwareDatetime
     reason: str
     request: NoticeRequested
 

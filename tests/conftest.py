@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from breachwire.sinks import SmtpSink, WebhookSink
+from breachwire.twilio_sink import TwilioSink
 from runtime import broker
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import delete_topics, ensure_topics
 from runtime.ledger import Ledger, metadata
-from runtime.settings import PROJECT_ROOT, Settings, load_settings
+from runtime.settings import PROJECT_ROOT, Settings, TwilioSettings, load_settings
 from runtime.topics import topics_for
 
 EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
@@ -44,9 +46,12 @@ def settings(broker_address: str, tmp_path: Path) -> Iterator[Settings]:
         datamap_dir=EXAMPLES,
         state_dir=tmp_path / "state",
         log={"format": "json"},
+        # Retries within seconds, not hours; the receivers run on loopback, which the target guard must admit.
+        notify={"retry_delays_s": (1, 2), "allow_targets": ["127.0.0.0/8", "::1/128"]},
     )
-    topics = list(topics_for(s.kafka).partitions(s.kafka))
-    ensure_topics(s.kafka, topics_for(s.kafka).partitions(s.kafka))
+    table = topics_for(s.kafka, s.notify.retry_delays_s).partitions(s.kafka)
+    topics = list(table)
+    ensure_topics(s.kafka, table)
     yield s
     # A long suite would otherwise leave thousands of partitions on the one local broker.
     delete_topics(s.kafka, topics)
@@ -110,6 +115,18 @@ def webhook_sink(tmp_path: Path, datamap: DataMap) -> Iterator[WebhookSink]:
     sink.stop()
 
 
+TWILIO_SID = "AC" + "0123456789abcdef" * 2
+TWILIO_TOKEN = "test-auth-token"
+
+
+@pytest.fixture
+def twilio_sink() -> Iterator[TwilioSink]:
+    """A local server speaking Twilio's Messages API (the SMS channel's provider)."""
+    sink = TwilioSink(TWILIO_SID, TWILIO_TOKEN).start()
+    yield sink
+    sink.stop()
+
+
 @pytest.fixture
 def wired_datamap_dir(tmp_path: Path, webhook_sink: WebhookSink) -> Path:
     """The example data map with every webhook URL pointing at this test's receiver."""
@@ -122,11 +139,19 @@ def wired_datamap_dir(tmp_path: Path, webhook_sink: WebhookSink) -> Path:
 
 
 @pytest.fixture
-def wired_settings(settings: Settings, wired_datamap_dir: Path, smtp_sink: SmtpSink) -> Settings:
-    """Per-test settings whose notices reach this test's SMTP server and webhook receiver."""
+def wired_settings(
+    settings: Settings, wired_datamap_dir: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink
+) -> Settings:
+    """Per-test settings whose notices reach this test's SMTP server, webhook receiver and SMS provider."""
     return settings.model_copy(
         update={
             "datamap_dir": wired_datamap_dir,
             "smtp": settings.smtp.model_copy(update={"host": smtp_sink.host, "port": smtp_sink.port}),
+            "twilio": TwilioSettings(
+                base_url=twilio_sink.base_url,
+                account_sid=TWILIO_SID,
+                auth_token=SecretStr(TWILIO_TOKEN),
+                from_number="+15550000000",
+            ),
         }
     )

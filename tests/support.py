@@ -1,5 +1,6 @@
 """Helpers the tests share (fixtures live in conftest.py)."""
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,12 @@ def settings_env(s: Settings) -> dict[str, str]:
         "BREACHWIRE_INTAKE__HOST": s.intake.host,
         "BREACHWIRE_INTAKE__PORT": str(s.intake.port),
         "BREACHWIRE_LOG__FORMAT": "json",
+        "BREACHWIRE_NOTIFY__RETRY_DELAYS_S": json.dumps(list(s.notify.retry_delays_s)),
+        "BREACHWIRE_NOTIFY__ALLOW_TARGETS": json.dumps(s.notify.allow_targets),
+        "BREACHWIRE_TWILIO__BASE_URL": s.twilio.base_url,
+        "BREACHWIRE_TWILIO__ACCOUNT_SID": s.twilio.account_sid,
+        "BREACHWIRE_TWILIO__AUTH_TOKEN": s.twilio.auth_token.get_secret_value(),
+        "BREACHWIRE_TWILIO__FROM_NUMBER": s.twilio.from_number or "",
     }
 
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from breachwire.services import SERVICES
 from runtime.settings import Settings
 
 
@@ -98,5 +99,5 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
     p.set_defaults(func=cmd_kafka)
 
     p = sub.add_parser("run", help="run one service in the foreground (as containers do)")
-    p.add_argument("service", choices=["intake", "assess", "notify", "record"])
+    p.add_argument("service", choices=list(SERVICES))
     p.set_defaults(func=cmd_run)

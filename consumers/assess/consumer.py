@@ -1,85 +1,185 @@
 """The assess consumer: reads ``incidents.reported``, writes ``incidents.assessed`` and ``notices.requested``.
 
-Steps per report: parse (the loop) → look up the reporter → find the affected customers → per customer,
-build its assessment and notices → produce them → (the loop) flush and commit.
+Steps per report: parse (the loop) → look up the reporter → find the affected customers → if none, record that
+and alert on-call → per customer: its jurisdictions and clocks, then its notices → produce both (queued with
+the async ``send``) → remember the revision for later references → (the loop) flush once and commit.
+
+Messages go out through ``emit``, so the same steps run on Kafka, in ``breachwire assess --dry-run`` and in
+the benchmark. Customers are streamed one at a time: 300,000 affected customers never sit in memory as notices.
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from kafka import KafkaProducer
 
+from consumers.assess.assessment import Assessor, CustomerAssessment
+from consumers.assess.history import RevisionHistory
 from consumers.assess.impact import affected_customers, data_categories
-from consumers.assess.notices import controller_notices, incident_facts
+from consumers.assess.notices import NoticeBuilder, incident_facts
+from consumers.assess.rules import RuleBook, load_rules
 from runtime.consumer import ConsumerLoop, Received
-from runtime.datamap import DataMap
+from runtime.datamap import DataMap, Subprocessor, SubprocessorKind
 from runtime.kafka import make_consumer, make_producer, send
-from runtime.settings import Settings
+from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
-from schemas import IncidentAssessed, IncidentReported
+from schemas import IncidentAssessed, IncidentReported, NoticeRequested
+from schemas.common import Message
 
 log = structlog.get_logger(__name__)
+
+Emit = Callable[[str, str, Message], None]
+"""(topic, key, message): queue one message for the topic."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    customers: int
+    notices: int
 
 
 class Assess:
     def __init__(
         self,
         datamap: DataMap,
-        producer: KafkaProducer,
+        rules: RuleBook,
         topics: Topics,
+        emit: Emit,
+        oncall: OncallSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._datamap = datamap
-        self._producer = producer
+        self._rules = rules
         self._topics = topics
+        self._emit = emit
+        self._oncall = oncall
         self._clock = clock
+        self._history = RevisionHistory()
 
     def __call__(self, batch: Sequence[Received[IncidentReported]]) -> None:
         for received in batch:
             self.assess(received.message)
 
-    def assess(self, reported: IncidentReported) -> int:
-        """Produce the assessment and notices of one report; returns how many notices were requested."""
+    def assess(self, reported: IncidentReported) -> Outcome:
+        """Produce the assessments and notices of one report."""
         log_ = log.bind(incident_id=reported.incident_id, revision=reported.revision)
+        now = self._clock()
+
+        # 1. Who reported it.
         subprocessor = self._datamap.subprocessors.get(reported.subprocessor_id)
+        known = subprocessor is not None
         if subprocessor is None:
-            log_.error("report from an unknown subprocessor", subprocessor_id=reported.subprocessor_id)
-            return 0
-        customers = affected_customers(reported.report, subprocessor, self._datamap)
+            subprocessor = _stand_in(reported.subprocessor_id)
+
+        # 2. Whom it touches, and what data.
+        customers = affected_customers(reported.report, subprocessor, self._datamap) if known else []
         categories = data_categories(reported.report, subprocessor)
         facts = incident_facts(reported, subprocessor, categories)
-        now = self._clock()
+        builder = NoticeBuilder(reported, facts, now, self._history.earlier(reported))
+
+        # 3. No one: recorded, and on-call told.
+        if not customers:
+            reason = "the reporter is not in the data map" if not known else _why_no_one(reported, subprocessor)
+            log_.warning("report touches no customer", reason=reason)
+            self._emit(self._topics.assessed, reported.incident_id, _no_one(reported, categories, now))
+            alert = builder.oncall_alert(self._oncall, reason)
+            self._emit(self._topics.requested, alert.recipient_id, alert)
+            return Outcome(0, 1)
+
+        # 4. Each customer: jurisdictions and clocks, then notices.
+        assessor = Assessor(self._rules, reported.report)
+        revision = reported.revision
         requested = 0
         for customer in customers:
-            notices = controller_notices(reported, customer, facts, [], now)
-            assessment = IncidentAssessed(
-                incident_id=reported.incident_id,
-                revision=reported.revision,
-                customer_id=customer.id,
-                assessed_at=now,
-                data_categories=categories,
-                notice_ids=[n.notice_id for n in notices],
+            assessment = assessor.assess(customer)
+            notices = builder.for_customer(assessment, self._oncall.email)
+            self._emit(
+                self._topics.assessed,
+                reported.incident_id,
+                _assessed(reported, revision, assessment, categories, notices, now),
             )
-            send(self._producer, self._topics.assessed, reported.incident_id, assessment)
             for notice in notices:
-                send(self._producer, self._topics.requested, notice.recipient_id, notice)
+                self._emit(self._topics.requested, notice.recipient_id, notice)
             requested += len(notices)
+
+        # 5. Remembered, so that the next revision's notices reference these.
+        self._history.record(reported, frozenset(c.id for c in customers))
         log_.info("report assessed", customers=len(customers), notices=requested)
-        return requested
+        return Outcome(len(customers), requested)
 
 
-def build(settings: Settings, datamap: DataMap) -> ConsumerLoop[IncidentReported]:
+def _assessed(
+    reported: IncidentReported,
+    revision: str,
+    assessment: CustomerAssessment,
+    categories: list[str],
+    notices: list[NoticeRequested],
+    now: datetime,
+) -> IncidentAssessed:
+    return IncidentAssessed(
+        incident_id=reported.incident_id,
+        revision=revision,
+        customer_id=assessment.customer.id,
+        assessed_at=now,
+        jurisdictions=assessment.jurisdiction_ids,
+        data_categories=categories,
+        affected_people=assessment.affected_people,
+        audiences=list(dict.fromkeys(n.audience for n in notices)),
+        deadlines=assessment.deadlines,
+        notice_ids=[n.notice_id for n in notices],
+    )
+
+
+def _no_one(reported: IncidentReported, categories: list[str], now: datetime) -> IncidentAssessed:
+    return IncidentAssessed(
+        incident_id=reported.incident_id,
+        revision=reported.revision,
+        customer_id="",
+        assessed_at=now,
+        data_categories=categories,
+        no_one_affected=True,
+    )
+
+
+def _why_no_one(reported: IncidentReported, subprocessor: Subprocessor) -> str:
+    report = reported.report
+    if report.customer_accounts:
+        return "none of the named customer accounts is in the data map"
+    if subprocessor.kind is SubprocessorKind.INFRASTRUCTURE:
+        return f"no customer is hosted in {', '.join(report.regions or subprocessor.regions)}"
+    if subprocessor.kind is SubprocessorKind.SERVICE:
+        return f"no customer uses {', '.join(report.features or subprocessor.features)}"
+    return "no customer had granted this subcontractor access during the incident window"
+
+
+def _stand_in(subprocessor_id: str) -> Subprocessor:
+    # A reporter missing from the map (an on-call declaration naming one, or a map changed since): the report is
+    # still recorded and on-call alerted, so the facts need a name to show.
+    return Subprocessor.model_construct(
+        id=subprocessor_id, name=f"unknown subprocessor {subprocessor_id}", kind=SubprocessorKind.SERVICE
+    )
+
+
+def build(settings: Settings, datamap: DataMap, rules: RuleBook | None = None) -> ConsumerLoop[IncidentReported]:
+    """The assess loop; ``rules`` loaded once at start (from ``settings.rules_dir`` when not given)."""
     topics = topics_for(settings.kafka)
     producer = make_producer(settings.kafka)
     consumer = make_consumer(settings.kafka, "assess", [topics.reported])
+    assess = Assess(
+        datamap,
+        rules if rules is not None else load_rules(settings.rules_dir),
+        topics,
+        lambda topic, key, message: send(producer, topic, key, message),
+        settings.oncall,
+    )
     return ConsumerLoop(
         "assess",
         consumer,
         producer,
         topics.invalid,
         IncidentReported,
-        Assess(datamap, producer, topics),
+        assess,
         poll_timeout_ms=settings.kafka.poll_timeout_ms,
         ack_timeout_s=settings.kafka.ack_timeout_s,
     )

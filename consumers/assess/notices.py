@@ -1,8 +1,23 @@
-"""The notices an assessment asks for: one per recipient, audience and channel, with deterministic ids."""
+"""The notices an assessment asks for: one per recipient, audience and channel, with deterministic ids.
+
+- controller: the formal notice (Art. 33(2)) to the privacy contact (else the first admin) and to the webhook,
+  carrying the controller's own clocks; preliminary / full / follow-up / closing by the report's status;
+- customer: a short operational alert to every account admin by email, and by SMS where the customer has a number;
+- authority: only where the processor itself files. The rules make every authority duty the controller's (the
+  processor's duty is to tell the controller), so the processor files only where the contract says so
+  (``authority_filing`` in the data map), for each of that customer's authority obligations the facts do not rule
+  out, for confirmed, update and resolved reports (a suspicion is not filed, a dismissed one never was). These
+  are requested with ``requires_approval``: the notifier holds them until an approver approves;
+- oncall: an alert when a report reaches no one.
+"""
 
 from datetime import datetime
 
+from consumers.assess.assessment import CustomerAssessment
+from consumers.assess.history import references_for
+from consumers.assess.rules import Jurisdiction, Obligation
 from runtime.datamap import Customer, Subprocessor
+from runtime.settings import OncallSettings
 from schemas import (
     Audience,
     Channel,
@@ -22,6 +37,10 @@ KIND_BY_STATUS = {
     ReportStatus.RESOLVED: NoticeKind.CLOSING,
     ReportStatus.DISMISSED: NoticeKind.CLOSING,
 }
+
+
+# Statuses for which an authority report is prepared (see the module docstring).
+AUTHORITY_STATUSES = frozenset({ReportStatus.CONFIRMED, ReportStatus.UPDATE, ReportStatus.RESOLVED})
 
 
 def incident_facts(reported: IncidentReported, subprocessor: Subprocessor, categories: list[str]) -> IncidentFacts:
@@ -62,29 +81,151 @@ def controller_channels(customer: Customer) -> list[tuple[Channel, str]]:
     return channels
 
 
-def controller_notices(
-    reported: IncidentReported,
-    customer: Customer,
-    facts: IncidentFacts,
-    deadlines: list[Deadline],
-    now: datetime,
-) -> list[NoticeRequested]:
-    return [
-        NoticeRequested(
-            notice_id=notice_id(reported.incident_id, customer.id, Audience.CONTROLLER, channel, reported.revision),
+def customer_channels(customer: Customer) -> list[tuple[Channel, str]]:
+    """Where an operational alert goes: every account admin by email, and the SMS number if the customer has one."""
+    channels = [(Channel.EMAIL, address) for address in customer.admin_emails]
+    if customer.sms:
+        channels.append((Channel.SMS, customer.sms))
+    return channels
+
+
+def recipient_key(customer_id: str, audience: Audience, channel: Channel, address: str) -> str:
+    """The recipient part of a notice id: the customer, or one of its admins (several share a channel)."""
+    if audience is Audience.CUSTOMER and channel is Channel.EMAIL:
+        return f"{customer_id}/{address}"
+    return customer_id
+
+
+ONCALL_RECIPIENT = "oncall"
+NO_ONE_AFFECTED = (
+    "This report touches no customer in the data map ({reason}). Check the report's regions, features, "
+    "customer accounts and window against the data map, and whether the data map is current."
+)
+
+
+class NoticeBuilder:
+    """The notices of one report revision; ids are deterministic, references point at earlier revisions."""
+
+    def __init__(
+        self,
+        reported: IncidentReported,
+        facts: IncidentFacts,
+        now: datetime,
+        earlier: list[tuple[str, frozenset[str]]] | None = None,
+    ) -> None:
+        self._reported = reported
+        self._facts = facts
+        self._now = now
+        self._earlier = earlier or []
+        self._kind = KIND_BY_STATUS[reported.report.status]
+        self._revision = reported.revision
+
+    def for_customer(self, assessment: CustomerAssessment, oncall_email: str) -> list[NoticeRequested]:
+        """Controller notices, customer alerts and (held for approval) authority reports."""
+        customer = assessment.customer
+        clocks = assessment.controller_clocks
+        notices = [
+            self._notice(customer, Audience.CONTROLLER, channel, address, clocks)
+            for channel, address in controller_channels(customer)
+        ]
+        # An operational alert is short: the legal clocks are the controller's, in the controller notice.
+        notices += [
+            self._notice(customer, Audience.CUSTOMER, channel, address, [])
+            for channel, address in customer_channels(customer)
+        ]
+        if self._reported.report.status in AUTHORITY_STATUSES:
+            notices += [
+                self._authority(customer, jurisdiction, obligation, deadline, oncall_email)
+                for jurisdiction, obligation, deadline in assessment.authority_filings
+            ]
+        return notices
+
+    def oncall_alert(self, oncall: OncallSettings, reason: str) -> NoticeRequested:
+        """Tells on-call that a report reached no one: a wrong map or a wrong report both need a person."""
+        alert = NO_ONE_AFFECTED.format(reason=reason)
+        facts = self._facts.model_copy(update={"description": f"{alert}\n\n{self._facts.description}".strip()})
+        reported = self._reported
+        return NoticeRequested(
+            notice_id=notice_id(
+                reported.incident_id,
+                f"{ONCALL_RECIPIENT}/no-one-affected",
+                Audience.ONCALL,
+                Channel.EMAIL,
+                reported.revision,
+            ),
             incident_id=reported.incident_id,
             revision=reported.revision,
+            recipient_id=ONCALL_RECIPIENT,
+            recipient_name=oncall.name,
+            audience=Audience.ONCALL,
+            channel=Channel.EMAIL,
+            kind=NoticeKind.ALERT,
+            address=oncall.email,
+            locale=oncall.locale,
+            timezone=oncall.timezone,
+            requested_at=self._now,
+            incident=facts,
+        )
+
+    def _notice(
+        self, customer: Customer, audience: Audience, channel: Channel, address: str, deadlines: list[Deadline]
+    ) -> NoticeRequested:
+        key = recipient_key(customer.id, audience, channel, address)
+        reported = self._reported
+        return NoticeRequested(
+            notice_id=notice_id(reported.incident_id, key, audience, channel, self._revision),
+            incident_id=reported.incident_id,
+            revision=self._revision,
             recipient_id=customer.id,
             recipient_name=customer.name,
-            audience=Audience.CONTROLLER,
+            audience=audience,
             channel=channel,
-            kind=KIND_BY_STATUS[reported.report.status],
+            kind=self._kind,
             address=address,
             locale=customer.locale,
             timezone=customer.timezone,
-            requested_at=now,
-            incident=facts,
+            requested_at=self._now,
+            references=self._references(customer.id, key, audience, channel),
+            incident=self._facts,
             deadlines=deadlines,
         )
-        for channel, address in controller_channels(customer)
-    ]
+
+    def _authority(
+        self,
+        customer: Customer,
+        jurisdiction: Jurisdiction,
+        obligation: Obligation,
+        deadline: Deadline,
+        oncall_email: str,
+    ) -> NoticeRequested:
+        authority = obligation.authority
+        assert authority is not None  # the rules model requires one for every authority obligation
+        key = f"{customer.id}/{jurisdiction.id}/{obligation.id}"
+        reported = self._reported
+        return NoticeRequested(
+            notice_id=notice_id(reported.incident_id, key, Audience.AUTHORITY, Channel.EMAIL, self._revision),
+            incident_id=reported.incident_id,
+            revision=self._revision,
+            recipient_id=customer.id,
+            recipient_name=authority.name,
+            audience=Audience.AUTHORITY,
+            channel=Channel.EMAIL,
+            kind=self._kind,
+            # An authority reached by portal or form gets the approved report through on-call, who files it.
+            address=authority.email or oncall_email,
+            locale="en",
+            timezone=jurisdiction.timezone,
+            requested_at=self._now,
+            requires_approval=True,
+            references=self._references(customer.id, key, Audience.AUTHORITY, Channel.EMAIL),
+            incident=self._facts,
+            deadlines=[deadline],
+        )
+
+    def _references(self, customer_id: str, key: str, audience: Audience, channel: Channel) -> list[str]:
+        if not self._earlier:
+            return []
+        incident = self._reported.incident_id
+        return references_for(
+            self._earlier, customer_id, lambda revision: notice_id(incident, key, audience, channel, revision)
+        )

@@ -1,164 +1,422 @@
-"""The notify consumer: reads ``notices.requested``, delivers, records, writes ``notices.sent``.
+"""The notify consumer: reads ``notices.requested`` and the retry topics, delivers, records, then commits.
 
-Steps per notice, in order:
-  1. skip   — the ledger already holds it as delivered or dead: a redelivered message changes nothing;
-  2. hold   — a notice that needs a human approval waits in the ledger;
-  3. render — the templates, in the recipient's locale;
-  4. send   — by the notice's channel;
-  5. record — the outcome in the ledger (the single truth), then ``notices.sent`` or ``notices.dead``;
-and the loop commits offsets only after all of that, for the whole batch.
+Steps per batch, in order:
+  0. wait    — (retry topics) a notice not yet due holds its partition until it is (``gate``);
+  1. skip    — the ledger holds it as delivered or dead, or a newer copy of it waits on a retry topic: a
+               redelivered message changes nothing;
+  2. hold    — a notice that needs a human approval, and has none recorded, waits in the ledger;
+  3. render  — the templates, in the recipient's locale;
+  4. send    — by the notice's channel, concurrently (``delivery``); notices to one address go one after the
+               other, and one waiting for a retry holds back the later ones to that address (they are "parked"
+               on a retry topic behind it), so a follow-up never overtakes the first notice;
+  5. publish — ``notices.sent``, a retry topic (with the due time), or ``notices.dead`` and an on-call notice;
+               then wait for Kafka's acks;
+  6. record  — the outcomes in the ledger, in one transaction;
+and the loop commits offsets only after all of that.
+
+Why Kafka before the ledger: the ledger is the truth the next read of a message is judged by. When it says a
+notice waits with hop n, the retry record with hop n is known to be on Kafka; a crash between the two steps
+leaves at worst a second copy of a retry record (ignored by its hop, or a second attempt with the same
+webhook-id / Message-ID), never a notice the ledger thinks is queued that no topic holds.
 """
 
+import hashlib
+import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 import structlog
-from kafka import KafkaProducer
-from structlog.contextvars import bound_contextvars
+from kafka import KafkaConsumer, KafkaProducer
 
-from consumers.notify.email import SmtpSender
-from consumers.notify.errors import DeliveryError, FinalDelivery
-from consumers.notify.render import Rendered, Renderer
-from consumers.notify.webhook import WebhookSender
+from consumers.notify.delivery import Attempt, Dispatcher
+from consumers.notify.errors import RetryableDelivery
+from consumers.notify.gate import DueGate
+from consumers.notify.render import Renderer
+from consumers.notify.retry import RetrySchedule
 from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap
-from runtime.kafka import make_consumer, make_producer, send
-from runtime.ledger import Ledger, NoticeState
-from runtime.settings import Settings
+from runtime.kafka import ensure_topics, make_consumer, make_producer, send
+from runtime.ledger import DeliveryRecord, Ledger, NoticeState, Queued, QueueRow
+from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
-from schemas import Channel, NoticeDead, NoticeRequested, NoticeSent
+from schemas import (
+    Audience,
+    Channel,
+    NoticeDead,
+    NoticeKind,
+    NoticeRequested,
+    NoticeRetry,
+    NoticeSent,
+    notice_id,
+)
 
 log = structlog.get_logger(__name__)
 
+M = TypeVar("M", NoticeRequested, NoticeRetry)
+Handle = Callable[[Sequence[Received[M]]], None]
+
 DONE = frozenset({NoticeState.DELIVERED, NoticeState.DEAD})
+ONCALL_RECIPIENT = "oncall"
+PARK_MARGIN = timedelta(seconds=1)  # a parked notice falls due just after the one it waits behind
+
+
+def order_key(notice: NoticeRequested) -> str:
+    """Notices with one key go out in the order they came: one recipient's address on one channel."""
+    return hashlib.sha256(f"{notice.recipient_id}\x1f{notice.channel.value}\x1f{notice.address}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Work:
+    notice: NoticeRequested
+    attempts: int = 0
+    hop: int = 0
+
+    @property
+    def key(self) -> str:
+        return order_key(self.notice)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    record: DeliveryRecord
+    retry_topic: str | None = None
+
+    @property
+    def waits(self) -> bool:
+        return self.record.outcome in ("retry", "parked")
+
+
+def oncall_notice(
+    dead: NoticeRequested, attempts: int, reason: str, oncall: OncallSettings, at: datetime
+) -> NoticeRequested:
+    """The on-call team's alert that a notice is dead (its text travels as the incident description)."""
+    description = (
+        f"The {dead.audience.value} notice {dead.notice_id} to {dead.recipient_name} ({dead.channel.value}) "
+        f"could not be delivered after {attempts} attempt(s); last answer: {reason}. It is in notices.dead; "
+        f"`breachwire dlq replay --notice {dead.notice_id}` sends it again."
+    )
+    return NoticeRequested(
+        notice_id=notice_id(dead.incident_id, ONCALL_RECIPIENT, "oncall", "email", f"dead.{dead.notice_id}"),
+        incident_id=dead.incident_id,
+        revision=dead.revision,
+        recipient_id=ONCALL_RECIPIENT,
+        recipient_name=oncall.name,
+        audience=Audience.ONCALL,
+        channel=Channel.EMAIL,
+        kind=NoticeKind.ALERT,
+        address=oncall.email,
+        locale=oncall.locale,
+        timezone=oncall.timezone,
+        requested_at=at,
+        references=[dead.notice_id],
+        incident=dead.incident.model_copy(update={"description": description}),
+        deadlines=dead.deadlines,
+    )
 
 
 class Notify:
+    """The handler of both loops: fresh notices (``requested``) and retries that fell due (``retried``)."""
+
     def __init__(
         self,
         ledger: Ledger,
-        datamap: DataMap,
-        renderer: Renderer,
-        email: SmtpSender,
-        webhook: WebhookSender,
+        dispatcher: Dispatcher,
         producer: KafkaProducer,
         topics: Topics,
+        schedule: RetrySchedule,
+        oncall: OncallSettings,
+        gate: DueGate | None = None,
+        ack_timeout_s: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._ledger = ledger
-        self._datamap = datamap
-        self._renderer = renderer
-        self._email = email
-        self._webhook = webhook
+        self._dispatcher = dispatcher
         self._producer = producer
         self._topics = topics
+        self._schedule = schedule
+        self._oncall = oncall
+        self._gate = gate
+        self._ack_timeout_s = ack_timeout_s
         self._clock = clock
 
-    def __call__(self, batch: Sequence[Received[NoticeRequested]]) -> None:
-        for received in batch:
-            notice = received.message
-            with bound_contextvars(incident_id=notice.incident_id, notice_id=notice.notice_id):
-                self.notify(notice)
+    def requested(self, batch: Sequence[Received[NoticeRequested]]) -> None:
+        self.process([Work(r.message) for r in batch], from_retry=False)
 
-    def notify(self, notice: NoticeRequested) -> None:
-        state = self._ledger.notice_state(notice.notice_id)
-        if state in DONE:
-            log.info("notice already settled", state=state)
-            return
-        if state is None:
-            self._ledger.record_requested([notice])
-        if notice.requires_approval:
-            log.info("notice awaits approval")
-            return
-        attempts = 1
-        try:
-            rendered = self._renderer.render(notice)
-            receipt = self._send(notice, rendered)
-        except DeliveryError as exc:
-            self._dead(notice, attempts, str(exc))
-            return
-        self._ledger.mark_delivered(
-            notice.notice_id,
-            attempts=attempts,
-            receipt=receipt,
-            locale=rendered.locale,
-            rendered=rendered.as_evidence(),
-            at=self._clock(),
-        )
-        send(
-            self._producer,
-            self._topics.sent,
-            notice.notice_id,
-            NoticeSent(
-                notice_id=notice.notice_id,
-                incident_id=notice.incident_id,
-                recipient_id=notice.recipient_id,
-                audience=notice.audience,
-                channel=notice.channel,
-                locale=rendered.locale,
-                attempts=attempts,
-                sent_at=self._clock(),
-                receipt=receipt,
-            ),
-        )
-        log.info("notice delivered", channel=notice.channel.value, receipt=receipt)
+    def retried(self, batch: Sequence[Received[NoticeRetry]]) -> None:
+        self.process(self.wait_until_due(batch), from_retry=True)
 
-    def _send(self, notice: NoticeRequested, rendered: Rendered) -> str:
-        if notice.channel is Channel.EMAIL:
-            return self._email.send(notice.address, notice.notice_id, rendered)
-        if notice.channel is Channel.WEBHOOK:
-            customer = self._datamap.customers.get(notice.recipient_id)
-            if customer is None or customer.webhook_secret is None:
-                raise FinalDelivery("no webhook secret for this recipient in the data map")
-            return self._webhook.send(
-                notice.address,
-                customer.webhook_secret.get_secret_value(),
-                notice.notice_id,
-                rendered.json_body,
+    def process(self, work: list[Work], from_retry: bool) -> None:
+        if not work:
+            return
+        states = self._ledger.notice_states([w.notice.notice_id for w in work])
+        queue = self._ledger.queue_rows(sorted({w.key for w in work}))
+        work = self.skip_settled(work, states, queue, from_retry)
+        work = self.hold_for_approval(work)
+        outcomes = self.deliver(work, queue)
+        self.publish(outcomes)
+        self.record(outcomes)
+
+    # -- 0. wait -----------------------------------------------------------------------------------------------
+
+    def wait_until_due(self, batch: Sequence[Received[NoticeRetry]]) -> list[Work]:
+        assert self._gate is not None, "the retry loop reads through a gate"
+        now = self._clock()
+        held: set[tuple[str, int]] = set()
+        due: list[Work] = []
+        for received in batch:  # in offset order within each partition
+            where = (received.topic, received.partition)
+            if where in held:
+                continue
+            retry = received.message
+            if retry.due_at > now:
+                self._gate.hold(received.topic, received.partition, received.offset, retry.due_at.timestamp())
+                held.add(where)
+                continue
+            due.append(Work(retry.request, retry.attempts, retry.hop))
+        return due
+
+    # -- 1. skip -----------------------------------------------------------------------------------------------
+
+    def skip_settled(
+        self, work: list[Work], states: dict[str, NoticeState], queue: list[QueueRow], from_retry: bool
+    ) -> list[Work]:
+        waiting = {r.notice_id: r for r in queue if r.state == Queued.WAITING.value}
+        newest: dict[str, Work] = {}
+        for w in work:
+            nid = w.notice.notice_id
+            if states.get(nid) in DONE:
+                log.info("notice already settled", notice_id=nid, state=states[nid])
+                continue
+            row = waiting.get(nid)
+            if from_retry and (row is None or row.hop != w.hop):
+                continue  # a stale copy: the ledger knows a newer one, or the notice no longer waits
+            if not from_retry and row is not None:
+                continue  # a redelivered request for a notice that waits on a retry topic: that copy owns it
+            if nid not in newest or w.hop > newest[nid].hop:
+                newest[nid] = w
+        fresh = [w.notice for w in newest.values() if w.notice.notice_id not in states]
+        if fresh:
+            self._ledger.record_requested(fresh)
+        return list(newest.values())
+
+    # -- 2. hold -----------------------------------------------------------------------------------------------
+
+    def hold_for_approval(self, work: list[Work]) -> list[Work]:
+        ready = []
+        for w in work:
+            if w.notice.requires_approval and not self._ledger.is_approved(w.notice.notice_id):
+                log.info("notice awaits approval", notice_id=w.notice.notice_id, incident_id=w.notice.incident_id)
+                continue
+            ready.append(w)
+        return ready
+
+    # -- 3, 4. render and send ---------------------------------------------------------------------------------
+
+    def deliver(self, work: list[Work], queue: list[QueueRow]) -> list[Outcome]:
+        waiting = [r for r in queue if r.state == Queued.WAITING.value]
+        own = {r.notice_id: r for r in waiting}
+        chains: dict[str, list[Work]] = {}
+        for w in work:
+            chains.setdefault(w.key, []).append(w)
+        last = (datetime.max.replace(tzinfo=UTC), "")
+        for chain in chains.values():
+            # Waiting notices go in their queue order; fresh ones keep the order they were read in.
+            chain.sort(
+                key=lambda w: (
+                    (own[w.notice.notice_id].queued_at, w.notice.notice_id) if w.notice.notice_id in own else last
+                )
             )
-        raise FinalDelivery(f"channel {notice.channel.value} is not available")
+        in_batch = {w.notice.notice_id for w in work}
+        elsewhere: dict[str, list[QueueRow]] = {}
+        for row in waiting:
+            if row.notice_id not in in_batch:
+                elsewhere.setdefault(row.order_key, []).append(row)
 
-    def _dead(self, notice: NoticeRequested, attempts: int, reason: str) -> None:
-        log.warning("notice dead", reason=reason)
-        self._ledger.mark_failed(notice.notice_id, attempts=attempts, error=reason, final=True)
-        send(
-            self._producer,
-            self._topics.dead,
-            notice.notice_id,
-            NoticeDead(
-                notice_id=notice.notice_id,
-                incident_id=notice.incident_id,
-                recipient_id=notice.recipient_id,
-                audience=notice.audience,
-                channel=notice.channel,
-                attempts=attempts,
-                failed_at=self._clock(),
-                reason=reason,
-                request=notice,
-            ),
-        )
+        async def step(w: Work, before: list[Outcome]) -> Outcome:
+            mine = own.get(w.notice.notice_id)
+            ahead = [o.record.due_at for o in before if o.waits and o.record.due_at is not None]
+            ahead += [
+                r.due_at
+                for r in elsewhere.get(w.key, [])
+                if r.due_at is not None
+                and (mine is None or (r.queued_at, r.notice_id) < (mine.queued_at, mine.notice_id))
+            ]
+            if ahead:
+                return self._park(w, max(ahead))
+            return self._judge(w, await self._dispatcher.deliver(w.notice))
+
+        return self._dispatcher.run_chains(list(chains.values()), step)
+
+    def _judge(self, w: Work, attempt: Attempt) -> Outcome:
+        now = self._clock()
+        attempts = w.attempts + 1
+        outcome = partial(DeliveryRecord, notice=w.notice, order_key=w.key, attempts=attempts, at=now)
+        if attempt.delivered:
+            receipt = attempt.receipt or ""
+            record = outcome(
+                outcome="delivered", detail=receipt, hop=w.hop, locale=attempt.locale, rendered=attempt.rendered
+            )
+            return Outcome(record)
+        reason = str(attempt.error)
+        if isinstance(attempt.error, RetryableDelivery):
+            wait = self._schedule.after_failure(attempts, attempt.error.retry_after_s)
+            if wait is not None:
+                due = now + timedelta(seconds=wait.seconds)
+                record = outcome(outcome="retry", detail=reason, hop=w.hop + 1, due_at=due)
+                return Outcome(record, self._topics.retry(wait.topic_delay_s))
+        return Outcome(outcome(outcome="dead", detail=reason, hop=w.hop))
+
+    def _park(self, w: Work, behind_due: datetime) -> Outcome:
+        now = self._clock()
+        due = max(behind_due, now) + PARK_MARGIN
+        record = DeliveryRecord(
+            notice=w.notice, order_key=w.key, outcome="parked", attempts=w.attempts, at=now, hop=w.hop + 1,
+            due_at=due, detail="waiting behind an earlier notice to the same address",
+        )  # fmt: skip
+        topic = self._topics.retry(self._schedule.topic_for((due - now).total_seconds()))
+        return Outcome(record, topic)
+
+    # -- 5. publish --------------------------------------------------------------------------------------------
+
+    def publish(self, outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            r, n = o.record, o.record.notice
+            if r.outcome == "delivered":
+                sent = NoticeSent(
+                    notice_id=n.notice_id, incident_id=n.incident_id, recipient_id=n.recipient_id,
+                    audience=n.audience, channel=n.channel, locale=r.locale or n.locale, attempts=r.attempts,
+                    sent_at=r.at, receipt=r.detail,
+                )  # fmt: skip
+                send(self._producer, self._topics.sent, n.notice_id, sent)
+            elif o.retry_topic is not None and r.due_at is not None:
+                retry = NoticeRetry(
+                    notice_id=n.notice_id, attempts=r.attempts, hop=r.hop, due_at=r.due_at, reason=r.detail, request=n
+                )
+                send(self._producer, o.retry_topic, n.recipient_id, retry)
+            else:
+                dead = NoticeDead(
+                    notice_id=n.notice_id, incident_id=n.incident_id, recipient_id=n.recipient_id,
+                    audience=n.audience, channel=n.channel, attempts=r.attempts, failed_at=r.at,
+                    reason=r.detail, request=n,
+                )  # fmt: skip
+                send(self._producer, self._topics.dead, n.notice_id, dead)
+                if n.audience is not Audience.ONCALL:  # an on-call alert about an on-call alert would never end
+                    alert = oncall_notice(n, r.attempts, r.detail, self._oncall, r.at)
+                    send(self._producer, self._topics.requested, alert.recipient_id, alert)
+        if outcomes:
+            self._producer.flush(timeout=self._ack_timeout_s)
+
+    # -- 6. record ---------------------------------------------------------------------------------------------
+
+    def record(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        self._ledger.record_deliveries([o.record for o in outcomes])
+        counts: dict[str, int] = {}
+        for o in outcomes:
+            counts[o.record.outcome] = counts.get(o.record.outcome, 0) + 1
+            if o.record.outcome in ("retry", "dead"):
+                log.warning(
+                    f"notice {'dead' if o.record.outcome == 'dead' else 'will be retried'}",
+                    notice_id=o.record.notice.notice_id,
+                    incident_id=o.record.notice.incident_id,
+                    channel=o.record.notice.channel.value,
+                    attempts=o.record.attempts,
+                    reason=o.record.detail,
+                    due_at=o.record.due_at.isoformat() if o.record.due_at else None,
+                )
+        log.info("notices handled", **counts)
 
 
-def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> ConsumerLoop[NoticeRequested]:
-    topics = topics_for(settings.kafka)
+class NotifyLoops:
+    """The notifier's two loops, run in turn on one thread: fresh notices, then retries that fell due.
+
+    While fresh notices keep coming, the retry topics are polled without waiting, so the two never slow each
+    other down; when both are idle, each poll waits its usual timeout.
+    """
+
+    name = "notify"
+
+    def __init__(
+        self,
+        requested: ConsumerLoop[NoticeRequested],
+        retries: ConsumerLoop[NoticeRetry],
+        consumers: Sequence[KafkaConsumer | DueGate],
+        gate: DueGate,
+        dispatcher: Dispatcher,
+        producer: KafkaProducer,
+        ack_timeout_s: float,
+    ) -> None:
+        self.requested = requested
+        self.retries = retries
+        self._consumers = consumers
+        self._gate = gate
+        self._dispatcher = dispatcher
+        self._producer = producer
+        self._ack_timeout_s = ack_timeout_s
+
+    def run_once(self) -> int:
+        fresh = self.requested.run_once()
+        self._gate.quick = fresh > 0
+        return fresh + self.retries.run_once()
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("consumer started", consumer=self.name)
+        try:
+            while not stop.is_set():
+                self.run_once()
+        finally:
+            self.close()
+            log.info("consumer stopped", consumer=self.name)
+
+    def close(self) -> None:
+        for consumer in self._consumers:
+            consumer.close(autocommit=False)
+        self._producer.flush(timeout=self._ack_timeout_s)
+        self._dispatcher.close()
+
+
+def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
+    topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
+    if settings.kafka.create_topics:
+        ensure_topics(settings.kafka, topics.partitions(settings.kafka))
     producer = make_producer(settings.kafka)
-    consumer = make_consumer(settings.kafka, "notify", [topics.requested], max_poll_records=50)
+    batch = settings.notify.batch_size
+    requested_consumer = make_consumer(settings.kafka, "notify", [topics.requested], max_poll_records=batch)
+    gate = DueGate(make_consumer(settings.kafka, "notify.retry", topics.retries, max_poll_records=batch))
+    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir))
     handler = Notify(
         ledger,
-        datamap,
-        Renderer(settings.templates_dir),
-        SmtpSender(settings.smtp),
-        WebhookSender(settings.webhook),
+        dispatcher,
         producer,
         topics,
+        RetrySchedule(settings.notify.retry_delays_s, settings.notify.jitter),
+        settings.oncall,
+        gate,
+        settings.kafka.ack_timeout_s,
     )
-    return ConsumerLoop(
-        "notify",
-        consumer,
+
+    def loop(name: str, consumer: KafkaConsumer | DueGate, model: type[M], handle: Handle[M]) -> ConsumerLoop[M]:
+        return ConsumerLoop(
+            name,
+            consumer,
+            producer,
+            topics.invalid,
+            model,
+            handle,
+            poll_timeout_ms=settings.kafka.poll_timeout_ms,
+            ack_timeout_s=settings.kafka.ack_timeout_s,
+        )
+
+    return NotifyLoops(
+        loop("notify", requested_consumer, NoticeRequested, handler.requested),
+        loop("notify.retry", gate, NoticeRetry, handler.retried),
+        [requested_consumer, gate],
+        gate,
+        dispatcher,
         producer,
-        topics.invalid,
-        NoticeRequested,
-        handler,
-        poll_timeout_ms=settings.kafka.poll_timeout_ms,
-        ack_timeout_s=settings.kafka.ack_timeout_s,
+        settings.kafka.ack_timeout_s,
     )

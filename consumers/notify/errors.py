@@ -1,13 +1,16 @@
 """What can go wrong delivering a notice, and how to tell a retryable failure from a final one.
 
     DeliveryError                a notice could not be delivered this time
-    ├── RetryableDelivery        worth another attempt later: connection errors, timeouts, 408, 429, 5xx,
+    ├── RetryableDelivery        worth another attempt later: connection errors, timeouts, 408, 425, 429, 5xx,
     │                            SMTP 4xx; may carry the receiver's Retry-After
     └── FinalDelivery            another attempt would fail the same way: other 4xx, SMTP 5xx, a refused
                                  target, a template that cannot render
 
 (A message that cannot even be parsed never gets here: the consumer loop sends it to ``messages.invalid``.)
 """
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 
 class DeliveryError(Exception):
@@ -41,3 +44,20 @@ def classify_smtp(code: int, reason: str) -> DeliveryError:
     if 400 <= code < 500:
         return RetryableDelivery(f"SMTP {code}: {reason}")
     return FinalDelivery(f"SMTP {code}: {reason}")
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) as seconds from now; None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -2,24 +2,37 @@
 
 HTML is autoescaped; StrictUndefined makes a template that names a missing value fail loudly instead of
 printing nothing. A locale without templates falls back to English, and the result records which it used.
+Dates, times and numbers are formatted with Babel in the recipient's locale and time zone, with UTC beside
+every time. Words several templates share (data categories, jurisdictions, ...) live in
+``templates/_shared/words/<locale>.j2``.
+
+An SMS is one line, transliterated to the GSM 03.38 alphabet (Slovak diacritics would otherwise switch the
+message to UCS-2 and cut a segment from 160 characters to 70); its templates put who, what and where to read
+more in the first 160 characters.
 """
 
 import json
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from math import copysign
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel import Locale
+from babel.dates import format_date, format_time, format_timedelta, get_timezone_name
 from babel.numbers import format_decimal
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from consumers.notify.errors import FinalDelivery
-from schemas import NoticeRequested
+from schemas import Deadline, NoticeRequested
 
 FALLBACK_LOCALE = "en"
+
+# Other names a recipient's locale may come under (Babel reads "tl", Tagalog, as Filipino).
+LOCALE_ALIASES = {"tl": "fil"}
 
 # Which files make a notice, per channel.
 PARTS = {
@@ -27,6 +40,82 @@ PARTS = {
     "webhook": ("body.json.j2",),
     "sms": ("body.txt.j2",),
 }
+
+# The GSM 03.38 default alphabet, and its extension table (each of those costs two of the 160 septets).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = frozenset("^{}\\[~]|€")
+_GSM7_REPLACEMENTS = {
+    "‘": "'",
+    "’": "'",
+    "‚": "'",
+    "‛": "'",
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "«": '"',
+    "»": '"',
+    "–": "-",
+    "—": "-",
+    "‑": "-",
+    "−": "-",
+    "…": "...",
+    "•": "-",
+    "·": "-",
+}
+SMS_SEGMENT = 160
+SMS_CONCATENATED_SEGMENT = 153
+
+# The GDPR Art. 33(3) facts a notice carries; the ones still unknown are listed as pending (Art. 33(4)).
+ART_33_3_FACTS = (
+    "description",
+    "data_categories",
+    "approx_data_subjects",
+    "approx_records",
+    "likely_consequences",
+    "measures_taken",
+    "contact",
+)
+
+
+def oneline(value: object) -> str:
+    """Any text on one line: CR, LF, tabs and other separators become single spaces; control characters go."""
+    text = " ".join(str(value).split())
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+
+
+def clip(value: object, length: int) -> str:
+    """One line of at most ``length`` characters, ending in "..." when cut."""
+    text = oneline(value)
+    return text if len(text) <= length else text[: max(length - 3, 0)].rstrip() + "..."
+
+
+def gsm7(text: str) -> str:
+    """The text in the GSM 03.38 alphabet: typographic marks simplified, diacritics the alphabet lacks dropped."""
+    out: list[str] = []
+    for ch in text:
+        if ch in GSM7_BASIC or ch in GSM7_EXTENDED:
+            out.append(ch)
+        elif ch in _GSM7_REPLACEMENTS:
+            out.append(_GSM7_REPLACEMENTS[ch])
+        elif ch.isspace():
+            out.append(" ")
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+            out.append(base if base and all(c in GSM7_BASIC for c in base) else "?")
+    return "".join(out)
+
+
+def gsm7_septets(text: str) -> int:
+    """How many of an SMS's 7-bit characters the text takes (extension characters count twice)."""
+    return sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+
+
+def sms_segments(text: str) -> int:
+    septets = gsm7_septets(text)
+    return 1 if septets <= SMS_SEGMENT else -(-septets // SMS_CONCATENATED_SEGMENT)
 
 
 @dataclass(frozen=True)
@@ -37,11 +126,16 @@ class Rendered:
     @property
     def subject(self) -> str:
         # A subject is one line, whatever the report's title held: no header injection.
-        return " ".join(self.parts.get("subject", "").split())
+        return oneline(self.parts.get("subject", ""))
 
     @property
     def text(self) -> str:
         return self.parts.get("body.txt", "")
+
+    @property
+    def sms(self) -> str:
+        """The text as an SMS carries it: one line."""
+        return " ".join(self.text.split())
 
     @property
     def html(self) -> str:
@@ -69,37 +163,96 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self._env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
+        self._env.filters["oneline"] = oneline
+        self._env.filters["clip"] = clip
 
     def locale_for(self, audience: str, channel: str, locale: str) -> str:
         """The locale whose templates exist for this audience and channel: the asked one, else English."""
-        for candidate in (locale, locale.split("_")[0], FALLBACK_LOCALE):
-            if (self._dir / audience / channel / candidate).is_dir():
+        asked = locale.replace("-", "_")
+        language = asked.split("_")[0]
+        for candidate in (asked, language, LOCALE_ALIASES.get(language, language), FALLBACK_LOCALE):
+            if candidate and (self._dir / audience / channel / candidate).is_dir():
                 return candidate
         return FALLBACK_LOCALE
 
     def context(self, notice: NoticeRequested, locale: str) -> dict[str, Any]:
         zone = ZoneInfo(notice.timezone)
+        babel_locale = Locale.parse(locale)
+        now = notice.requested_at
 
-        def when(value: datetime | None) -> str:
+        def when(value: datetime | str | None) -> str:
             """The time in the reader's zone and words, with UTC beside it."""
             if value is None:
                 return ""
-            local = format_datetime(value.astimezone(zone), "medium", locale=locale)
-            utc = value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
-            return f"{local} {value.astimezone(zone).tzname()} ({utc})"
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            local = value.astimezone(zone)
+            stamp = babel_locale.datetime_formats["long"].format(
+                format_time(local, "short", locale=babel_locale),
+                format_date(local, "long", locale=babel_locale),
+            )
+            utc = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            if notice.timezone in ("UTC", "Etc/UTC"):
+                return utc
+            return f"{stamp} ({get_timezone_name(zone, 'long', locale=babel_locale)}; {utc})"
 
         def number(value: int | None) -> str:
-            return "" if value is None else format_decimal(value, locale=locale)
+            return "" if value is None else format_decimal(value, locale=babel_locale)
 
+        def until(value: datetime | str | None) -> str:
+            """How far a time lies from when the notice was requested: "in 14 hours", "2 hours ago"."""
+            if value is None:
+                return ""
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            seconds = (value - now).total_seconds()
+            # Whole days from four days on, whole hours from one hour on, else minutes ("in 70 hours").
+            unit = 86_400 if abs(seconds) >= 4 * 86_400 else 3_600 if abs(seconds) >= 3_600 else 60
+            count = max(1, round(abs(seconds) / unit))
+            rounded = timedelta(seconds=copysign(count * unit, seconds))
+            # A threshold of ``count`` makes Babel keep this unit instead of rounding up to the next one.
+            return format_timedelta(rounded, threshold=count, add_direction=True, locale=babel_locale)
+
+        def clock(deadline: Deadline) -> dict[str, Any]:
+            """Where a deadline stands when the notice was requested; ``used`` counts from awareness."""
+            due = deadline.due_at
+            used: int | None = None
+            if due is not None and due > notice.incident.aware_at:
+                span = (due - notice.incident.aware_at).total_seconds()
+                used = round(100 * (now - notice.incident.aware_at).total_seconds() / span)
+            return {
+                **deadline.model_dump(mode="json"),
+                "due": when(due),
+                "left": until(due),
+                "used": used,
+                "expired": due is not None and due <= now,
+            }
+
+        clocks = [clock(d) for d in notice.deadlines]
+        running = [c for c in clocks if c["used"] is not None]
+        urgent = max(running, key=lambda c: (c["expired"], c["used"]), default=None)
+        incident = notice.incident
+        pending = [
+            name
+            for name in ART_33_3_FACTS
+            if (name == "contact" and not incident.contact_name and not incident.contact_email)
+            or (name != "contact" and getattr(incident, name) in (None, "", []))
+        ]
         return {
             "notice": notice.model_dump(mode="json"),
-            "incident": notice.incident.model_dump(mode="json"),
+            "incident": incident.model_dump(mode="json"),
             "deadlines": [d.model_dump(mode="json") for d in notice.deadlines],
+            "clocks": clocks,
+            "urgent": urgent,
+            "pending": pending,
+            "ref": notice.incident_id[:12],
             "when": when,
             "number": number,
-            "aware_at": when(notice.incident.aware_at),
-            "occurred_from": when(notice.incident.occurred_from),
-            "occurred_until": when(notice.incident.occurred_until),
+            "until": until,
+            "aware_at": when(incident.aware_at),
+            "occurred_from": when(incident.occurred_from),
+            "occurred_until": when(incident.occurred_until),
+            "requested_at": when(notice.requested_at),
             "deadline_times": {i: when(d.due_at) for i, d in enumerate(notice.deadlines)},
             "locale": locale,
         }
@@ -115,6 +268,10 @@ class Renderer:
                 parts[name.removesuffix(".j2").replace("subject.txt", "subject")] = template.render(context)
         except TemplateNotFound as exc:
             raise FinalDelivery(f"no template {exc.name}") from None
+        except TemplateError as exc:
+            raise FinalDelivery(f"template {audience}/{channel}/{locale} failed: {exc}") from None
+        if channel == "sms":
+            parts["body.txt"] = gsm7(" ".join(parts["body.txt"].split()))
         rendered = Rendered(locale, parts)
         if channel == "webhook":
             try:

@@ -2,7 +2,11 @@
 
 - ``incidents.reported``  → the incident and its report;
 - ``incidents.assessed``  → the assessment per customer;
-- ``notices.requested``   → the notice, as requested (notify records delivery itself, before it commits).
+- ``notices.requested``   → the notice, as requested (notify records delivery itself, before it commits);
+- ``notices.sent`` / ``notices.dead`` → the outcome of each notice, in the audit trail.
+
+Each loop also appends what it read to the audit trail (``runtime.audit``), keyed so that a replay appends
+nothing twice.
 """
 
 from collections.abc import Callable, Sequence
@@ -10,41 +14,111 @@ from typing import Any, TypeVar
 
 from kafka import KafkaProducer
 
+from runtime.audit import AuditLog
 from runtime.consumer import ConsumerLoop, Received
 from runtime.kafka import make_consumer, make_producer
 from runtime.ledger import Ledger
 from runtime.settings import Settings
 from runtime.topics import topics_for
-from schemas import IncidentAssessed, IncidentReported, NoticeRequested
+from schemas import IncidentAssessed, IncidentReported, NoticeDead, NoticeRequested, NoticeSent
 from schemas.common import Message
 
 M = TypeVar("M", bound=Message)
 
 
 class RecordReports:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, audit: AuditLog | None = None) -> None:
         self._ledger = ledger
+        self._audit = audit or AuditLog(ledger)
 
     def __call__(self, batch: Sequence[Received[IncidentReported]]) -> None:
         for received in batch:
-            self._ledger.record_report(received.message)
+            m = received.message
+            self._ledger.record_report(m)
+            self._audit.append(
+                f"report:{m.incident_id}:{m.revision}",
+                "report.received",
+                actor=f"{m.source.value}:{m.subprocessor_id}",
+                incident_id=m.incident_id,
+                data={"revision": m.revision, "delivery_id": m.delivery_id, "title": m.report.title},
+                at=m.received_at,
+            )
 
 
 class RecordAssessments:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, audit: AuditLog | None = None) -> None:
         self._ledger = ledger
+        self._audit = audit or AuditLog(ledger)
 
     def __call__(self, batch: Sequence[Received[IncidentAssessed]]) -> None:
         for received in batch:
-            self._ledger.record_assessment(received.message)
+            m = received.message
+            self._ledger.record_assessment(m)
+            self._audit.append(
+                f"assessment:{m.incident_id}:{m.revision}:{m.customer_id}",
+                "incident.assessed",
+                actor="assess",
+                incident_id=m.incident_id,
+                data={
+                    "revision": m.revision,
+                    "customer_id": m.customer_id,
+                    "jurisdictions": m.jurisdictions,
+                    "deadlines": [d.model_dump(mode="json") for d in m.deadlines],
+                    "notice_ids": m.notice_ids,
+                },
+                at=m.assessed_at,
+            )
 
 
 class RecordRequests:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, audit: AuditLog | None = None) -> None:
         self._ledger = ledger
+        self._audit = audit or AuditLog(ledger)
 
     def __call__(self, batch: Sequence[Received[NoticeRequested]]) -> None:
         self._ledger.record_requested([r.message for r in batch])
+        for received in batch:
+            m = received.message
+            self._audit.append(
+                f"notice.requested:{m.notice_id}",
+                "notice.requested",
+                actor="assess",
+                incident_id=m.incident_id,
+                data={
+                    "notice_id": m.notice_id,
+                    "recipient_id": m.recipient_id,
+                    "audience": m.audience.value,
+                    "channel": m.channel.value,
+                    "kind": m.kind.value,
+                    "requires_approval": m.requires_approval,
+                },
+                at=m.requested_at,
+            )
+
+
+class RecordOutcomes:
+    """Each notice attempt's outcome (delivered with its receipt, or dead with the reason) in the audit trail."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self._audit = audit
+
+    def __call__(self, batch: Sequence[Received[NoticeSent] | Received[NoticeDead]]) -> None:
+        for received in batch:
+            m = received.message
+            if isinstance(m, NoticeSent):
+                key, kind, at = f"notice.delivered:{m.notice_id}", "notice.delivered", m.sent_at
+                data = {"receipt": m.receipt, "attempts": m.attempts, "locale": m.locale}
+            else:
+                key, kind, at = f"notice.dead:{m.notice_id}:{m.attempts}", "notice.dead", m.failed_at
+                data = {"reason": m.reason[:2000], "attempts": m.attempts}
+            self._audit.append(
+                key,
+                kind,
+                actor="notify",
+                incident_id=m.incident_id,
+                data={"notice_id": m.notice_id, "recipient_id": m.recipient_id, "channel": m.channel.value, **data},
+                at=at,
+            )
 
 
 def _loop(
@@ -70,8 +144,12 @@ def _loop(
 def build(settings: Settings, ledger: Ledger) -> list[ConsumerLoop[Any]]:
     topics = topics_for(settings.kafka)
     producer = make_producer(settings.kafka)
+    audit = AuditLog(ledger)
+    outcomes = RecordOutcomes(audit)
     return [
-        _loop(settings, producer, "reported", topics.reported, IncidentReported, RecordReports(ledger)),
-        _loop(settings, producer, "assessed", topics.assessed, IncidentAssessed, RecordAssessments(ledger)),
-        _loop(settings, producer, "requested", topics.requested, NoticeRequested, RecordRequests(ledger)),
+        _loop(settings, producer, "reported", topics.reported, IncidentReported, RecordReports(ledger, audit)),
+        _loop(settings, producer, "assessed", topics.assessed, IncidentAssessed, RecordAssessments(ledger, audit)),
+        _loop(settings, producer, "requested", topics.requested, NoticeRequested, RecordRequests(ledger, audit)),
+        _loop(settings, producer, "sent", topics.sent, NoticeSent, outcomes),
+        _loop(settings, producer, "dead", topics.dead, NoticeDead, outcomes),
     ]

@@ -1,30 +1,44 @@
 """The intake API: ``POST /v1/subprocessors/{subprocessor_id}/reports`` takes a signed report and answers 202
 with the incident id only after Kafka has acknowledged it.
 
-Steps of a request, in order: authenticate (Standard Webhooks signature with the subprocessor's secrets),
-parse (JSON into ``schemas.Report``), publish (acks=all), answer.
+Steps of a request, in order:
+  1. limit        — a body over ``max_body_bytes`` gets 413 (the middleware, before the body is read);
+  2. authenticate — Standard Webhooks signature with every active secret of the subprocessor in the path
+                    (rotation), timestamp within 5 minutes; the sender's identity is the secret that verified;
+  3. parse        — JSON (415 otherwise) into ``schemas.Report`` (422 naming each invalid field);
+  4. dedupe       — a webhook-id already accepted gets the same answer, and nothing is published again;
+  5. throttle     — over the subprocessor's rate limit: 429 with Retry-After;
+  6. publish      — acks=all within the ack timeout, else 503 with Retry-After;
+  7. answer       — 202, remembered in the ledger against the webhook-id.
 """
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from producers.intake import signatures
-from producers.intake.problems import Problem, invalid_fields, problem_schema
+from producers.intake.problems import Problem, invalid_fields, problem_responses
+from producers.intake.ratelimit import RateLimiter, retry_after
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError
+from runtime.ledger import Ledger
 from runtime.settings import IntakeSettings
+from runtime.validation import field_path
 from schemas import Report, Source
 
 log = structlog.get_logger(__name__)
-
-RETRY_AFTER_S = 5
 
 
 class Accepted(BaseModel):
@@ -32,26 +46,244 @@ class Accepted(BaseModel):
     status: str = "accepted"
 
 
-def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        code: {
-            "description": "Problem",
-            "content": {"application/problem+json": {"schema": problem_schema()}},
-        }
-        for code in codes
-    }
+class KeyedLocks:
+    """One asyncio lock per key while in use: identical deliveries arriving together are handled in turn."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
-def create_app(settings: IntakeSettings, datamap: DataMap, publisher: ReportPublisher) -> FastAPI:
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def parse_report(body: bytes) -> Report:
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Problem(
+            422,
+            "invalid-json",
+            "Body is not JSON",
+            f"the body is not valid JSON: {exc}",
+            [{"field": "body", "message": "not valid JSON"}],
+        ) from None
+    try:
+        return Report.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid_fields(exc) from None
+
+
+class Deliveries:
+    """Step 4 and 7: remembers accepted webhook-ids in the ledger, so the answer survives restarts.
+
+    Two identical deliveries at once: in one process the second waits on a lock for the first; across intake
+    processes the ledger row is a claim, and the second waits (up to ``wait_s``) for the claim to settle, then
+    answers 409 with Retry-After. A claim left by a crashed intake goes stale after ``wait_s`` and is taken over.
+    """
+
+    def __init__(self, ledger: Ledger, wait_s: float) -> None:
+        self._ledger = ledger
+        self._wait_s = wait_s
+        self.locks = KeyedLocks()
+
+    async def claim(self, source: str, delivery_id: str) -> JSONResponse | None:
+        """None when this request is to publish; else the answer given before."""
+        deadline = time.monotonic() + self._wait_s
+        while True:
+            now = datetime.now(UTC)
+            stale = now - timedelta(seconds=self._wait_s)
+            answer = await run_in_threadpool(self._ledger.claim_delivery, source, delivery_id, now, stale)
+            if answer is None:
+                return None
+            if answer != "pending":
+                return JSONResponse(json.loads(answer), status_code=202)
+            if time.monotonic() > deadline:
+                raise Problem(
+                    409,
+                    "delivery-in-progress",
+                    "Same delivery in progress",
+                    "a request with this webhook-id is being processed; retry to get its answer",
+                    headers={"Retry-After": "1"},
+                )
+            await asyncio.sleep(0.05)
+
+    async def accept(self, source: str, delivery_id: str, answer: BaseModel) -> None:
+        await run_in_threadpool(self._ledger.accept_delivery, source, delivery_id, answer.model_dump_json())
+
+    async def release(self, source: str, delivery_id: str) -> None:
+        await run_in_threadpool(self._ledger.release_delivery, source, delivery_id)
+
+
+def reports_router(
+    settings: IntakeSettings, datamap: DataMap, publisher: ReportPublisher, deliveries: Deliveries
+) -> APIRouter:
+    router = APIRouter(tags=["subprocessors"])
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, settings.rate_limits)
+
+    @router.post(
+        "/v1/subprocessors/{subprocessor_id}/reports",
+        status_code=202,
+        response_model=Accepted,
+        summary="Report an actual or potential security breach",
+        description="Signed per Standard Webhooks with one of the subprocessor's active secrets. A repeated "
+        "webhook-id is the same delivery: it gets the same answer and is published once.",
+        responses={
+            202: {"description": "Accepted: Kafka has the report (a repeated webhook-id gets the first answer)"},
+            **problem_responses(401, 409, 413, 415, 422, 429, 503, retry_after=(409, 429, 503)),
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}},
+            },
+            "parameters": [
+                {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+                for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+            ],
+        },
+    )
+    async def post_report(subprocessor_id: str, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > settings.max_body_bytes:
+            raise Problem(413, "too-large", "Body too large", f"the body is over {settings.max_body_bytes} bytes")
+
+        subprocessor = datamap.subprocessors.get(subprocessor_id)
+        if subprocessor is None or not subprocessor.webhook_secrets:
+            raise Problem(401, "unknown-sender", "Not authenticated", "no such subprocessor with an active secret")
+        try:
+            verified = signatures.verify(
+                [s.get_secret_value() for s in subprocessor.webhook_secrets],
+                body,
+                request.headers,
+                now=time.time(),
+                tolerance_s=settings.timestamp_tolerance_s,
+            )
+        except signatures.SignatureError as exc:
+            raise Problem(401, "bad-signature", "Signature not verified", str(exc)) from None
+        sender = subprocessor.id  # who signed, never who the body claims to be
+
+        if not is_json(request.headers.get("content-type", "")):
+            raise Problem(415, "not-json", "Unsupported media type", "reports are sent as application/json")
+        report = parse_report(body)
+
+        key = (sender, verified.delivery_id)
+        async with deliveries.locks.hold(key):
+            earlier = await deliveries.claim(*key)
+            if earlier is not None:
+                log.info("repeated delivery answered again", subprocessor_id=sender)
+                return earlier
+            wait = limiter.take(sender)
+            if wait > 0:
+                await deliveries.release(*key)
+                raise Problem(
+                    429,
+                    "rate-limited",
+                    "Too many reports",
+                    f"over the rate limit of subprocessor {sender}",
+                    headers={"Retry-After": retry_after(wait)},
+                )
+            try:
+                message = await run_in_threadpool(
+                    publisher.publish, sender, Source.SUBPROCESSOR, verified.delivery_id, report
+                )
+            except PublishError as exc:
+                await deliveries.release(*key)
+                log.error("report not acknowledged by Kafka", subprocessor_id=sender, error=str(exc))
+                raise Problem(
+                    503,
+                    "unavailable",
+                    "Try again later",
+                    "the report could not be stored; nothing was accepted",
+                    headers={"Retry-After": str(settings.retry_after_s)},
+                ) from None
+            answer = Accepted(incident_id=message.incident_id)
+            await deliveries.accept(*key, answer)
+        log.info(
+            "report accepted",
+            incident_id=message.incident_id,
+            subprocessor_id=sender,
+            revision=message.revision,
+            secret_index=verified.secret_index,
+        )
+        return JSONResponse(answer.model_dump(), status_code=202)
+
+    @router.get(
+        "/v1/schemas/report",
+        summary="The JSON Schema of a report, to validate before sending",
+        response_class=JSONResponse,
+        responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}},
+    )
+    async def report_schema() -> Response:
+        schema = Report.model_json_schema(by_alias=True, mode="validation")
+        return JSONResponse(schema, media_type="application/schema+json")
+
+    return router
+
+
+def _add_report_components(app: FastAPI) -> None:
+    """Put the Report's JSON Schema (and the models it uses) under ``components/schemas``, where the request
+    body refers to it: generators and validators then resolve it like any other component."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        schema = Report.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components.update(schema.pop("$defs", {}))
+        components["Report"] = schema
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(
+    settings: IntakeSettings,
+    datamap: DataMap,
+    publisher: ReportPublisher,
+    ledger: Ledger,
+    routers: tuple[APIRouter, ...] = (),
+) -> FastAPI:
+    """The intake; ``routers`` adds the other ways in (monitors, on-call) to the same app."""
     app = FastAPI(
         title="breachwire intake",
         version="1",
-        description="Subprocessors report actual or potential security breaches here, signed per Standard Webhooks.",
+        description="Subprocessors report actual or potential security breaches here, signed per Standard "
+        "Webhooks; internal monitors and on-call staff use the same API with bearer tokens.",
     )
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         return exc.response(str(request.url.path))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {
+                "field": field_path(tuple(e["loc"][1:] if e["loc"][:1] == ("body",) else e["loc"])) or "body",
+                "message": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        detail = "invalid field(s): " + ", ".join(e["field"] for e in errors)
+        return Problem(422, "invalid-field", "Invalid field", detail, errors).response(str(request.url.path))
 
     @app.middleware("http")
     async def _limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -62,80 +294,14 @@ def create_app(settings: IntakeSettings, datamap: DataMap, publisher: ReportPubl
             ).response(str(request.url.path))
         return await call_next(request)
 
-    @app.post(
-        "/v1/subprocessors/{subprocessor_id}/reports",
-        status_code=202,
-        response_model=Accepted,
-        responses=_problem_responses(401, 413, 415, 422, 503),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": Report.model_json_schema(by_alias=True)}},
-            },
-            "parameters": [
-                {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-                for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
-            ],
-        },
-    )
-    async def post_report(subprocessor_id: str, request: Request) -> Accepted:
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise Problem(413, "too-large", "Body too large", f"the body is over {settings.max_body_bytes} bytes")
+    deliveries = Deliveries(ledger, wait_s=publisher.ack_timeout_s + 5)
+    app.include_router(reports_router(settings, datamap, publisher, deliveries))
+    for router in routers:
+        app.include_router(router)
 
-        subprocessor = datamap.subprocessors.get(subprocessor_id)
-        secrets = [s.get_secret_value() for s in subprocessor.webhook_secrets] if subprocessor else []
-        if not secrets or not signatures.verify(secrets, body, request.headers):
-            raise Problem(
-                401,
-                "bad-signature",
-                "Signature not verified",
-                "the webhook-signature does not verify with this subprocessor's secrets, "
-                "or webhook-id/webhook-timestamp are missing or more than 5 minutes off",
-            )
-        assert subprocessor is not None
+    _add_report_components(app)
 
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-            raise Problem(415, "not-json", "Unsupported media type", "reports are sent as application/json")
-        try:
-            raw = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Problem(
-                422,
-                "invalid-json",
-                "Body is not JSON",
-                f"the body is not valid JSON: {exc}",
-                [{"field": "body", "message": "not valid JSON"}],
-            ) from None
-        try:
-            report = Report.model_validate(raw)
-        except ValidationError as exc:
-            raise invalid_fields(exc) from None
-
-        delivery_id = request.headers["webhook-id"]
-        try:
-            message = await run_in_threadpool(
-                publisher.publish, subprocessor.id, Source.SUBPROCESSOR, delivery_id, report
-            )
-        except PublishError as exc:
-            log.error("report not acknowledged by Kafka", subprocessor_id=subprocessor.id, error=str(exc))
-            raise Problem(
-                503,
-                "unavailable",
-                "Try again later",
-                "the report could not be stored; nothing was accepted",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            ) from None
-        log.info(
-            "report accepted",
-            incident_id=message.incident_id,
-            subprocessor_id=subprocessor.id,
-            revision=message.revision,
-        )
-        return Accepted(incident_id=message.incident_id)
-
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

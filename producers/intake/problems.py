@@ -70,3 +70,30 @@ def problem_schema() -> dict[str, Any]:
             },
         },
     }
+
+
+def problem_responses(*codes: int, retry_after: tuple[int, ...] = (429, 503)) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for problem answers; ``retry_after`` codes declare the Retry-After header."""
+    descriptions = {
+        401: "Not authenticated: bad or missing signature or token, unknown sender",
+        403: "Authenticated, but the role does not allow this",
+        404: "No such incident or notice",
+        409: "The same delivery is being processed right now, or the action does not fit the incident's state",
+        413: "Body over the size limit",
+        415: "Body is not JSON",
+        422: "Invalid field(s), each named",
+        429: "Over the sender's rate limit",
+        503: "Kafka did not acknowledge in time; nothing was accepted",
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {
+            "description": descriptions.get(code, "Problem"),
+            "content": {"application/problem+json": {"schema": problem_schema()}},
+        }
+        if code in retry_after:
+            entry["headers"] = {
+                "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "string"}}
+            }
+        out[code] = entry
+    return out

@@ -1,6 +1,7 @@
 """Reading a data map folder; every problem names the file, the line and the field, and says what is wrong."""
 
 import csv
+import gc
 import json
 import tomllib
 from collections.abc import Iterator
@@ -11,13 +12,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from runtime.datamap.index import DataMap
-from runtime.datamap.models import Customer, Subprocessor
+from runtime.datamap.models import Customer, Subprocessor, compact
 from runtime.validation import field_errors
 
 # Columns of a customers CSV whose cells hold several values, separated by ";".
 CSV_LIST_COLUMNS = ("features", "admin_emails")
 # A grant cell: "subcontractor|valid_from|valid_until" entries separated by ";" (valid_until may be empty).
 CSV_GRANT_COLUMN = "grants"
+# Yes/no columns: true/false, yes/no or 1/0; anything else is left for validation to refuse, naming the field.
+CSV_BOOL_COLUMNS = ("covered_entity", "authority_filing")
+_CSV_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _csv_bool(cell: str) -> bool | str:
+    return _CSV_BOOLS.get(cell.strip().lower(), cell)
 
 
 @dataclass(frozen=True)
@@ -91,8 +99,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                         }
                     )
                 cleaned[CSV_GRANT_COLUMN] = grants
-            if "covered_entity" in cleaned:
-                cleaned["covered_entity"] = cleaned["covered_entity"].strip().lower() in ("1", "true", "yes")
+            for column in CSV_BOOL_COLUMNS:
+                if column in cleaned:
+                    cleaned[column] = _csv_bool(cleaned[column])
             yield reader.line_num, cleaned
 
 
@@ -114,6 +123,18 @@ def _jsonl_rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict
 
 def load_customers(path: Path) -> list[Customer]:
     """Customers from one CSV or JSON Lines file; raises DataMapError listing every bad line and field."""
+    # Loading creates millions of objects that all live on; the cyclic collector would scan them again and
+    # again for nothing (none of them forms a cycle), so it pauses while a file loads.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_customers(path)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load_customers(path: Path) -> list[Customer]:
     problems: list[Problem] = []
     customers: list[Customer] = []
     seen: dict[str, int] = {}
@@ -137,6 +158,9 @@ def load_customers(path: Path) -> list[Customer]:
                 )
                 continue
             seen[customer.id] = line
+            compact(customer)
+            for grant in customer.grants:
+                compact(grant)
             customers.append(customer)
     except OSError as exc:
         problems.append(Problem(path, None, None, exc.strerror or str(exc)))
@@ -191,4 +215,5 @@ def load_datamap(directory: Path) -> DataMap:
                     )
     if problems:
         raise DataMapError(problems)
+    del origin  # a million-entry dict: gone before the map builds its own, to keep the peak down
     return DataMap(subprocessors, customers)

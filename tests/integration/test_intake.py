@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from producers.intake import create_app
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
+from runtime.ledger import Ledger
 from runtime.settings import Settings
 from runtime.topics import topics_for
 from schemas import IncidentReported, incident_id
@@ -22,11 +24,19 @@ LINODE_EU_SECRET = "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY="
 
 
 @pytest.fixture
-def client(settings: Settings, datamap: DataMap) -> TestClient:
+def ledger(settings: Settings) -> Iterator[Ledger]:
+    """The intake's ledger (SQLite, this test's own): it remembers the webhook-ids it accepted."""
+    store = Ledger.connect(settings.ledger.url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(settings: Settings, datamap: DataMap, ledger: Ledger) -> TestClient:
     publisher = ReportPublisher(
         lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
     )
-    return TestClient(create_app(settings.intake, datamap, publisher))
+    return TestClient(create_app(settings.intake, datamap, publisher, ledger))
 
 
 def post(
@@ -84,11 +94,13 @@ def test_bad_json_gets_422(client: TestClient) -> None:
     assert response.json()["errors"][0]["field"] == "body"  # type: ignore[attr-defined]
 
 
-def test_kafka_not_acknowledging_gets_503_with_retry_after(settings: Settings, datamap: DataMap) -> None:
+def test_kafka_not_acknowledging_gets_503_with_retry_after(
+    settings: Settings, datamap: DataMap, ledger: Ledger
+) -> None:
     # A producer pointed at a closed port never gets its ack.
     dead = settings.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:1", "ack_timeout_s": 1.0})
     publisher = ReportPublisher(lambda: make_producer(dead), topics_for(dead), 1.0)
-    client = TestClient(create_app(settings.intake, datamap, publisher))
+    client = TestClient(create_app(settings.intake, datamap, publisher, ledger))
     response = post(client, a_report().model_dump_json().encode())
     assert response.status_code == 503  # type: ignore[attr-defined]
     assert response.headers["retry-after"]  # type: ignore[attr-defined]

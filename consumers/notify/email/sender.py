@@ -1,8 +1,11 @@
-"""Sending notices over SMTP: one connection reused across messages, reopened when the server drops it."""
+"""Sending notices over SMTP: each connection reused across messages and reopened when the server drops it;
+a pool keeps a bounded number of them, each used by one thread at a time (smtplib blocks)."""
 
+import asyncio
 import contextlib
 import smtplib
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -74,3 +77,28 @@ class SmtpSender:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
             self._smtp = None
+
+
+class SmtpPool:
+    """At most ``size`` SMTP connections, each kept open across messages; ``send`` waits for a free one."""
+
+    def __init__(self, settings: SmtpSettings, size: int) -> None:
+        self._senders = [SmtpSender(settings) for _ in range(size)]
+        self._free: asyncio.Queue[SmtpSender] | None = None
+        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="smtp")
+
+    async def send(self, to: str, notice_id: str, rendered: Rendered) -> str:
+        if self._free is None:
+            self._free = asyncio.Queue()
+            for sender in self._senders:
+                self._free.put_nowait(sender)
+        sender = await self._free.get()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, sender.send, to, notice_id, rendered)
+        finally:
+            self._free.put_nowait(sender)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        for sender in self._senders:
+            sender.close()

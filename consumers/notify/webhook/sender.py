@@ -1,14 +1,16 @@
 """POSTing signed webhooks. The webhook-id is the notice id, the same on every attempt, so a receiver that
-sees a notice twice can tell it is the same one."""
+sees a notice twice can tell it is the same one. The target guard runs before every POST."""
 
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from consumers.notify.errors import RetryableDelivery, classify_http
+from consumers.notify.errors import RetryableDelivery, classify_http, retry_after_seconds
+from consumers.notify.guard import TargetGuard
 from runtime.settings import WebhookSettings
+
+__all__ = ["WebhookSender", "retry_after_seconds", "sign_headers"]
 
 
 def sign_headers(secret: str, msg_id: str, body: bytes, now: datetime | None = None) -> dict[str, str]:
@@ -20,33 +22,24 @@ def sign_headers(secret: str, msg_id: str, body: bytes, now: datetime | None = N
     }
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
 class WebhookSender:
-    def __init__(self, settings: WebhookSettings, client: httpx.Client | None = None) -> None:
+    def __init__(self, settings: WebhookSettings, client: httpx.AsyncClient, guard: TargetGuard) -> None:
         self._settings = settings
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(settings.timeout_s),
-            headers={"user-agent": settings.user_agent},
-            follow_redirects=False,
-        )
+        self._client = client
+        self._guard = guard
 
-    def send(self, url: str, secret: str, notice_id: str, body: bytes) -> str:
+    async def send(self, url: str, secret: str, notice_id: str, body: bytes) -> str:
         """Deliver one notice; returns the receiver's status line as the receipt."""
-        headers = {"content-type": "application/json", **sign_headers(secret, notice_id, body)}
+        await self._guard.check(url)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": self._settings.user_agent,
+            **sign_headers(secret, notice_id, body),
+        }
         try:
-            response = self._client.post(url, content=body, headers=headers)
+            response = await self._client.post(
+                url, content=body, headers=headers, timeout=self._settings.timeout_s, follow_redirects=False
+            )
         except httpx.TimeoutException as exc:
             raise RetryableDelivery(f"timeout: {exc.__class__.__name__}") from None
         except httpx.TransportError as exc:
@@ -59,6 +52,3 @@ class WebhookSender:
         if error is not None:
             raise error
         return f"HTTP {response.status_code}"
-
-    def close(self) -> None:
-        self._client.close()

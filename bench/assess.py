@@ -1,0 +1,145 @@
+"""Benchmark: assess a region-wide incident touching ~300,000 of 1,000,000 customers.
+
+    .venv/bin/python bench/assess.py [--customers 1000000] [--map DIR]
+
+Measures, in one child process (so that its peak RSS is the assessment's own): loading the data map; the
+baseline, reading the same affected customers with no logic (each serialised to JSON once); and the assessment
+of a Linode EU report: deciding jurisdictions, clocks and audiences and building and serialising every
+``incidents.assessed`` and ``notices.requested`` message, as the consumer does, but handing the bytes to a
+counter instead of Kafka (producing to Kafka is the producer's async ``send`` and one flush, measured by the
+notifier's and intake's benchmarks, not here). Goal: assessment under 30 s, peak RSS under 1.5 GB.
+Prints the figures and writes them to bench/results/assess.json.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GOAL_SECONDS = 30.0
+GOAL_PEAK_MB = 1536.0
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def child(map_dir: Path) -> dict[str, object]:
+    from consumers.assess.consumer import Assess
+    from consumers.assess.rules import load_rules
+    from runtime.datamap import load_datamap
+    from runtime.settings import OncallSettings, load_settings
+    from runtime.topics import topics_for
+    from schemas import IncidentReported, Report, ReportStatus, Source, incident_id
+    from schemas.common import Message
+
+    started = time.perf_counter()
+    datamap = load_datamap(map_dir)
+    load_s = time.perf_counter() - started
+    rss_after_load = peak_mb()
+    rules = load_rules(ROOT / "rules")
+
+    affected = datamap.in_region("eu")
+    started = time.perf_counter()
+    baseline_bytes = sum(len(c.model_dump_json()) for c in affected)
+    baseline_s = time.perf_counter() - started
+
+    now = datetime.now(UTC)
+    report = Report(
+        reference="BENCH-EU-1",
+        status=ReportStatus.CONFIRMED,
+        title="Linode EU: storage volumes copied",
+        description="A leaked API token was used to snapshot the EU cluster's volumes.",
+        aware_at=now,
+        regions=["eu"],
+        approx_data_subjects=2_000_000,
+    )
+    reported = IncidentReported(
+        incident_id=incident_id("linode-eu", report.reference),
+        subprocessor_id="linode-eu",
+        source=Source.SUBPROCESSOR,
+        delivery_id="msg_bench",
+        received_at=now,
+        report=report,
+    )
+    counts = {"messages": 0, "bytes": 0}
+
+    def emit(_topic: str, key: str, message: Message) -> None:
+        counts["messages"] += 1
+        counts["bytes"] += len(key) + len(message.to_json())
+
+    topics = topics_for(load_settings().kafka)
+    assess = Assess(datamap, rules, topics, emit, OncallSettings())
+    started = time.perf_counter()
+    outcome = assess.assess(reported)
+    assess_s = time.perf_counter() - started
+    return {
+        "customers_in_map": len(datamap.customers),
+        "customers_affected": outcome.customers,
+        "notices_requested": outcome.notices,
+        "messages_built": counts["messages"],
+        "megabytes_serialised": round(counts["bytes"] / 1e6, 1),
+        "load_seconds": round(load_s, 2),
+        "peak_rss_mb_after_load": round(rss_after_load, 1),
+        "baseline_seconds": round(baseline_s, 2),
+        "baseline": "serialise each affected customer to JSON once, no logic",
+        "baseline_megabytes": round(baseline_bytes / 1e6, 1),
+        "assess_seconds": round(assess_s, 2),
+        "assess_vs_baseline": round(assess_s / baseline_s, 2) if baseline_s else None,
+        "peak_rss_mb": round(peak_mb(), 1),
+        "goal_seconds": GOAL_SECONDS,
+        "goal_peak_rss_mb": GOAL_PEAK_MB,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="assess benchmark")
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--map", type=Path, default=None, help="data map folder (generated when missing)")
+    parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.child)))
+        return 0
+
+    from bench.gen_datamap import generate
+
+    map_dir = args.map or ROOT / ".breachwire" / "bench" / f"datamap-{args.customers}"
+    if not (map_dir / "customers.jsonl").exists():
+        print(f"generating {args.customers} customers into {map_dir} (once)", flush=True)
+        generate(map_dir, args.customers)
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", str(map_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["met_goal"] = figures["assess_seconds"] < GOAL_SECONDS and figures["peak_rss_mb"] < GOAL_PEAK_MB
+    figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    out = ROOT / "bench" / "results" / "assess.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(
+        f"map: {figures['customers_in_map']:,} customers loaded in {figures['load_seconds']} s "
+        f"(peak RSS {figures['peak_rss_mb_after_load']} MB)\n"
+        f"baseline ({figures['baseline']}): {figures['baseline_seconds']} s\n"
+        f"assess: {figures['customers_affected']:,} customers, {figures['notices_requested']:,} notices, "
+        f"{figures['messages_built']:,} messages ({figures['megabytes_serialised']} MB) in "
+        f"{figures['assess_seconds']} s = {figures['assess_vs_baseline']}x baseline\n"
+        f"peak RSS {figures['peak_rss_mb']} MB; goal < {GOAL_SECONDS:.0f} s and < {GOAL_PEAK_MB:.0f} MB: "
+        f"{'met' if figures['met_goal'] else 'NOT met'}\n"
+        f"written to {out.relative_to(ROOT)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,346 @@
+"""Benchmark: the notifier against a bare client, same bodies, same concurrency, same run.
+
+    .venv/bin/python bench/notify.py [--webhooks 100000] [--emails 20000] [--delay 0.05] [--recipients 500]
+    (or BENCH_NOTIFY_WEBHOOKS / BENCH_NOTIFY_EMAILS in the environment, as `make bench-notify` passes them)
+
+Webhooks: a local receiver (a child process on asyncio, verifying every Standard Webhooks signature)
+answers each POST after ``--delay`` seconds. The baseline is a bare ``httpx.AsyncClient`` posting the same signed
+bodies with ``notify.concurrency`` requests in flight; the notifier reads the same notices from Kafka (produced
+before the clock starts), renders, signs, sends, writes ``notices.sent`` and the ledger (SQLite), and commits.
+Emails: a local aiosmtpd server (a child process); the baseline is smtplib over ``notify.smtp_connections``
+reused connections in threads, sending the same messages. Goal: the notifier at >= 80% of the bare rate.
+Prints the figures and writes them to bench/results/notify.json.
+"""
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GOAL_RATIO = 0.8
+
+
+async def fast_webhook_receiver(port: int, delay: float, secrets: dict[str, str]) -> None:
+    """An asyncio HTTP/1.1 receiver: verifies each Standard Webhooks signature, answers 200 after ``delay``.
+
+    (``WebhookSink``'s thread per connection spends more time on the GIL than on the requests at 64
+    connections; this one keeps the receiver from being what the benchmark measures.)
+    """
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    hooks = {path: Webhook(secret) for path, secret in secrets.items()}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1]
+                headers = {
+                    k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
+                }
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                status = "200 OK"
+                try:
+                    hooks[path].verify(body.decode(), headers)
+                except (KeyError, WebhookVerificationError, ValueError):
+                    status = "401 Unauthorized"
+                await asyncio.sleep(delay)
+                writer.write(f"HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n".encode())
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def receiver(kind: str, directory: Path, port: int, delay: float, secrets_file: Path) -> None:
+    """The child process: a webhook receiver or an SMTP server, until SIGTERM."""
+    if kind == "webhook":
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        asyncio.run(fast_webhook_receiver(port, delay, json.loads(secrets_file.read_text())))
+        return
+    from breachwire.sinks import SmtpSink
+
+    sink = SmtpSink(directory, port=port).start()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    sink.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_receiver(kind: str, directory: Path, delay: float, secrets_file: Path, port: int) -> subprocess.Popen[bytes]:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # inherited: sigwait receives them
+    try:
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--receiver", kind, str(directory), str(port), str(delay), str(secrets_file)]
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    deadline = time.monotonic() + 20
+    import socket
+
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return child
+        time.sleep(0.1)
+    raise RuntimeError(f"the {kind} receiver did not start")
+
+
+def write_datamap(directory: Path, recipients: int, port: int) -> dict[str, str]:
+    """A data map of ``recipients`` customers whose webhooks go to the local receiver; path → secret."""
+    directory.mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "datamap" / "subprocessors.toml", directory / "subprocessors.toml")
+    secrets = {}
+    with (directory / "customers.jsonl").open("w") as out:
+        for i in range(recipients):
+            cid = f"bench-{i:05d}"
+            secret = "whsec_" + base64.b64encode(f"bench-secret-{i}".encode()).decode()
+            secrets[f"/hooks/{cid}"] = secret
+            record = {
+                "id": cid,
+                "name": f"Bench Customer {i}",
+                "region": "eu",
+                "country": "DE",
+                "timezone": "Europe/Berlin",
+                "locale": "en",
+                "features": ["helpdesk"],
+                "data_subjects": 1000,
+                "privacy_email": f"privacy@{cid}.example",
+                "webhook_url": f"http://127.0.0.1:{port}/hooks/{cid}",
+                "webhook_secret": secret,
+            }
+            out.write(json.dumps(record) + "\n")
+    return secrets
+
+
+def notices_for(datamap: Any, channel: Any, count: int) -> list[Any]:
+    from consumers.notify.samples import notice_from_report, sample_report
+    from schemas import Audience, NoticeKind, notice_id
+
+    customers = sorted(datamap.customers.values(), key=lambda c: c.id)
+    report = sample_report(NoticeKind.FOLLOW_UP)
+    out = []
+    for i in range(count):
+        customer = customers[i % len(customers)]
+        base = notice_from_report(report, datamap, Audience.CONTROLLER, channel, customer=customer)
+        revision = f"update.{i + 2}"
+        nid = notice_id(base.incident_id, customer.id, "controller", channel.value, revision)
+        out.append(base.model_copy(update={"revision": revision, "notice_id": nid, "requires_approval": False}))
+    return out
+
+
+def bare_webhooks(notices: list[Any], datamap: Any, renderer: Any, concurrency: int) -> float:
+    """Seconds a bare httpx client takes to POST the same signed bodies, ``concurrency`` at a time."""
+    import httpx
+
+    from consumers.notify.webhook import sign_headers
+
+    bodies = [(n.address, datamap.customers[n.recipient_id].webhook_secret.get_secret_value(), n.notice_id,
+               renderer.render(n).json_body) for n in notices]  # fmt: skip
+
+    async def run() -> float:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def post(url: str, secret: str, nid: str, body: bytes) -> None:
+                async with gate:
+                    headers = {"content-type": "application/json", **sign_headers(secret, nid, body)}
+                    response = await client.post(url, content=body, headers=headers)
+                    response.raise_for_status()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post(*b) for b in bodies))
+            return time.perf_counter() - started
+
+    return asyncio.run(run())
+
+
+def bare_emails(notices: list[Any], renderer: Any, settings: Any) -> float:
+    """Seconds smtplib takes to send the same messages over the same number of reused connections."""
+    from consumers.notify.email import build_message
+
+    messages = [build_message(settings.smtp.sender, n.address, n.notice_id, renderer.render(n)) for n in notices]
+    size = settings.notify.smtp_connections
+    chunks = [messages[i::size] for i in range(size)]
+
+    def send_all(chunk: list[Any]) -> None:
+        with smtplib.SMTP(settings.smtp.host, settings.smtp.port) as smtp:
+            for message in chunk:
+                smtp.send_message(message)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(size) as pool:
+        list(pool.map(send_all, chunks))
+    return time.perf_counter() - started
+
+
+def notifier(settings: Any, datamap: Any, notices: list[Any]) -> float:
+    """Seconds the notifier takes, from its first poll to the last notice recorded delivered."""
+    from consumers.notify.consumer import build
+    from runtime.kafka import make_producer, send
+    from runtime.ledger import Ledger
+    from runtime.topics import topics_for
+
+    topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
+    producer = make_producer(settings.kafka)
+    for n in notices:
+        send(producer, topics.requested, n.recipient_id, n)
+    producer.flush(timeout=120)
+    producer.close()
+    ledger = Ledger.connect(settings.ledger.url)
+    loops = build(settings, datamap, ledger)
+    try:
+        started = time.perf_counter()
+        read = 0
+        while read < len(notices):
+            read += loops.run_once()
+        elapsed = time.perf_counter() - started
+        delivered = ledger.count_by_state().get("delivered", 0)
+        if delivered != len(notices):
+            raise RuntimeError(f"only {delivered} of {len(notices)} notices delivered")
+        return elapsed
+    finally:
+        loops.close()
+        ledger.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--webhooks", type=int, default=int(os.environ.get("BENCH_NOTIFY_WEBHOOKS", 100_000)))
+    parser.add_argument("--emails", type=int, default=int(os.environ.get("BENCH_NOTIFY_EMAILS", 20_000)))
+    parser.add_argument("--delay", type=float, default=0.05, help="the webhook receiver's answer time, seconds")
+    parser.add_argument("--recipients", type=int, default=500)
+    parser.add_argument("--receiver", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        kind, directory, port, delay, secrets = args.receiver
+        receiver(kind, Path(directory), int(port), float(delay), Path(secrets))
+        return 0
+
+    from consumers.notify.render import Renderer
+    from runtime import broker
+    from runtime.datamap import load_datamap
+    from runtime.kafka import delete_topics, ensure_topics
+    from runtime.logging import configure
+    from runtime.settings import load_settings
+    from runtime.topics import topics_for
+    from schemas import Channel
+
+    work = Path(tempfile.mkdtemp(prefix="bench-notify-"))
+    run = uuid.uuid4().hex[:8]
+    base = load_settings()
+    broker.start(base.broker)
+    web_port = free_port()
+    secrets = write_datamap(work / "datamap", args.recipients, web_port)
+    (work / "secrets.json").write_text(json.dumps(secrets))
+    children: list[subprocess.Popen[bytes]] = []
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "ledger": "sqlite",
+        "receiver_delay_s": args.delay,
+    }
+    try:
+        children.append(start_receiver("webhook", work / "hooks", args.delay, work / "secrets.json", web_port))
+        smtp_port = free_port()
+        children.append(start_receiver("smtp", work / "mail", 0, work / "secrets.json", smtp_port))
+        datamap_dir = work / "datamap"
+        settings = load_settings(
+            kafka={"topic_prefix": f"bench-{run}.", "group_prefix": f"bench-{run}"},
+            ledger={"url": f"sqlite:///{work / 'ledger.db'}"},
+            datamap_dir=datamap_dir,
+            smtp={"host": "127.0.0.1", "port": smtp_port},
+            notify={"allow_targets": ["127.0.0.0/8"], "per_host": 10_000},  # one local host takes everything
+            log={"format": "json", "level": "warning"},
+        )
+        configure(settings.log, "bench")
+        table = topics_for(settings.kafka, settings.notify.retry_delays_s).partitions(settings.kafka)
+        ensure_topics(settings.kafka, table)
+        datamap = load_datamap(datamap_dir)
+        renderer = Renderer(settings.templates_dir)
+        concurrency = settings.notify.concurrency
+        results["concurrency"] = concurrency
+        results["smtp_connections"] = settings.notify.smtp_connections
+
+        for kind, count in (("webhook", args.webhooks), ("email", args.emails)):
+            if count <= 0:
+                continue
+            channel = Channel.WEBHOOK if kind == "webhook" else Channel.EMAIL
+            notices = notices_for(datamap, channel, count)
+            print(f"{kind}: {count} notices to {args.recipients} recipients, concurrency {concurrency}", flush=True)
+            if kind == "webhook":
+                bare_s = bare_webhooks(notices, datamap, renderer, concurrency)
+            else:
+                bare_s = bare_emails(notices, renderer, settings)
+            # The notifier gets its own ledger per channel, so the second run does not skip the first's ids.
+            channel_settings = settings.model_copy(
+                update={
+                    "ledger": settings.ledger.model_copy(update={"url": f"sqlite:///{work / f'ledger-{kind}.db'}"}),
+                    "kafka": settings.kafka.model_copy(
+                        update={"topic_prefix": f"bench-{run}-{kind}.", "group_prefix": f"bench-{run}-{kind}"}
+                    ),
+                }
+            )
+            ensure_topics(
+                channel_settings.kafka,
+                topics_for(channel_settings.kafka, settings.notify.retry_delays_s).partitions(channel_settings.kafka),
+            )
+            notify_s = notifier(channel_settings, datamap, notices)
+            bare_rate, notify_rate = count / bare_s, count / notify_s
+            results[kind] = {
+                "notices": count,
+                "bare_per_s": round(bare_rate, 1),
+                "notifier_per_s": round(notify_rate, 1),
+                "ratio": round(notify_rate / bare_rate, 3),
+            }
+            print(
+                f"  bare client {bare_rate:8.1f}/s   notifier {notify_rate:8.1f}/s   "
+                f"ratio {notify_rate / bare_rate:.0%} (goal {GOAL_RATIO:.0%})",
+                flush=True,
+            )
+            delete_topics(
+                channel_settings.kafka,
+                topics_for(channel_settings.kafka, settings.notify.retry_delays_s).partitions(channel_settings.kafka),
+            )
+        delete_topics(settings.kafka, table)
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+            child.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    out = ROOT / "bench" / "results" / "notify.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

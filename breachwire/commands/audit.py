@@ -1,0 +1,75 @@
+"""``breachwire audit verify`` and ``breachwire audit export INCIDENT_ID DIR`` (the GDPR Art. 33(5) evidence)."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime.settings import Settings
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.audit import AuditLog
+    from runtime.ledger import Ledger
+
+    ledger = Ledger.connect(settings.ledger.url)
+    try:
+        audit = AuditLog(ledger)
+        if args.action == "verify":
+            verdict = audit.verify()
+            if not verdict.ok:
+                print(f"audit trail BROKEN at entry {verdict.seq}: {verdict.problem}", file=sys.stderr)
+                return 1
+            print(f"audit trail intact: {verdict.entries} entries; head {verdict.head}")
+            print("keep the head hash elsewhere: it also proves no entry was cut from the end")
+            return 0
+        return _export(ledger, audit, args.incident_id, Path(args.dir))
+    finally:
+        ledger.close()
+
+
+def _export(ledger: Any, audit: Any, incident_id: str, out: Path) -> int:
+    incident = ledger.incident(incident_id)
+    if incident is None:
+        print(f"breachwire audit: no incident {incident_id} in the ledger", file=sys.stderr)
+        return 1
+    verdict = audit.verify()
+    (out / "notices").mkdir(parents=True, exist_ok=True)
+    notices = ledger.notices(incident_id)
+    timeline = {
+        "incident": incident,
+        "audit_chain": {
+            "intact": verdict.ok,
+            "entries": verdict.entries,
+            "head": verdict.head,
+            "problem": verdict.problem,
+        },
+        "reports": [json.loads(r.model_dump_json()) for r in ledger.reports_of(incident_id)],
+        "assessments": [json.loads(a.model_dump_json()) for a in ledger.assessments_of(incident_id)],
+        "entries": [
+            {"seq": e.seq, "at": e.at, "kind": e.kind, "actor": e.actor, "data": e.data, "hash": e.hash}
+            for e in audit.entries(incident_id)
+        ],
+    }
+    (out / "timeline.json").write_text(json.dumps(timeline, indent=2, default=str) + "\n", encoding="utf-8")
+    receipts = []
+    for n in notices:
+        rendered = ledger.rendered(n.notice_id)
+        if rendered is not None:
+            (out / "notices" / f"{n.notice_id}.txt").write_text(rendered, encoding="utf-8")
+        approval = ledger.approval(n.notice_id)
+        receipts.append({**n.__dict__, "approval": approval})
+    (out / "receipts.json").write_text(json.dumps(receipts, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"evidence for {incident_id} in {out}: timeline.json, receipts.json, {len(notices)} notices")
+    return 0
+
+
+def register(sub: "argparse._SubParsersAction[Any]") -> None:
+    p = sub.add_parser("audit", help="the audit trail: verify the hash chain, export an incident's evidence")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("verify", help="check that no entry was changed, removed or reordered")
+    a = actions.add_parser("export", help="write timeline, rendered notices and delivery receipts to DIR")
+    a.add_argument("incident_id")
+    a.add_argument("dir")
+    p.set_defaults(func=cmd_audit)

@@ -1,0 +1,86 @@
+"""``breachwire datamap import FILE`` and ``breachwire datamap check [DIR]``.
+
+An import adds the customers of one CSV or JSON Lines file to the data map folder (``settings.datamap_dir``, or
+``--datamap``) as ``customers-<name>.<ext>``. The whole map, with the new file in it, is checked first, in a
+scratch copy: a file with any error changes nothing, and every error names the file, line and field.
+"""
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from runtime.settings import Settings
+
+
+def _target_name(source: Path) -> str:
+    stem = source.stem if source.stem.startswith("customers") else f"customers-{source.stem}"
+    return f"{stem}{source.suffix.lower()}"
+
+
+def _refused(source: Path, problems: str) -> int:
+    print(f"breachwire: {source}: not imported, nothing changed:\n{problems}", file=sys.stderr)
+    return 1
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.datamap import DataMapError, load_customers, load_datamap
+
+    source = Path(args.file)
+    directory = Path(args.datamap) if args.datamap else settings.datamap_dir
+    target = directory / _target_name(source)
+    try:
+        customers = load_customers(source)
+        with tempfile.TemporaryDirectory() as scratch:
+            # Checked as part of the whole map (ids unique across files, grants naming known subprocessors).
+            trial = Path(scratch) / "datamap"
+            shutil.copytree(directory, trial)
+            shutil.copyfile(source, trial / target.name)
+            try:
+                datamap = load_datamap(trial)
+            except DataMapError as exc:
+                # Name the user's files, not the scratch copies.
+                text = str(exc).replace(str(trial / target.name), str(source)).replace(str(trial), str(directory))
+                return _refused(source, text)
+    except DataMapError as exc:
+        return _refused(source, str(exc))
+    except OSError as exc:
+        print(f"breachwire: {directory}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    staged = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, staged)
+    staged.replace(target)  # atomic: a reader sees the old map or the new one, never half a file
+    print(f"imported {len(customers)} customers into {target} ({len(datamap.customers)} in the map)")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.datamap import DataMapError, load_datamap
+
+    directory = Path(args.dir) if args.dir else settings.datamap_dir
+    try:
+        datamap = load_datamap(directory)
+    except DataMapError as exc:
+        print(f"{exc}\nbreachwire: {directory}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return 1
+    regions = ", ".join(f"{r} {len(datamap.in_region(r))}" for r in datamap.regions)
+    print(
+        f"{directory}: ok: {len(datamap.subprocessors)} subprocessors, {len(datamap.customers)} customers ({regions})"
+    )
+    return 0
+
+
+def register(sub: "argparse._SubParsersAction[Any]") -> None:
+    p = sub.add_parser("datamap", help="the data map: import customers, check the whole map")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    a = actions.add_parser("import", help="add customers from a CSV or JSON Lines file (all or nothing)")
+    a.add_argument("file", help="customers as .csv or .jsonl")
+    a.add_argument("--datamap", help="the data map folder (default: settings.datamap_dir)")
+    a.set_defaults(func=cmd_import)
+
+    c = actions.add_parser("check", help="validate a data map folder; every problem names file, line and field")
+    c.add_argument("dir", nargs="?", help="the data map folder (default: settings.datamap_dir)")
+    c.set_defaults(func=cmd_check)

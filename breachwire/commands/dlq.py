@@ -1,0 +1,77 @@
+"""Dead notices: ``breachwire dlq list`` and ``breachwire dlq replay [--notice ID | --all]``.
+
+The ledger is where a dead notice is kept whole; replaying one makes it requested again (attempts from zero)
+and publishes it to ``notices.requested``, so the notifier delivers it as it would a new one.
+"""
+
+import argparse
+import sys
+from typing import Any
+
+from runtime.settings import Settings
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.ledger import Ledger
+
+    ledger = Ledger.connect(settings.ledger.url)
+    try:
+        dead = ledger.dead_notices()
+    finally:
+        ledger.close()
+    if not dead:
+        print("no dead notices")
+        return 0
+    print(f"{'notice':<28} {'recipient':<24} {'channel':<8} {'tries':>5}  last error")
+    for row in dead:
+        error = " ".join((row.last_error or "").split())[:80]
+        print(f"{row.notice_id:<28} {row.recipient_id[:24]:<24} {row.channel:<8} {row.attempts:>5}  {error}")
+    print(f"{len(dead)} dead notice(s); `breachwire dlq replay --notice ID` or `--all` sends them again")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.kafka import PublishError, make_producer, publish
+    from runtime.ledger import Ledger
+    from runtime.topics import topics_for
+
+    ledger = Ledger.connect(settings.ledger.url)
+    producer = None
+    try:
+        ids = [row.notice_id for row in ledger.dead_notices()] if args.all else [args.notice]
+        if not args.all and ids[0] not in {row.notice_id for row in ledger.dead_notices()}:
+            print(f"breachwire: {args.notice}: no such dead notice (see `breachwire dlq list`)", file=sys.stderr)
+            return 1
+        producer = make_producer(settings.kafka)
+        topic = topics_for(settings.kafka).requested
+        replayed = 0
+        for nid in ids:
+            notice = ledger.reset_for_replay(nid)
+            if notice is None:
+                continue
+            try:
+                publish(producer, topic, notice.recipient_id, notice, settings.kafka.ack_timeout_s)
+            except PublishError as exc:
+                ledger.undo_replay(nid)
+                print(f"breachwire: {nid}: not replayed, Kafka did not acknowledge: {exc}", file=sys.stderr)
+                return 1
+            replayed += 1
+            print(f"replayed {nid}")
+        print(f"{replayed} notice(s) requested again")
+        return 0
+    finally:
+        if producer is not None:
+            producer.close()
+        ledger.close()
+
+
+def register(sub: "argparse._SubParsersAction[Any]") -> None:
+    p = sub.add_parser("dlq", help="dead notices: list them, replay them")
+    actions = p.add_subparsers(dest="dlq_action", required=True, metavar="ACTION")
+    a = actions.add_parser("list", help="every dead notice with its last error")
+    a.set_defaults(func=cmd_list)
+    a = actions.add_parser("replay", help="request dead notices again")
+    which = a.add_mutually_exclusive_group(required=True)
+    which.add_argument("--notice", metavar="ID", help="one dead notice")
+    which.add_argument("--all", action="store_true", help="every dead notice")
+    a.set_defaults(func=cmd_replay)

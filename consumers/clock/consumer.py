@@ -1,0 +1,202 @@
+"""The clock consumer: reads ``incidents.assessed``, follows each legal clock in the ledger, and on every turn
+checks them against the time.
+
+Steps:
+  1. track   — each deadline with a due time becomes (or moves) a clock in the ledger, started at the
+               incident's awareness time (the assessment's time when the ledger does not know it yet);
+  2. watch   — a clock whose notice is not delivered reminds on-call when half and 80% of its time has run
+               (``settings.oncall.reminder_fractions``) and escalates when it runs out;
+  3. notify  — each reminder is a ``NoticeRequested`` with audience on-call, acknowledged by Kafka before the
+               clock moves on; its id is fixed per clock and stage, so a repeat after a crash is one notice.
+"""
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import structlog
+from kafka import KafkaProducer
+
+from runtime.consumer import ConsumerLoop, Received
+from runtime.kafka import make_consumer, make_producer, publish
+from runtime.ledger import ClockRow, Ledger, NoticeState
+from runtime.settings import OncallSettings, Settings
+from runtime.topics import Topics, topics_for
+from schemas import (
+    Audience,
+    Channel,
+    Deadline,
+    IncidentAssessed,
+    IncidentFacts,
+    NoticeKind,
+    NoticeRequested,
+    notice_id,
+)
+
+log = structlog.get_logger(__name__)
+
+# a deadline's audience (as the rules files name it) → the audience of the notices that meet it
+NOTICE_AUDIENCE = {"authority": "authority", "controller": "controller", "data_subjects": "customer"}
+
+
+class TrackClocks:
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def __call__(self, batch: Sequence[Received[IncidentAssessed]]) -> None:
+        for received in batch:
+            assessed = received.message
+            incident = self._ledger.incident(assessed.incident_id)
+            started = incident["aware_at"] if incident else assessed.assessed_at
+            for deadline in assessed.deadlines:
+                if deadline.due_at is None:
+                    continue
+                self._ledger.track_clock(
+                    ClockRow(
+                        incident_id=assessed.incident_id,
+                        customer_id=assessed.customer_id,
+                        jurisdiction=deadline.jurisdiction,
+                        audience=deadline.audience,
+                        started_at=min(started, deadline.due_at),
+                        due_at=deadline.due_at,
+                        citation=deadline.citation,
+                        stage=0,
+                    )
+                )
+
+
+class WatchClocks:
+    def __init__(
+        self, ledger: Ledger, producer: KafkaProducer, topics: Topics, oncall: OncallSettings, ack_timeout_s: float
+    ) -> None:
+        self._ledger = ledger
+        self._producer = producer
+        self._topics = topics
+        self._oncall = oncall
+        self._fractions = sorted(oncall.reminder_fractions)
+        self._ack_timeout_s = ack_timeout_s
+
+    def tick(self, now: datetime) -> int:
+        """Send what is due; returns how many reminders and escalations went out."""
+        sent = 0
+        final = len(self._fractions) + 1
+        for clock in self._ledger.clocks(below_stage=final):
+            stage = self._stage(clock, now)
+            if stage <= clock.stage or self._met(clock):
+                continue
+            publish(
+                self._producer, self._topics.requested, "oncall", self._notice(clock, stage, now), self._ack_timeout_s
+            )
+            if self._ledger.advance_clock(clock, stage):
+                sent += 1
+                log.info("clock reminder", incident_id=clock.incident_id, stage=stage, escalation=stage == final)
+        return sent
+
+    def _stage(self, clock: ClockRow, now: datetime) -> int:
+        if now >= clock.due_at:
+            return len(self._fractions) + 1
+        span = (clock.due_at - clock.started_at).total_seconds()
+        run = (now - clock.started_at).total_seconds() / span if span > 0 else 1.0
+        return sum(1 for f in self._fractions if run >= f)
+
+    def _met(self, clock: ClockRow) -> bool:
+        audience = NOTICE_AUDIENCE.get(clock.audience, clock.audience)
+        return any(
+            n.audience == audience
+            and n.state == NoticeState.DELIVERED
+            and (audience == "authority" or n.recipient_id == clock.customer_id)
+            for n in self._ledger.notices(clock.incident_id)
+        )
+
+    def _notice(self, clock: ClockRow, stage: int, now: datetime) -> NoticeRequested:
+        escalation = stage > len(self._fractions)
+        what = (
+            "ESCALATION: deadline passed"
+            if escalation
+            else f"reminder: {self._fractions[stage - 1]:.0%} of the time used"
+        )
+        reports = self._ledger.reports_of(clock.incident_id)
+        latest = max(reports, key=lambda r: r.report.sequence) if reports else None
+        revision = f"clock.{clock.customer_id}.{clock.jurisdiction}.{clock.audience}.{stage}"
+        return NoticeRequested(
+            notice_id=notice_id(clock.incident_id, "oncall", Audience.ONCALL.value, Channel.EMAIL.value, revision),
+            incident_id=clock.incident_id,
+            revision=revision,
+            recipient_id="oncall",
+            recipient_name=self._oncall.name,
+            audience=Audience.ONCALL,
+            channel=Channel.EMAIL,
+            kind=NoticeKind.ALERT,
+            address=self._oncall.email,
+            locale=self._oncall.locale,
+            timezone=self._oncall.timezone,
+            requested_at=now,
+            incident=IncidentFacts(
+                incident_id=clock.incident_id,
+                subprocessor_id=latest.subprocessor_id if latest else "",
+                subprocessor_name=latest.subprocessor_id if latest else "",
+                status=latest.report.status if latest else "suspected",
+                sequence=latest.report.sequence if latest else 1,
+                title=latest.report.title if latest else clock.incident_id,
+                description=f"{what} — {clock.audience} notice under {clock.jurisdiction} for {clock.customer_id} "
+                f"is due {clock.due_at:%Y-%m-%d %H:%M} UTC and not delivered ({clock.citation}).",
+                aware_at=latest.report.aware_at if latest else clock.started_at,
+            ),
+            deadlines=[
+                Deadline(
+                    jurisdiction=clock.jurisdiction,
+                    audience=clock.audience,
+                    due_at=clock.due_at,
+                    citation=clock.citation,
+                )
+            ],
+        )
+
+
+class ClockService:
+    """The loop over ``incidents.assessed`` and the watch (run by ``breachwire run clock``)."""
+
+    name = "clock"
+
+    def __init__(
+        self,
+        loop: ConsumerLoop[IncidentAssessed],
+        watch: WatchClocks,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._loop = loop
+        self._watch = watch
+        self._now = now
+
+    def run_once(self) -> int:
+        read = self._loop.run_once()
+        self._watch.tick(self._now())
+        return read
+
+    def run(self, stop: threading.Event, every_s: float = 5.0) -> None:
+        """The loop in a thread of its own; the watch every ``every_s`` until ``stop``."""
+        reader = threading.Thread(target=self._loop.run, args=(stop,), name="clock.track")
+        reader.start()
+        try:
+            while not stop.is_set() and reader.is_alive():
+                self._watch.tick(self._now())
+                stop.wait(every_s)
+        finally:
+            stop.set()
+            reader.join()
+
+
+def build(settings: Settings, ledger: Ledger) -> ClockService:
+    topics = topics_for(settings.kafka)
+    producer = make_producer(settings.kafka)
+    loop = ConsumerLoop(
+        "clock",
+        make_consumer(settings.kafka, "clock", [topics.assessed]),
+        producer,
+        topics.invalid,
+        IncidentAssessed,
+        TrackClocks(ledger),
+        poll_timeout_ms=settings.kafka.poll_timeout_ms,
+        ack_timeout_s=settings.kafka.ack_timeout_s,
+    )
+    return ClockService(loop, WatchClocks(ledger, producer, topics, settings.oncall, settings.kafka.ack_timeout_s))

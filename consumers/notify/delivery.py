@@ -1,0 +1,123 @@
+"""Delivering a batch of notices at once: render, then send by channel, on one asyncio event loop.
+
+At most ``notify.concurrency`` sends are in flight overall and ``notify.per_host`` to any one host (a webhook
+URL's host, the SMTP server, Twilio); email goes through a bounded pool of reused SMTP connections. The caller
+hands in chains, one per recipient address: a chain runs its notices one after the other, chains run side by
+side, so a follow-up never overtakes the first notice to the same place.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from consumers.notify.email import SmtpPool
+from consumers.notify.errors import DeliveryError, FinalDelivery, RetryableDelivery
+from consumers.notify.guard import TargetGuard
+from consumers.notify.render import Rendered, Renderer
+from consumers.notify.sms import TwilioSender
+from consumers.notify.webhook import WebhookSender
+from runtime.datamap import DataMap
+from runtime.settings import Settings
+from schemas import Channel, NoticeRequested
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt's result: a receipt, or the error (retryable or final)."""
+
+    receipt: str | None = None
+    error: DeliveryError | None = None
+    locale: str | None = None
+    rendered: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
+    @property
+    def retryable(self) -> bool:
+        return isinstance(self.error, RetryableDelivery)
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, datamap: DataMap, renderer: Renderer) -> None:
+        self._datamap = datamap
+        self._renderer = renderer
+        self._loop = asyncio.new_event_loop()
+        limits = settings.notify
+        self._overall = asyncio.Semaphore(limits.concurrency)
+        self._per_host_limit = limits.per_host
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency),
+        )
+        self._smtp_host = settings.smtp.host
+        self._email = SmtpPool(settings.smtp, limits.smtp_connections)
+        self._webhook = WebhookSender(settings.webhook, self._client, TargetGuard(limits.allow_targets))
+        self._sms = TwilioSender(settings.twilio, self._client)
+        self._sms_host = urlsplit(settings.twilio.base_url).hostname or "twilio"
+
+    def run_chains(self, chains: Sequence[Sequence[T]], step: Callable[[T, list[R]], Awaitable[R]]) -> list[R]:
+        """Run ``step`` over every item, chain by chain in order, the chains concurrently. ``step`` sees the
+        results of the items before it in its chain. Returns every result, chains in the order given."""
+
+        async def run_chain(chain: Sequence[T]) -> list[R]:
+            done: list[R] = []
+            for item in chain:
+                done.append(await step(item, done))
+            return done
+
+        async def run_all() -> list[list[R]]:
+            return await asyncio.gather(*(run_chain(c) for c in chains))
+
+        return [r for results in self._loop.run_until_complete(run_all()) for r in results]
+
+    def _host(self, host: str) -> asyncio.Semaphore:
+        if host not in self._hosts:
+            self._hosts[host] = asyncio.Semaphore(self._per_host_limit)
+        return self._hosts[host]
+
+    async def deliver(self, notice: NoticeRequested) -> Attempt:
+        """Render and send one notice; never raises a DeliveryError, returns it."""
+        try:
+            rendered = self._renderer.render(notice)
+        except DeliveryError as exc:
+            return Attempt(error=exc)
+        try:
+            receipt = await self._send(notice, rendered)
+        except DeliveryError as exc:
+            return Attempt(error=exc, locale=rendered.locale)
+        return Attempt(receipt=receipt, locale=rendered.locale, rendered=rendered.as_evidence())
+
+    async def _send(self, notice: NoticeRequested, rendered: Rendered) -> str:
+        if notice.channel is Channel.EMAIL:
+            async with self._overall, self._host(self._smtp_host):
+                return await self._email.send(notice.address, notice.notice_id, rendered)
+        if notice.channel is Channel.WEBHOOK:
+            customer = self._datamap.customers.get(notice.recipient_id)
+            if customer is None or customer.webhook_secret is None:
+                raise FinalDelivery("no webhook secret for this recipient in the data map")
+            host = urlsplit(notice.address).hostname or ""
+            async with self._overall, self._host(host):
+                return await self._webhook.send(
+                    notice.address,
+                    customer.webhook_secret.get_secret_value(),
+                    notice.notice_id,
+                    rendered.json_body,
+                )
+        if notice.channel is Channel.SMS:
+            async with self._overall, self._host(self._sms_host):
+                return await self._sms.send(notice.address, rendered.sms)
+        raise FinalDelivery(f"channel {notice.channel.value} is not available")
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._email.close()
+        self._loop.close()

@@ -1,0 +1,59 @@
+"""Reading retry topics only as their records fall due, without blocking anything else.
+
+A record read before its due time puts its partition on hold: the consumer seeks back to that record and
+pauses the partition, so the next commit stores that record's offset (a crash re-reads it) and other
+partitions and topics go on. Before every poll, partitions whose hold has run out are resumed. A rebalance may
+hand a held partition to this consumer again unpaused: its first record is then read early and held again.
+"""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+
+class DueGate:
+    """A KafkaConsumer as ``ConsumerLoop`` uses it (poll, commit, close), with partitions held until a time."""
+
+    def __init__(self, consumer: KafkaConsumer, clock: Callable[[], float] = time.time) -> None:
+        self._consumer = consumer
+        self._clock = clock
+        self._held: dict[TopicPartition, float] = {}
+        self.quick = False  # set while other work is waiting: poll without waiting
+
+    def hold(self, topic: str, partition: int, offset: int, until: float) -> None:
+        """Re-read ``partition`` from ``offset`` once ``until`` (epoch seconds) has come."""
+        tp = TopicPartition(topic, partition)
+        self._consumer.seek(tp, offset)
+        self._consumer.pause(tp)
+        self._held[tp] = until
+
+    def _resume_due(self) -> None:
+        now = self._clock()
+        assigned = self._consumer.assignment()
+        due = [tp for tp, until in self._held.items() if until <= now or tp not in assigned]
+        for tp in due:
+            del self._held[tp]
+        if ready := [tp for tp in due if tp in assigned]:
+            self._consumer.resume(*ready)
+
+    def poll(self, timeout_ms: int = 0, **kwargs: Any) -> Any:
+        self._resume_due()
+        if self.quick:
+            timeout_ms = 0
+        elif self._held:
+            # Wake up when the next hold runs out, not only when the poll times out.
+            next_due_ms = max(0, int((min(self._held.values()) - self._clock()) * 1000)) + 10
+            timeout_ms = min(timeout_ms, next_due_ms)
+        return self._consumer.poll(timeout_ms=timeout_ms, **kwargs)
+
+    def commit(self, *args: Any, **kwargs: Any) -> Any:
+        return self._consumer.commit(*args, **kwargs)
+
+    def close(self, *args: Any, **kwargs: Any) -> Any:
+        return self._consumer.close(*args, **kwargs)
+
+    @property
+    def held(self) -> dict[TopicPartition, float]:
+        return dict(self._held)

@@ -1,0 +1,314 @@
+"""Sample notices: what ``breachwire notices preview`` shows, and what the template tests render.
+
+The default sample is realistic on purpose: a confirmed breach reported by Linode's EU location, told to
+the data map's first EU customer. A report file (a ``schemas.Report`` as a subprocessor posts it) can stand
+in for the sample report; then the notice goes to the first customer it touches, as the assessor decides.
+Times are fixed, so that a rendered sample is the same on every run.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from consumers.assess.impact import affected_customers, data_categories
+from consumers.assess.notices import KIND_BY_STATUS, incident_facts
+from runtime.datamap import Customer, DataMap
+from schemas import (
+    Audience,
+    Channel,
+    Contact,
+    Deadline,
+    IncidentReported,
+    NoticeKind,
+    NoticeRequested,
+    Report,
+    ReportStatus,
+    Source,
+    incident_id,
+    notice_id,
+)
+
+SAMPLE_SUBPROCESSOR = "linode-eu"
+
+SAMPLE_REGION = "eu"
+AWARE_AT = datetime(2026, 11, 3, 8, 40, tzinfo=UTC)
+
+# Which report status a kind of notice follows, and which report in the incident's story it is.
+STATUS_BY_KIND = {
+    NoticeKind.PRELIMINARY: (ReportStatus.SUSPECTED, 1),
+    NoticeKind.FULL: (ReportStatus.CONFIRMED, 2),
+    NoticeKind.FOLLOW_UP: (ReportStatus.UPDATE, 3),
+    NoticeKind.CLOSING: (ReportStatus.RESOLVED, 4),
+    NoticeKind.ALERT: (ReportStatus.CONFIRMED, 2),
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a sample notice goes to, when it is not a customer of the data map."""
+
+    id: str
+    name: str
+    address: dict[Channel, str]
+    locale: str
+    timezone: str
+    jurisdiction: str
+    citation: str
+
+
+# A supervisory authority per locale (authority reports), and the processor's own on-call team.
+AUTHORITIES = {
+    "en": Recipient(
+        "authority:eu-gdpr",
+        "Competent supervisory authority (GDPR Art. 55, 56)",
+        {Channel.EMAIL: "breach-reports@dpa.example", Channel.WEBHOOK: "https://dpa.example/hooks/breach"},
+        "en",
+        "Europe/Berlin",
+        "eu-gdpr",
+        "GDPR Art. 33(1), (3), (4)",
+    ),
+    "sk": Recipient(
+        "authority:sk-uoou",
+        "Úrad na ochranu osobných údajov Slovenskej republiky",
+        {Channel.EMAIL: "porusenia@uoou.example", Channel.WEBHOOK: "https://uoou.example/hooks/porusenia"},
+        "sk",
+        "Europe/Bratislava",
+        "eu-gdpr",
+        "GDPR čl. 33 ods. 1, 3, 4",
+    ),
+    "fil": Recipient(
+        "authority:ph-npc",
+        "National Privacy Commission (NPC)",
+        {Channel.EMAIL: "breach@npc.example", Channel.WEBHOOK: "https://npc.example/hooks/breach"},
+        "fil",
+        "Asia/Manila",
+        "ph-dpa",
+        "NPC Circular 16-03 s17(A), (D)",
+    ),
+}
+ONCALL = Recipient(
+    "oncall:incident-response",
+    "Incident response on-call",
+    {
+        Channel.EMAIL: "oncall@processor.example",
+        Channel.WEBHOOK: "https://pager.processor.example/hooks/breachwire",
+        Channel.SMS: "+15550009999",
+    },
+    "en",
+    "Europe/Bratislava",
+    "eu-gdpr",
+    "DPA with customers, s. 9 (24 hours)",
+)
+
+
+def sample_report(kind: NoticeKind = NoticeKind.FULL, *, known: bool = True) -> Report:
+    """Linode (EU location) reports a breach; ``known=False`` leaves every fact that may be unknown empty."""
+    status, sequence = STATUS_BY_KIND[kind]
+    base = Report(
+        reference="LIN-EU-2026-1103",
+        status=status,
+        sequence=sequence,
+        title="Unauthorised access to a block-storage volume in the Frankfurt data centre",
+        aware_at=AWARE_AT,
+        regions=[SAMPLE_REGION],
+    )
+    if not known:
+        return base
+    return base.model_copy(
+        update={
+            "description": (
+                "An attacker used a leaked API token of a Linode support engineer to attach a snapshot of one "
+                "block-storage volume to a server outside Linode's network. The volume held part of the helpdesk "
+                "database of EU customers. The token was revoked 45 minutes after the first access."
+            ),
+            "occurred_from": AWARE_AT - timedelta(hours=9, minutes=30),
+            "occurred_until": AWARE_AT - timedelta(minutes=45),
+            "data_categories": ["contact_details", "chat_transcripts", "tickets"],
+            "approx_data_subjects": 18_400,
+            "approx_records": 252_000,
+            "likely_consequences": (
+                "Names, email addresses and support conversations may have been read: a risk of targeted "
+                "phishing, and of disclosure of whatever end users wrote in their tickets. No passwords or "
+                "payment data were on the volume."
+            ),
+            "measures_taken": (
+                "The token was revoked and every support-engineer token rotated; the copied snapshot was "
+                "deleted; access logs are being reviewed with Linode. Proposed: encrypting ticket bodies at "
+                "field level."
+            ),
+            "contact": Contact(
+                name="Linode Security Incident Response",
+                email="security-incidents@linode.example",
+                phone="+1 555 010 0200",
+            ),
+        }
+    )
+
+
+def first_eu_customer(datamap: DataMap) -> Customer:
+    customers = datamap.in_region(SAMPLE_REGION)
+    if not customers:
+        raise LookupError(f"the data map has no customer in region {SAMPLE_REGION!r}")
+    return customers[0]
+
+
+def _deadlines(jurisdiction: str, citation: str, aware_at: datetime, known: bool) -> list[Deadline]:
+    """The recipient's own clocks, as the assessor would attach them."""
+    if jurisdiction == "ph-dpa":
+        return [
+            Deadline(
+                jurisdiction="ph-dpa",
+                audience="authority",
+                due_at=aware_at + timedelta(hours=72),
+                citation="NPC Circular 16-03 s17(A)",
+                notifiable=True if known else None,
+            ),
+            Deadline(
+                jurisdiction="ph-dpa",
+                audience="data_subjects",
+                due_at=aware_at + timedelta(hours=72),
+                citation="NPC Circular 16-03 s18(A)",
+                notifiable=True if known else None,
+            ),
+        ]
+    return [
+        Deadline(
+            jurisdiction=jurisdiction,
+            audience="authority",
+            due_at=aware_at + timedelta(hours=72),
+            citation=citation if citation.startswith("GDPR") else "GDPR Art. 33(1)",
+            notifiable=True if known else None,
+        ),
+        Deadline(
+            jurisdiction=jurisdiction,
+            audience="data_subjects",
+            due_at=None,
+            citation="GDPR Art. 34(1)",
+            notifiable=None,
+        ),
+    ]
+
+
+def notice_from_report(
+    report: Report,
+    datamap: DataMap,
+    audience: Audience,
+    channel: Channel,
+    *,
+    subprocessor_id: str = SAMPLE_SUBPROCESSOR,
+    locale: str | None = None,
+    kind: NoticeKind | None = None,
+    customer: Customer | None = None,
+    description: str | None = None,
+) -> NoticeRequested:
+    """The notice a report leads to for one audience and channel, built as the assessor builds it.
+
+    The recipient is ``customer``, else the first customer the report touches, else the first EU customer
+    (controller and customer notices); the authority of the locale (authority reports); or the on-call team.
+    ``description`` replaces the incident's description (on-call alerts carry their own text there).
+    """
+    subprocessor = datamap.subprocessors.get(subprocessor_id)
+    if subprocessor is None:
+        raise LookupError(f"no subprocessor {subprocessor_id!r} in the data map")
+    inc = incident_id(subprocessor.id, report.reference)
+    reported = IncidentReported(
+        incident_id=inc,
+        subprocessor_id=subprocessor.id,
+        source=Source.SUBPROCESSOR,
+        delivery_id=f"msg_{report.reference}",
+        received_at=report.aware_at + timedelta(minutes=20),
+        report=report,
+    )
+    facts = incident_facts(reported, subprocessor, data_categories(report, subprocessor))
+    if description is not None:
+        facts = facts.model_copy(update={"description": description})
+    kind = kind or (NoticeKind.ALERT if audience is Audience.ONCALL else KIND_BY_STATUS[report.status])
+    known = report.approx_data_subjects is not None
+
+    if audience in (Audience.CONTROLLER, Audience.CUSTOMER):
+        if customer is None:
+            touched = affected_customers(report, subprocessor, datamap)
+            customer = touched[0] if touched else first_eu_customer(datamap)
+        recipient_id, name, zone = customer.id, customer.name, customer.timezone
+        locale = locale or customer.locale
+        address = {
+            Channel.EMAIL: customer.privacy_email if audience is Audience.CONTROLLER else None,
+            Channel.WEBHOOK: customer.webhook_url,
+            Channel.SMS: customer.sms,
+        }.get(channel) or (customer.admin_emails[0] if customer.admin_emails else "admin@customer.example")
+        jurisdiction = "ph-dpa" if customer.country == "PH" else "eu-gdpr"
+        deadlines = _deadlines(jurisdiction, "GDPR Art. 33(1)", report.aware_at, known)
+    else:
+        recipient = ONCALL if audience is Audience.ONCALL else AUTHORITIES.get(locale or "en", AUTHORITIES["en"])
+        recipient_id, name, zone = recipient.id, recipient.name, recipient.timezone
+        locale = locale or recipient.locale
+        address = recipient.address.get(channel, "+15550009999")
+        deadlines = _deadlines(recipient.jurisdiction, recipient.citation, report.aware_at, known)
+        if audience is Audience.ONCALL:
+            deadlines.insert(
+                0,
+                Deadline(
+                    jurisdiction=recipient.jurisdiction,
+                    audience="controller",
+                    due_at=report.aware_at + timedelta(hours=24),
+                    citation="GDPR Art. 33(2); DPA s. 9 (24 hours)",
+                ),
+            )
+
+    # Later notices in the story point back at the earlier ones (GDPR Art. 33(4): facts follow in phases).
+    kinds = list(STATUS_BY_KIND)[:4]
+    earlier = kinds[: kinds.index(kind)] if kind in kinds else []
+    references = [
+        notice_id(inc, recipient_id, audience, channel, f"{STATUS_BY_KIND[k][0].value}.{STATUS_BY_KIND[k][1]}")
+        for k in earlier
+    ]
+    requested_at = report.aware_at + (timedelta(hours=20) if audience is Audience.ONCALL else timedelta(hours=2))
+    return NoticeRequested(
+        notice_id=notice_id(inc, recipient_id, audience, channel, reported.revision),
+        incident_id=inc,
+        revision=reported.revision,
+        recipient_id=recipient_id,
+        recipient_name=name,
+        audience=audience,
+        channel=channel,
+        kind=kind,
+        address=address,
+        locale=locale,
+        timezone=zone,
+        requested_at=requested_at,
+        requires_approval=audience is Audience.AUTHORITY,
+        references=references,
+        incident=facts,
+        deadlines=deadlines,
+    )
+
+
+ONCALL_DESCRIPTION = (
+    "The notice to the privacy contact of {customer} (email) is not delivered yet: 4 attempts, last answer "
+    "SMTP 451 (mailbox busy). 83% of the 24-hour contractual time to tell the controller is used."
+)
+
+
+def sample_notice(
+    datamap: DataMap,
+    audience: Audience,
+    channel: Channel,
+    *,
+    locale: str | None = None,
+    kind: NoticeKind | None = None,
+    known: bool = True,
+) -> NoticeRequested:
+    """The sample: Linode EU's report, to the first EU customer (or the authority, or on-call)."""
+    if kind is None:
+        kind = NoticeKind.ALERT if audience is Audience.ONCALL else NoticeKind.FULL
+    customer = first_eu_customer(datamap)
+    description = ONCALL_DESCRIPTION.format(customer=customer.name) if audience is Audience.ONCALL else None
+    return notice_from_report(
+        sample_report(kind, known=known),
+        datamap,
+        audience,
+        channel,
+        locale=locale,
+        kind=kind,
+        customer=customer,
+        description=description,
+    )

@@ -1,0 +1,128 @@
+"""What on-call staff do to an incident, for the API and the CLI alike: each action checks the actor's role,
+publishes a report (with source ``oncall``) or records an approval, and appends to the audit trail.
+
+Approving an authority notice records who and why in the ledger, then republishes the held notice, unchanged,
+to ``notices.requested``: the notifier sees it again, finds the approval in the ledger and delivers it (a
+notice that needs approval is never delivered without one, whichever copy of it the notifier reads).
+"""
+
+import uuid
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from producers.oncall.tokens import Action, Actor
+from producers.publish import ReportPublisher
+from runtime.audit import AuditLog
+from runtime.ledger import Ledger, NoticeState
+from schemas import IncidentReported, Report, ReportStatus, Source
+
+STATUS_OF = {
+    Action.CONFIRM: ReportStatus.CONFIRMED,
+    Action.DISMISS: ReportStatus.DISMISSED,
+    Action.UPDATE: ReportStatus.UPDATE,
+    Action.RESOLVE: ReportStatus.RESOLVED,
+}
+CLOSED = {ReportStatus.RESOLVED, ReportStatus.DISMISSED}
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(Exception):
+    """The action does not fit where the incident or notice stands."""
+
+
+class OncallActions:
+    def __init__(
+        self,
+        ledger: Ledger,
+        publisher: ReportPublisher,
+        audit: AuditLog,
+        subprocessors: Collection[str],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._ledger = ledger
+        self._publisher = publisher
+        self._audit = audit
+        self._subprocessors = subprocessors
+        self._clock = clock
+
+    def declare(self, actor: Actor, subprocessor_id: str, report: Report) -> IncidentReported:
+        """A new incident (or a new report about one) as on-call staff see it."""
+        actor.require(Action.DECLARE)
+        if subprocessor_id not in self._subprocessors:
+            raise NotFound(f"no subprocessor {subprocessor_id!r} in the data map")
+        return self._publish(actor, Action.DECLARE, subprocessor_id, report, note="")
+
+    def act(
+        self, actor: Actor, action: Action, incident_id: str, note: str = "", changes: dict[str, Any] | None = None
+    ) -> IncidentReported:
+        """confirm, dismiss, update or resolve: the incident's latest report with a new status and sequence."""
+        actor.require(action)
+        status = STATUS_OF[action]
+        reports = self._ledger.reports_of(incident_id)
+        if not reports:
+            raise NotFound(f"no incident {incident_id!r} in the ledger")
+        latest = max(reports, key=lambda r: (r.report.sequence, r.received_at))
+        if latest.report.status in CLOSED and action is not Action.UPDATE:
+            raise Conflict(f"incident {incident_id} is {latest.report.status.value}")
+        fields = latest.report.model_dump(by_alias=True)
+        fields.update(changes or {})
+        fields.update(status=status.value, sequence=latest.report.sequence + 1)
+        if note:
+            fields["description"] = (fields.get("description") or "") + f"\n\n[{action.value} by {actor.name}] {note}"
+        report = Report.model_validate(fields)  # raises ValidationError naming a bad field of ``changes``
+        return self._publish(actor, action, latest.subprocessor_id, report, note)
+
+    def approve(self, actor: Actor, notice_id: str, reason: str) -> dict[str, Any]:
+        """Approve a held notice (recording who and why) and release it to the notifier."""
+        actor.require(Action.APPROVE)
+        if not reason.strip():
+            raise ValueError("reason: an approval says why")
+        held = self._ledger.held_request(notice_id)
+        if held is None:
+            raise NotFound(f"no notice {notice_id!r} awaits approval")
+        if self._ledger.notice_state(notice_id) in (NoticeState.DELIVERED, NoticeState.DEAD):
+            raise Conflict(f"notice {notice_id} is already settled")
+        at = self._clock()
+        first = self._ledger.approve(notice_id, by=actor.name, reason=reason, at=at)
+        approval = self._ledger.approval(notice_id) or {}
+        self._audit.append(
+            f"approval:{notice_id}",
+            "notice.approved",
+            actor=actor.name,
+            incident_id=held.incident_id,
+            data={"notice_id": notice_id, "role": actor.role.value, "reason": approval.get("reason", reason)},
+            at=approval.get("approved_at", at),
+        )
+        # released again on every call: an approval whose release failed (Kafka away) is released by a retry
+        self._publisher.publish_message(self._publisher.topics.requested, held.recipient_id, held)
+        return {
+            "notice_id": notice_id,
+            "approved_by": approval.get("approved_by", actor.name),
+            "reason": approval.get("reason", reason),
+            "approved_at": approval.get("approved_at", at),
+            "first": first,
+        }
+
+    def _publish(
+        self, actor: Actor, action: Action, subprocessor_id: str, report: Report, note: str
+    ) -> IncidentReported:
+        delivery_id = f"oncall_{uuid.uuid4().hex}"
+        message = self._publisher.publish(subprocessor_id, Source.ONCALL, delivery_id, report)
+        self._audit.append(
+            f"oncall:{delivery_id}",
+            f"oncall.{action.value}",
+            actor=actor.name,
+            incident_id=message.incident_id,
+            data={"role": actor.role.value, "revision": message.revision, "note": note},
+            at=message.received_at,
+        )
+        return message
+
+
+__all__ = ["Conflict", "NotFound", "OncallActions", "ValidationError"]

@@ -1,0 +1,119 @@
+"""The on-call API: ``/v1/oncall/...`` with bearer tokens whose role decides what each may do."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, ValidationError
+
+from producers.intake.problems import Problem, invalid_fields, problem_responses
+from producers.oncall.actions import Conflict, NotFound, OncallActions
+from producers.oncall.tokens import Action, Actor, Forbidden, Tokens, Unauthenticated
+from runtime.kafka import PublishError
+from schemas import Report
+
+
+class Declare(BaseModel):
+    subprocessor_id: str = Field(min_length=1, max_length=64)
+    report: Report
+
+
+class Act(BaseModel):
+    note: str = Field(default="", max_length=5000)
+    changes: dict[str, Any] = Field(default_factory=dict, description="Report fields to change, by name.")
+
+
+class Approve(BaseModel):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class Reported(BaseModel):
+    incident_id: str
+    revision: str
+    status: str = "accepted"
+
+
+class Approved(BaseModel):
+    notice_id: str
+    approved_by: str
+    reason: str
+    approved_at: datetime
+
+
+ERRORS = problem_responses(401, 403, 404, 409, 422, 503, retry_after=(503,))
+
+
+def oncall_router(tokens: Tokens, actions: OncallActions, retry_after_s: int = 5) -> APIRouter:
+    router = APIRouter(prefix="/v1/oncall", tags=["on-call"])
+
+    async def actor(request: Request) -> Actor:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        try:
+            return await run_in_threadpool(tokens.identify, token.strip() if scheme.lower() == "bearer" else None)
+        except Unauthenticated as exc:
+            raise Problem(
+                401, "unauthenticated", "Not authenticated", str(exc), headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+
+    Who = Annotated[Actor, Depends(actor)]
+
+    async def run(func: Any, *args: Any) -> Any:
+        try:
+            return await run_in_threadpool(func, *args)
+        except Forbidden as exc:
+            raise Problem(403, "forbidden", "Not allowed", str(exc)) from None
+        except NotFound as exc:
+            raise Problem(404, "not-found", "Not found", str(exc)) from None
+        except Conflict as exc:
+            raise Problem(409, "conflict", "Does not fit the incident's state", str(exc)) from None
+        except ValidationError as exc:
+            raise invalid_fields(exc) from None
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            raise Problem(
+                422, "invalid-field", "Invalid field", str(exc), [{"field": field, "message": message}]
+            ) from None
+        except PublishError:
+            raise Problem(
+                503,
+                "unavailable",
+                "Try again later",
+                "Kafka did not acknowledge; nothing was done",
+                headers={"Retry-After": str(retry_after_s)},
+            ) from None
+
+    @router.post(
+        "/incidents", status_code=202, response_model=Reported, responses=ERRORS, summary="Declare an incident"
+    )
+    async def declare(body: Declare, who: Who) -> Reported:
+        message = await run(actions.declare, who, body.subprocessor_id, body.report)
+        return Reported(incident_id=message.incident_id, revision=message.revision)
+
+    def acting(action: Action) -> Any:
+        async def act(incident_id: str, body: Act, who: Who) -> Reported:
+            message = await run(actions.act, who, action, incident_id, body.note, body.changes)
+            return Reported(incident_id=message.incident_id, revision=message.revision)
+
+        return act
+
+    for action in (Action.CONFIRM, Action.DISMISS, Action.UPDATE, Action.RESOLVE):
+        router.add_api_route(
+            f"/incidents/{{incident_id}}/{action.value}",
+            acting(action),
+            methods=["POST"],
+            status_code=202,
+            response_model=Reported,
+            responses=ERRORS,
+            summary=f"{action.value.capitalize()} an incident",
+            name=f"oncall_{action.value}",
+        )
+
+    @router.post(
+        "/notices/{notice_id}/approve", response_model=Approved, responses=ERRORS, summary="Approve a held notice"
+    )
+    async def approve(notice_id: str, body: Approve, who: Who) -> Approved:
+        approval = await run(actions.approve, who, notice_id, body.reason)
+        return Approved(**{k: approval[k] for k in ("notice_id", "approved_by", "reason", "approved_at")})
+
+    return router

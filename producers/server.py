@@ -1,0 +1,30 @@
+"""The one HTTP server of the ways in: subprocessor webhooks, the Alertmanager adapter and the on-call API."""
+
+from fastapi import FastAPI
+
+from producers.intake import create_app
+from producers.monitors import MonitorProducer
+from producers.monitors.alertmanager import alertmanager_router
+from producers.oncall.actions import OncallActions
+from producers.oncall.api import oncall_router
+from producers.oncall.tokens import Tokens
+from producers.publish import ReportPublisher
+from runtime.audit import AuditLog
+from runtime.datamap import DataMap
+from runtime.ledger import Ledger
+from runtime.settings import Settings
+
+
+def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: ReportPublisher) -> FastAPI:
+    subprocessors = set(datamap.subprocessors)
+    actions = OncallActions(ledger, publisher, AuditLog(ledger), subprocessors)
+    return create_app(
+        settings.intake,
+        datamap,
+        publisher,
+        ledger,
+        routers=(
+            alertmanager_router(settings.monitors, MonitorProducer(publisher, "alertmanager"), subprocessors),
+            oncall_router(Tokens(ledger), actions, settings.intake.retry_after_s),
+        ),
+    )

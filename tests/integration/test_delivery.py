@@ -1,0 +1,262 @@
+"""Delivery that keeps its promises, on the real broker, SMTP server, webhook receiver and Twilio-speaking server:
+every failing receiver ends with the notice delivered once, or dead (with an on-call alert), as it should."""
+
+import argparse
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import read_topic, wait_until
+
+from breachwire.commands import dlq
+from breachwire.sinks import Answer, SmtpSink, WebhookSink
+from breachwire.twilio_sink import TwilioSink
+from consumers.notify.consumer import NotifyLoops, build
+from consumers.notify.samples import notice_from_report, sample_report
+from runtime.datamap import Customer, DataMap, load_datamap
+from runtime.kafka import make_producer, send
+from runtime.ledger import Ledger
+from runtime.settings import Settings
+from runtime.topics import topics_for
+from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry
+
+pytestmark = pytest.mark.integration
+
+
+class Notifier:
+    """The notify loops of one test, run in this process, with the ledger they write."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.datamap = load_datamap(settings.datamap_dir)
+        self.ledger = Ledger.connect(settings.ledger.url)
+        self.loops: NotifyLoops = build(settings, self.datamap, self.ledger)
+        self.topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
+
+    def request(self, *notices: NoticeRequested) -> None:
+        producer = make_producer(self.settings.kafka)
+        for notice in notices:
+            send(producer, self.topics.requested, notice.recipient_id, notice)
+        producer.flush(timeout=10)
+        producer.close()
+
+    def state(self, notice: NoticeRequested) -> str | None:
+        state = self.ledger.notice_state(notice.notice_id)
+        return None if state is None else state.value
+
+    def run_until_settled(self, *notices: NoticeRequested, timeout_s: float = 60) -> None:
+        def step() -> bool:
+            self.loops.run_once()
+            return all(self.state(n) in ("delivered", "dead") for n in notices)
+
+        wait_until(step, timeout_s, "every notice delivered or dead", step_s=0)
+
+    def close(self) -> None:
+        self.loops.close()
+        self.ledger.close()
+
+
+@pytest.fixture
+def notifier(wired_settings: Settings) -> Any:
+    n = Notifier(wired_settings)
+    yield n
+    n.close()
+
+
+def customer(datamap: DataMap, customer_id: str = "acme-eu") -> Customer:
+    return datamap.customers[customer_id]
+
+
+def a_notice(datamap: DataMap, channel: Channel, kind: NoticeKind = NoticeKind.FULL, **changes: Any) -> NoticeRequested:
+    notice = notice_from_report(
+        sample_report(kind), datamap, Audience.CONTROLLER, channel, kind=kind, customer=customer(datamap)
+    )
+    return notice.model_copy(update=changes)
+
+
+def test_webhook_answering_500_is_retried_with_the_same_webhook_id_until_delivered(
+    notifier: Notifier, webhook_sink: WebhookSink
+) -> None:
+    webhook_sink.behaviour = lambda path, wid, attempt: Answer(500 if attempt < 3 else 200)
+    notice = a_notice(notifier.datamap, Channel.WEBHOOK)
+    notifier.request(notice)
+    notifier.run_until_settled(notice)
+
+    assert notifier.state(notice) == "delivered"
+    assert [h.webhook_id for h in webhook_sink.received] == [notice.notice_id]  # accepted once
+    assert webhook_sink.attempts[notice.notice_id] == 3  # every attempt signed, verified, with the same id
+    assert webhook_sink.rejected == 0
+    assert [a[1] for a in notifier.ledger.attempts_of(notice.notice_id)] == ["retry", "retry", "delivered"]
+
+
+def test_a_permanent_410_is_final_and_tells_on_call(notifier: Notifier, webhook_sink: WebhookSink) -> None:
+    webhook_sink.behaviour = lambda path, wid, attempt: Answer(410)
+    notice = a_notice(notifier.datamap, Channel.WEBHOOK)
+    notifier.request(notice)
+    notifier.run_until_settled(notice)
+
+    assert notifier.state(notice) == "dead"
+    assert webhook_sink.attempts[notice.notice_id] == 1  # no retry of a final answer
+    [dead] = [NoticeDead.model_validate_json(r.value) for r in read_topic(notifier.settings, notifier.topics.dead, 1)]
+    assert dead.notice_id == notice.notice_id and "410" in dead.reason
+    requested = [
+        NoticeRequested.model_validate_json(r.value)
+        for r in read_topic(notifier.settings, notifier.topics.requested, 2)
+    ]
+    [alert] = [r for r in requested if r.audience is Audience.ONCALL]
+    assert alert.address == notifier.settings.oncall.email
+    assert alert.references == [notice.notice_id]
+    assert notice.notice_id in alert.incident.description
+
+
+def test_a_receiver_that_keeps_failing_ends_dead_and_dlq_replay_delivers_it(
+    notifier: Notifier, webhook_sink: WebhookSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    webhook_sink.behaviour = lambda path, wid, attempt: Answer(503)
+    notice = a_notice(notifier.datamap, Channel.WEBHOOK)
+    notifier.request(notice)
+    notifier.run_until_settled(notice)
+    assert notifier.state(notice) == "dead"
+    max_attempts = len(notifier.settings.notify.retry_delays_s) + 1
+    assert webhook_sink.attempts[notice.notice_id] == max_attempts
+    assert webhook_sink.received == []
+
+    assert dlq.cmd_list(argparse.Namespace(), notifier.settings) == 0
+    assert notice.notice_id in capsys.readouterr().out
+
+    webhook_sink.behaviour = None  # the receiver is fixed
+    assert dlq.cmd_replay(argparse.Namespace(notice=notice.notice_id, all=False), notifier.settings) == 0
+    notifier.run_until_settled(notice)
+    assert notifier.state(notice) == "delivered"
+    assert [h.webhook_id for h in webhook_sink.received] == [notice.notice_id]
+
+
+def test_a_slow_receiver_times_out_and_is_tried_again(wired_settings: Settings, webhook_sink: WebhookSink) -> None:
+    settings = wired_settings.model_copy(
+        update={"webhook": wired_settings.webhook.model_copy(update={"timeout_s": 0.5})}
+    )
+    webhook_sink.behaviour = lambda path, wid, attempt: Answer(delay_s=2.0 if attempt == 1 else 0.0)
+    notifier = Notifier(settings)
+    try:
+        notice = a_notice(notifier.datamap, Channel.WEBHOOK)
+        notifier.request(notice)
+        notifier.run_until_settled(notice)
+        assert notifier.state(notice) == "delivered"
+        [first, second] = notifier.ledger.attempts_of(notice.notice_id)
+        assert first[1] == "retry" and "timeout" in first[2]
+        assert second[1] == "delivered"
+        # The slow first answer may still have reached the receiver: then it carries the same webhook-id.
+        assert {h.webhook_id for h in webhook_sink.received} == {notice.notice_id}
+    finally:
+        notifier.close()
+
+
+def test_429_with_retry_after_waits_at_least_that_long(notifier: Notifier, webhook_sink: WebhookSink) -> None:
+    webhook_sink.behaviour = lambda path, wid, attempt: Answer(429, {"Retry-After": "2"}) if attempt == 1 else Answer()
+    notice = a_notice(notifier.datamap, Channel.WEBHOOK)
+    notifier.request(notice)
+    notifier.run_until_settled(notice)
+
+    assert notifier.state(notice) == "delivered"
+    [record] = read_topic(notifier.settings, notifier.topics.retry(2), 1)  # the 2 s topic, not the 1 s step's
+    retry = NoticeRetry.model_validate_json(record.value)
+    [first, _] = notifier.ledger.attempts_of(notice.notice_id)
+    assert first[1] == "retry" and "429" in first[2]
+    assert (retry.due_at - first[3]).total_seconds() >= 2.0
+
+
+def test_a_receiver_down_for_a_while_then_back(wired_settings: Settings, datamap: DataMap, tmp_path: Path) -> None:
+    secrets = {"/hooks/acme-eu": customer(datamap).webhook_secret.get_secret_value()}  # type: ignore[union-attr]
+    with socket.socket() as s:  # a port where nothing listens yet: connections are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    notifier = Notifier(wired_settings)
+    try:
+        notice = a_notice(notifier.datamap, Channel.WEBHOOK, address=f"http://127.0.0.1:{port}/hooks/acme-eu")
+        notifier.request(notice)
+        wait_until(lambda: notifier.loops.run_once() >= 0 and notifier.state(notice) == "retrying", 30, "a failure")
+        back = WebhookSink(secrets, tmp_path / "back", port=port).start()
+        try:
+            notifier.run_until_settled(notice)
+        finally:
+            back.stop()
+        assert notifier.state(notice) == "delivered"
+        assert [h.webhook_id for h in back.received] == [notice.notice_id]
+        assert "connection" in notifier.ledger.attempts_of(notice.notice_id)[0][2]
+    finally:
+        notifier.close()
+
+
+def test_a_follow_up_never_overtakes_a_notice_waiting_for_its_retry(
+    notifier: Notifier, webhook_sink: WebhookSink
+) -> None:
+    first = a_notice(notifier.datamap, Channel.WEBHOOK, NoticeKind.PRELIMINARY)
+    follow_up = a_notice(notifier.datamap, Channel.WEBHOOK, NoticeKind.FULL)
+    webhook_sink.behaviour = lambda path, wid, attempt: Answer(500 if wid == first.notice_id and attempt == 1 else 200)
+    notifier.request(first)
+    wait_until(lambda: notifier.loops.run_once() >= 0 and notifier.state(first) == "retrying", 30, "the first to fail")
+    notifier.request(follow_up)  # ready long before the first is due again
+    notifier.run_until_settled(first, follow_up)
+
+    assert [h.webhook_id for h in webhook_sink.received] == [first.notice_id, follow_up.notice_id]
+
+
+def test_email_retries_a_4xx_reply_and_gives_up_on_a_5xx(notifier: Notifier, smtp_sink: SmtpSink) -> None:
+    busy = a_notice(notifier.datamap, Channel.EMAIL, NoticeKind.PRELIMINARY)
+    refused = a_notice(notifier.datamap, Channel.EMAIL, NoticeKind.FULL, address="nobody@refused.example")
+
+    def behaviour(message_id: str, attempt: int) -> str | None:
+        if message_id.startswith(refused.notice_id):
+            return "550 5.1.1 No such user"
+        return "451 4.3.0 Mailbox busy, try later" if attempt == 1 else None
+
+    smtp_sink.behaviour = behaviour
+    notifier.request(busy, refused)
+    notifier.run_until_settled(busy, refused)
+
+    assert notifier.state(busy) == "delivered"
+    assert notifier.state(refused) == "dead"
+    to_customer = [m.message_id for m in smtp_sink.received if m.to != [notifier.settings.oncall.email]]
+    assert to_customer == [f"{busy.notice_id}@breachwire.notices"]
+    assert "550" in notifier.ledger.attempts_of(refused.notice_id)[0][2]
+
+
+def test_sms_goes_through_the_twilio_api_and_retries_a_503(notifier: Notifier, twilio_sink: TwilioSink) -> None:
+    twilio_sink.behaviour = lambda to, body, attempt: Answer(503 if attempt == 1 else 201)
+    notice = a_notice(notifier.datamap, Channel.SMS)
+    notifier.request(notice)
+    notifier.run_until_settled(notice)
+
+    assert notifier.state(notice) == "delivered"
+    [sms] = twilio_sink.received
+    assert sms.to == notice.address and sms.sender == notifier.settings.twilio.from_number
+    row = next(r for r in notifier.ledger.notices() if r.notice_id == notice.notice_id)
+    assert row.receipt == sms.sid and row.attempts == 2
+
+
+def test_sms_to_a_number_twilio_refuses_is_dead(notifier: Notifier, twilio_sink: TwilioSink) -> None:
+    twilio_sink.behaviour = lambda to, body, attempt: Answer(400)
+    notice = a_notice(notifier.datamap, Channel.SMS)
+    notifier.request(notice)
+    notifier.run_until_settled(notice)
+    assert notifier.state(notice) == "dead"
+    assert "Twilio 21211" in notifier.ledger.attempts_of(notice.notice_id)[0][2]
+
+
+def test_a_webhook_to_loopback_is_refused_unless_the_allowlist_admits_it(
+    wired_settings: Settings, webhook_sink: WebhookSink
+) -> None:
+    settings = wired_settings.model_copy(
+        update={"notify": wired_settings.notify.model_copy(update={"allow_targets": []})}
+    )
+    notifier = Notifier(settings)
+    try:
+        notice = a_notice(notifier.datamap, Channel.WEBHOOK)
+        notifier.request(notice)
+        notifier.run_until_settled(notice)
+        assert notifier.state(notice) == "dead"
+        assert "refused address 127.0.0.1" in notifier.ledger.attempts_of(notice.notice_id)[0][2]
+        assert webhook_sink.attempts == {}
+    finally:
+        notifier.close()

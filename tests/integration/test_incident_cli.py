@@ -1,0 +1,117 @@
+"""``breachwire incident`` and ``breachwire audit`` as on-call staff run them, on the real broker."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from support import a_report, read_topic, settings_env
+from test_oncall import held_authority_notice
+
+from breachwire.cli import main
+from consumers.record.consumer import RecordAssessments, RecordReports, RecordRequests
+from runtime.audit import AuditLog, audit_log
+from runtime.consumer import Received
+from runtime.ledger import Ledger
+from runtime.settings import Settings
+from runtime.topics import topics_for
+from schemas import Deadline, IncidentAssessed, IncidentReported, NoticeRequested, ReportStatus
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("BREACHWIRE_TOKEN", raising=False)
+    yield settings
+
+
+def token(role: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["incident", "token", "create", "--role", role, "--name", f"{role}-1"]) == 0
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def record(settings: Settings, ledger: Ledger, expected: int) -> list[IncidentReported]:
+    records = read_topic(settings, topics_for(settings.kafka).reported, expected)
+    received = [
+        Received(IncidentReported.model_validate_json(r.value), r.topic, r.partition, r.offset) for r in records
+    ]
+    RecordReports(ledger)(received)
+    return [r.message for r in received]
+
+
+def test_an_incident_from_declaration_to_evidence_pack(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    responder, approver = token("responder", capsys), token("approver", capsys)
+    report_file = tmp_path / "report.json"
+    report_file.write_text(a_report(status=ReportStatus.SUSPECTED).model_dump_json())
+    assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(report_file)]) == 0
+    incident = capsys.readouterr().out.split(":")[0]
+    ledger = Ledger.connect(env.ledger.url)
+    [reported] = record(env, ledger, 1)
+
+    # what assess and notify would have written: an assessment with a legal clock and a held authority notice
+    now = datetime.now(UTC)
+    deadline = Deadline(
+        jurisdiction="eu", audience="authority", due_at=now + timedelta(hours=70), citation="GDPR 33(1)"
+    )
+    notice = held_authority_notice(ledger, incident)
+    RecordRequests(ledger)([Received(notice, "t", 0, 0)])
+    assessed = IncidentAssessed(
+        incident_id=incident,
+        revision=reported.revision,
+        customer_id="acme-eu",
+        assessed_at=now,
+        jurisdictions=["eu"],
+        deadlines=[deadline],
+        notice_ids=[notice.notice_id],
+    )
+    RecordAssessments(ledger)([Received(assessed, "t", 0, 0)])
+
+    assert main(["incident", "--token", responder, "confirm", incident, "--note", "seen in logs"]) == 0
+    record(env, ledger, 2)
+    assert main(["incident", "--token", responder, "approve", notice.notice_id, "--reason", "x"]) == 1
+    assert "may not approve" in capsys.readouterr().err
+    assert main(["incident", "--token", approver, "approve", notice.notice_id, "--reason", "legal ok"]) == 0
+    [released] = read_topic(env, topics_for(env.kafka).requested, 1)
+    assert NoticeRequested.model_validate_json(released.value).notice_id == notice.notice_id
+
+    capsys.readouterr()
+    assert main(["incident", "--token", responder, "show", incident]) == 0
+    shown = capsys.readouterr().out
+    assert "oncall.declare" in shown and "oncall.confirm" in shown and "notice.approved" in shown
+    assert "eu" in shown and "acme-eu" in shown
+    assert "requested" in shown  # the approved notice, released
+    assert "GDPR 33(1)" in shown and "2d 21h" in shown  # due in 70 h, less a moment
+
+    assert main(["audit", "verify"]) == 0
+    assert main(["audit", "export", incident, str(tmp_path / "pack")]) == 0
+    assert (tmp_path / "pack" / "timeline.json").read_text().count("notice.approved") == 1
+    assert notice.notice_id in (tmp_path / "pack" / "receipts.json").read_text()
+
+    with ledger.engine.begin() as conn:
+        conn.execute(update(audit_log).where(audit_log.c.seq == 2).values(actor="someone-else"))
+    capsys.readouterr()
+    assert main(["audit", "verify"]) == 1
+    assert "entry 2" in capsys.readouterr().err
+    assert AuditLog(ledger).count() >= 5
+    ledger.close()
+
+
+def test_actions_without_a_token_are_refused(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["incident", "list"]) == 1
+    assert "token" in capsys.readouterr().err
+
+
+def test_a_bad_report_file_is_named_with_the_field(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    responder = token("responder", capsys)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"reference": "R", "status": "bogus", "title": "t", "aware_at": "2026-01-01T00:00:00Z"}')
+    assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(bad)]) == 1
+    assert f"{bad}: status" in capsys.readouterr().err

@@ -1,0 +1,216 @@
+"""On-call staff through the API on the real broker: roles, actions, approvals that release held notices."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from support import a_report, read_topic
+
+from producers.oncall.tokens import Role, Tokens
+from producers.publish import ReportPublisher
+from producers.server import build_app
+from runtime.audit import AuditLog
+from runtime.datamap import DataMap
+from runtime.kafka import make_producer
+from runtime.ledger import Ledger, NoticeState, api_tokens
+from runtime.settings import Settings
+from runtime.topics import topics_for
+from schemas import (
+    Audience,
+    Channel,
+    IncidentFacts,
+    IncidentReported,
+    NoticeKind,
+    NoticeRequested,
+    ReportStatus,
+    incident_id,
+    notice_id,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ledger(settings: Settings) -> Iterator[Ledger]:
+    store = Ledger.connect(settings.ledger.url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(settings: Settings, datamap: DataMap, ledger: Ledger) -> Iterator[TestClient]:
+    publisher = ReportPublisher(
+        lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
+    )
+    yield TestClient(build_app(settings, datamap, ledger, publisher))
+    publisher.close()
+
+
+@pytest.fixture
+def tokens(ledger: Ledger) -> dict[Role, str]:
+    return {role: Tokens(ledger).create(f"{role.value}-person", role) for role in Role}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def record_reports(settings: Settings, ledger: Ledger, expected: int) -> list[IncidentReported]:
+    """What the record consumer does with incidents.reported, for the incidents these tests declare."""
+    records = read_topic(settings, topics_for(settings.kafka).reported, expected)
+    messages = [IncidentReported.model_validate_json(r.value) for r in records]
+    for message in messages:
+        ledger.record_report(message)
+    return messages
+
+
+def held_authority_notice(ledger: Ledger, incident: str) -> NoticeRequested:
+    now = datetime.now(UTC)
+    notice = NoticeRequested(
+        notice_id=notice_id(incident, "authority:edpb", "authority", "email", "confirmed.1"),
+        incident_id=incident,
+        revision="confirmed.1",
+        recipient_id="authority:edpb",
+        recipient_name="Supervisory authority",
+        audience=Audience.AUTHORITY,
+        channel=Channel.EMAIL,
+        kind=NoticeKind.FULL,
+        address="breaches@authority.example",
+        requested_at=now,
+        requires_approval=True,
+        incident=IncidentFacts(
+            incident_id=incident,
+            subprocessor_id="linode-eu",
+            subprocessor_name="Linode",
+            status=ReportStatus.CONFIRMED,
+            sequence=1,
+            title="Snapshot exfiltrated",
+            description="",
+            aware_at=now,
+        ),
+    )
+    ledger.record_requested([notice])
+    return notice
+
+
+def declare(client: TestClient, token: str) -> str:
+    body = {"subprocessor_id": "linode-eu", "report": a_report(status=ReportStatus.SUSPECTED).model_dump(mode="json")}
+    response = client.post("/v1/oncall/incidents", json=body, headers=auth(token))
+    assert response.status_code == 202, response.text
+    return str(response.json()["incident_id"])
+
+
+def test_tokens_are_stored_hashed(ledger: Ledger, tokens: dict[Role, str]) -> None:
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(select(api_tokens.c.token_hash)).scalars().all()
+    assert len(stored) == 3
+    assert not set(stored) & set(tokens.values())
+    assert all(len(h) == 64 for h in stored)
+
+
+def test_no_token_or_an_unknown_one_gets_401(client: TestClient) -> None:
+    body = {"subprocessor_id": "linode-eu", "report": a_report().model_dump(mode="json")}
+    for headers in ({}, auth("bw_not-a-token"), {"authorization": "Basic dXNlcjpwYXNz"}):
+        response = client.post("/v1/oncall/incidents", json=body, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_runs_an_incident_to_its_end(
+    client: TestClient, settings: Settings, ledger: Ledger, tokens: dict[Role, str], role: Role
+) -> None:
+    incident = declare(client, tokens[role])
+    record_reports(settings, ledger, 1)
+    confirmed = client.post(
+        f"/v1/oncall/incidents/{incident}/confirm",
+        json={"note": "logs show access", "changes": {"approx_data_subjects": 5000}},
+        headers=auth(tokens[role]),
+    )
+    assert confirmed.status_code == 202, confirmed.text
+    assert confirmed.json()["revision"] == "confirmed.2"
+    record_reports(settings, ledger, 2)
+    resolved = client.post(f"/v1/oncall/incidents/{incident}/resolve", json={}, headers=auth(tokens[role]))
+    assert resolved.json()["revision"] == "resolved.3"
+    messages = record_reports(settings, ledger, 3)
+    assert [m.report.status for m in messages] == [
+        ReportStatus.SUSPECTED,
+        ReportStatus.CONFIRMED,
+        ReportStatus.RESOLVED,
+    ]
+    assert messages[1].report.approx_data_subjects == 5000
+    assert {m.source.value for m in messages} == {"oncall"}
+    again = client.post(f"/v1/oncall/incidents/{incident}/confirm", json={}, headers=auth(tokens[role]))
+    assert again.status_code == 409
+    kinds = [e.kind for e in AuditLog(ledger).entries(incident)]
+    assert kinds == ["oncall.declare", "oncall.confirm", "oncall.resolve"]
+    assert {e.actor for e in AuditLog(ledger).entries(incident)} == {f"{role.value}-person"}
+
+
+def test_an_invalid_change_gets_422_naming_the_field(
+    client: TestClient, settings: Settings, ledger: Ledger, tokens: dict[Role, str]
+) -> None:
+    incident = declare(client, tokens[Role.RESPONDER])
+    record_reports(settings, ledger, 1)
+    response = client.post(
+        f"/v1/oncall/incidents/{incident}/update",
+        json={"changes": {"approx_records": -1}},
+        headers=auth(tokens[Role.RESPONDER]),
+    )
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["approx_records"]
+
+
+def test_an_unknown_incident_gets_404(client: TestClient, tokens: dict[Role, str]) -> None:
+    response = client.post("/v1/oncall/incidents/inc_nope/confirm", json={}, headers=auth(tokens[Role.ADMIN]))
+    assert response.status_code == 404
+
+
+def test_a_responder_cannot_approve(client: TestClient, ledger: Ledger, tokens: dict[Role, str]) -> None:
+    notice = held_authority_notice(ledger, incident_id("linode-eu", "REF-1"))
+    response = client.post(
+        f"/v1/oncall/notices/{notice.notice_id}/approve", json={"reason": "fine"}, headers=auth(tokens[Role.RESPONDER])
+    )
+    assert response.status_code == 403
+    assert not ledger.is_approved(notice.notice_id)
+    assert ledger.notice_state(notice.notice_id) is NoticeState.AWAITING_APPROVAL
+
+
+def test_an_approval_needs_a_reason(client: TestClient, ledger: Ledger, tokens: dict[Role, str]) -> None:
+    notice = held_authority_notice(ledger, incident_id("linode-eu", "REF-2"))
+    response = client.post(
+        f"/v1/oncall/notices/{notice.notice_id}/approve", json={"reason": ""}, headers=auth(tokens[Role.APPROVER])
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "reason"
+
+
+@pytest.mark.parametrize("role", [Role.APPROVER, Role.ADMIN])
+def test_approving_records_who_and_why_and_releases_the_notice(
+    client: TestClient, settings: Settings, ledger: Ledger, tokens: dict[Role, str], role: Role
+) -> None:
+    notice = held_authority_notice(ledger, incident_id("linode-eu", "REF-3"))
+    response = client.post(
+        f"/v1/oncall/notices/{notice.notice_id}/approve",
+        json={"reason": "facts checked with legal"},
+        headers=auth(tokens[role]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["approved_by"] == f"{role.value}-person"
+    assert ledger.is_approved(notice.notice_id)
+    assert ledger.notice_state(notice.notice_id) is NoticeState.REQUESTED
+    [released] = read_topic(settings, topics_for(settings.kafka).requested, 1)
+    assert NoticeRequested.model_validate_json(released.value) == notice
+    [entry] = AuditLog(ledger).entries(notice.incident_id)
+    assert (entry.kind, entry.actor, entry.data["reason"]) == (
+        "notice.approved",
+        f"{role.value}-person",
+        "facts checked with legal",
+    )
+
+
+def test_approving_an_unknown_notice_gets_404(client: TestClient, tokens: dict[Role, str]) -> None:
+    response = client.post("/v1/oncall/notices/ntc_x/approve", json={"reason": "x"}, headers=auth(tokens[Role.ADMIN]))
+    assert response.status_code == 404

@@ -1,0 +1,134 @@
+"""``breachwire datamap import|check`` and ``breachwire assess --dry-run``, as a user runs them."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from breachwire.cli import main
+from runtime.settings import PROJECT_ROOT
+
+EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
+
+
+@pytest.fixture
+def map_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "datamap"
+    shutil.copytree(EXAMPLES, directory)
+    return directory
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_check_the_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datamap", "check", str(EXAMPLES)]) == 0
+    out = capsys.readouterr().out
+    assert ": ok: 10 subprocessors, 35 customers" in out
+
+
+def test_check_names_file_line_and_field(map_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (map_dir / "customers-bad.csv").write_text("id,name,region,country,privacy_email\nx,X,eu,Germany,p@x.example\n")
+    assert main(["datamap", "check", str(map_dir)]) == 1
+    assert f"{map_dir / 'customers-bad.csv'}:2: country: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("csv", "where"),
+    [
+        pytest.param(
+            "id,name,region,country,privacy_email,sms\nn1,N1,eu,DE,p@n1.example,\nn2,N2,eu,DE,p@n2.example,555\n",
+            ":3: sms: ",
+            id="bad cell",
+        ),
+        pytest.param(
+            "id,name,region,country,privacy_email\nacme-eu,Acme again,eu,DE,p@a.example\n",
+            "duplicate id 'acme-eu' (also in",
+            id="id already in the map",
+        ),
+        pytest.param(
+            "id,name,region,country,privacy_email,grants\nn1,N1,eu,DE,p@n1.example,nobody|2026-01-01T00:00:00Z|\n",
+            "n1.grants[0].subcontractor: unknown subprocessor 'nobody'",
+            id="grant to an unknown subprocessor",
+        ),
+        pytest.param(
+            "id,name,region,country,privacy_email,authority_filing\nn1,N1,eu,DE,p@n1.example,maybe\n",
+            ":2: authority_filing: ",
+            id="bad yes/no",
+        ),
+    ],
+)
+def test_an_import_with_errors_changes_nothing(
+    map_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], csv: str, where: str
+) -> None:
+    source = tmp_path / "new.csv"
+    source.write_text(csv)
+    before = snapshot(map_dir)
+    assert main(["datamap", "import", str(source), "--datamap", str(map_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing changed" in err and where in err
+    assert "tmp" not in err.replace(str(tmp_path), "")  # names the user's files, not scratch copies
+    assert snapshot(map_dir) == before
+
+
+def test_an_import_adds_customers(map_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "new.csv"
+    source.write_text(
+        "id,name,region,country,privacy_email,features,sms,authority_filing\n"
+        "n1,N1,eu,DE,p@n1.example,call-center;chat,+15550009999,yes\n"
+    )
+    assert main(["datamap", "import", str(source), "--datamap", str(map_dir)]) == 0
+    assert (map_dir / "customers-new.csv").read_text() == source.read_text()
+    assert "imported 1 customers" in capsys.readouterr().out
+    assert main(["datamap", "check", str(map_dir)]) == 0
+    assert "36 customers" in capsys.readouterr().out
+
+
+def test_assess_dry_run_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "report.json"
+    report.write_text(
+        json.dumps(
+            {
+                "reference": "TW-1",
+                "status": "confirmed",
+                "title": "Twilio: call recordings exposed",
+                "aware_at": "2026-03-27T22:00:00Z",
+            }
+        )
+    )
+    args = ["assess", "--dry-run", str(report), "--subprocessor", "twilio", "--datamap", str(EXAMPLES)]
+    assert main([*args, "--at", "2026-03-28T00:00:00Z"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    acme = next(c for c in result["customers"] if c["id"] == "acme-eu")
+    assert {c["id"] for c in result["customers"]} >= {"acme-eu", "kosice-energy", "cebu-bpo"}
+    assert "bratislava-books" not in {c["id"] for c in result["customers"]}  # no call center
+    assert acme["jurisdictions"] == ["eu-gdpr"] and acme["audiences"] == ["controller", "customer"]
+    authority = next(d for d in acme["deadlines"] if d["audience"] == "authority")
+    # 72 hours across the change to summer time: UTC unchanged, Berlin shows +02:00
+    assert authority["due_at"] == "2026-03-30T22:00:00+00:00"
+    assert authority["due_local"] == "2026-03-31T00:00:00+02:00"
+    assert authority["hours_left"] == 70.0
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        ("{not json", [], "not JSON"),
+        ('{"reference": "x", "status": "confirmed", "title": "t"}', [], "needs --subprocessor"),
+        (
+            '{"reference": "x", "status": "maybe", "title": "t", "aware_at": "2026-01-01T00:00:00Z"}',
+            ["--subprocessor", "twilio"],
+            ": status: ",
+        ),
+    ],
+)
+def test_assess_dry_run_refuses_a_bad_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, extra: list[str], message: str
+) -> None:
+    report = tmp_path / "report.json"
+    report.write_text(content)
+    assert main(["assess", "--dry-run", str(report), *extra]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and str(report) in captured.err and captured.out == ""

@@ -1,0 +1,655 @@
+"""The notices' words: every template for every audience, channel, locale and kind, with the facts known and
+unknown; what the law asks each notice to carry; SMS that make sense in one segment; the locale fallback;
+report text that tries to break HTML or mail headers; and ``breachwire notices preview``."""
+
+import email
+import email.policy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breachwire.cli import main
+from consumers.notify.email import build_message
+from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rendered, Renderer
+from consumers.notify.samples import first_eu_customer, sample_notice, sample_report
+from runtime.datamap import DataMap
+from runtime.settings import PROJECT_ROOT
+from schemas import Audience, Channel, NoticeKind, NoticeRequested, ReportStatus
+
+TEMPLATES = PROJECT_ROOT / "templates"
+LOCALES = ("en", "fil", "sk")
+STORY = (NoticeKind.PRELIMINARY, NoticeKind.FULL, NoticeKind.FOLLOW_UP, NoticeKind.CLOSING)
+NBSP = "\xa0"
+NNBSP = "\u202f"  # Babel puts a narrow no-break space before AM/PM
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(TEMPLATES)
+
+
+def unknown(notice: NoticeRequested) -> NoticeRequested:
+    """The notice with every fact that may be unknown left out (as a first, preliminary report has them)."""
+    facts = notice.incident.model_copy(
+        update={
+            "description": "",
+            "data_categories": [],
+            "approx_data_subjects": None,
+            "approx_records": None,
+            "likely_consequences": None,
+            "measures_taken": None,
+            "contact_name": None,
+            "contact_email": None,
+            "contact_phone": None,
+            "occurred_from": None,
+            "occurred_until": None,
+        }
+    )
+    return notice.model_copy(update={"incident": facts})
+
+
+def notice_for(
+    datamap: DataMap, audience: Audience, channel: Channel, locale: str, kind: NoticeKind, known: bool = True
+) -> NoticeRequested:
+    notice = sample_notice(datamap, audience, channel, locale=locale, kind=kind, known=known)
+    return notice if known else unknown(notice)
+
+
+def expected_locale(audience: Audience, locale: str) -> str:
+    # On-call staff read English: their alerts exist in English only, and every other locale falls back.
+    return "en" if audience is Audience.ONCALL else locale
+
+
+def kinds_for(audience: Audience) -> tuple[NoticeKind, ...]:
+    return (NoticeKind.ALERT,) if audience is Audience.ONCALL else (*STORY, NoticeKind.ALERT)
+
+
+MATRIX = [
+    pytest.param(a, c, loc, k, known, id=f"{a.value}-{c.value}-{loc}-{k.value}-{'known' if known else 'unknown'}")
+    for a in Audience
+    for c in Channel
+    for loc in LOCALES
+    for k in kinds_for(a)
+    for known in (True, False)
+]
+
+
+# --- every template renders, in the locale asked for ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("audience", "channel", "locale", "kind", "known"), MATRIX)
+def test_every_template_renders(
+    renderer: Renderer,
+    datamap: DataMap,
+    audience: Audience,
+    channel: Channel,
+    locale: str,
+    kind: NoticeKind,
+    known: bool,
+) -> None:
+    notice = notice_for(datamap, audience, channel, locale, kind, known)
+    rendered = renderer.render(notice)
+
+    assert rendered.locale == expected_locale(audience, locale)
+    if channel is Channel.EMAIL:
+        assert set(rendered.parts) == {"subject", "body.txt", "body.html"}
+        assert "\n" not in rendered.subject and notice.incident_id[:12] in rendered.subject
+        assert f'<html lang="{rendered.locale}">' in rendered.html
+        assert notice.incident.title in rendered.text and notice.incident.title in rendered.html
+        for text in (rendered.text, rendered.html):
+            assert not re.search(r"\bNone\b", text), "a template printed a missing value as None"
+    elif channel is Channel.WEBHOOK:
+        body = json.loads(rendered.json_body)
+        assert body["notice_id"] == notice.notice_id
+        assert body["locale"] == rendered.locale
+        assert body["incident"]["id"] == notice.incident_id
+        assert body["incident"]["title"] == notice.incident.title
+        assert body["type"].endswith(kind.value) or audience is Audience.ONCALL
+    else:
+        assert rendered.sms == rendered.text, "an SMS is one line"
+        assert notice.incident_id[:12] in rendered.sms[:SMS_SEGMENT]
+        assert all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in rendered.sms), rendered.sms
+        assert not re.search(r"\bNone\b", rendered.sms)
+
+
+# --- the controller notice: GDPR Art. 33(3), in every locale --------------------------------------------------
+
+ART_33_3_HEADINGS = {
+    "en": [
+        "Nature of the breach",
+        "Categories of personal data concerned",
+        "Approximate number of data subjects concerned",
+        "Approximate number of personal data records concerned",
+        "Likely consequences",
+        "Measures taken or proposed",
+        "Contact point for more information",
+    ],
+    "sk": [
+        "Povaha porušenia ochrany osobných údajov",
+        "Kategórie dotknutých osobných údajov",
+        "Približný počet dotknutých osôb",
+        "Približný počet dotknutých záznamov osobných údajov",
+        "Pravdepodobné následky",
+        "Prijaté alebo navrhované opatrenia",
+        "Kontaktné miesto, kde možno získať viac informácií",
+    ],
+    "fil": [
+        "Paglalarawan ng paglabag sa seguridad",
+        "Mga kategorya ng Personal na Data na sangkot",
+        "Tinatayang bilang ng mga paksa ng data na apektado",
+        "Tinatayang bilang ng mga record ng Personal na Data na apektado",
+        "Mga posibleng kahihinatnan",
+        "Mga hakbang na ginawa o iminumungkahi",
+        "Contact para sa karagdagang impormasyon",
+    ],
+}
+# The sample's facts as each locale writes them: numbers, a data category, the authority deadline's local time.
+LOCALISED = {
+    "en": {
+        "subjects": "about 18,400",
+        "records": "about 252,000",
+        "category": "chat transcripts",
+        "due": f"November 6, 2026, 9:40{NNBSP}AM (Central European Time; 2026-11-06 08:40 UTC)",
+        "duty": "EU (GDPR), notify the supervisory authority",
+    },
+    "sk": {
+        "subjects": f"približne 18{NBSP}400",
+        "records": f"približne 252{NBSP}000",
+        "category": "prepisy četov",
+        "due": "6. novembra 2026, 9:40 (stredoeurópsky čas; 2026-11-06 08:40 UTC)",
+        "duty": "EÚ (GDPR), oznámenie dozornému orgánu",
+    },
+    "fil": {
+        "subjects": "humigit-kumulang 18,400",
+        "records": "humigit-kumulang 252,000",
+        "category": "mga transcript ng chat",
+        "due": f"Nobyembre 6, 2026, 9:40{NNBSP}AM (Oras sa Gitnang Europe; 2026-11-06 08:40 UTC)",
+        "duty": "EU (GDPR), abisuhan ang awtoridad sa proteksyon ng data",
+    },
+}
+WILL_FOLLOW = {
+    "en": "Not known yet; we will tell you as soon as we know (GDPR Art. 33(4)).",
+    "sk": "Zatiaľ nie je známe; doplníme hneď, ako to budeme vedieť (čl. 33 ods. 4 GDPR).",
+    "fil": "Hindi pa alam; ipapaalam namin sa inyo sa sandaling malaman namin (GDPR Art. 33(4)).",
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_controller_notice_carries_every_art_33_3_item(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    notice = notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, locale, NoticeKind.FULL)
+    rendered = renderer.render(notice)
+    facts, words = notice.incident, LOCALISED[locale]
+
+    for body in (rendered.text, rendered.html):
+        for heading in ART_33_3_HEADINGS[locale]:
+            assert heading in body
+        assert words["subjects"] in body and words["records"] in body
+        assert words["category"] in body
+        assert facts.contact_email is not None and facts.contact_email in body
+        # The controller's own deadlines: jurisdiction, audience, due time in its zone with UTC beside it.
+        assert f"{words['duty']}: " in body and words["due"] in body
+    assert facts.likely_consequences is not None and facts.measures_taken is not None
+    assert facts.description in rendered.text
+    assert facts.likely_consequences in rendered.text and facts.measures_taken in rendered.text
+    assert WILL_FOLLOW[locale] not in rendered.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_controller_notice_says_unknown_facts_will_follow(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    rendered = renderer.render(
+        notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, locale, NoticeKind.PRELIMINARY, False)
+    )
+
+    # Nature, categories, both numbers, consequences and measures: six items, each said to follow.
+    assert rendered.text.count(WILL_FOLLOW[locale]) == 6
+    assert rendered.html.count(WILL_FOLLOW[locale]) == 6
+    for heading in ART_33_3_HEADINGS[locale]:
+        assert heading in rendered.text
+    # Without a contact from the report, the notice still names one: a reply reaches the response team.
+    assert {"en": "Reply to this message", "sk": "Odpovedzte na túto správu", "fil": "Sumagot sa mensaheng ito"}[
+        locale
+    ] in rendered.text
+
+
+KIND_WORDS = {
+    "en": {
+        NoticeKind.PRELIMINARY: ("[Preliminary notice] Suspected personal data breach", "SUSPECTED"),
+        NoticeKind.FULL: ("[Notice] Personal data breach", "CONFIRMED"),
+        NoticeKind.FOLLOW_UP: ("[Follow-up notice]", "follow-up notice updates"),
+        NoticeKind.CLOSING: ("[Closing notice]", "now CLOSED"),
+    },
+    "sk": {
+        NoticeKind.PRELIMINARY: ("[Predbežné oznámenie] Podozrenie na porušenie", "PODOZRENIE"),
+        NoticeKind.FULL: ("[Oznámenie] Porušenie ochrany osobných údajov", "POTVRDENÉ"),
+        NoticeKind.FOLLOW_UP: ("[Doplňujúce oznámenie]", "doplňujúcim oznámením aktualizujeme"),
+        NoticeKind.CLOSING: ("[Záverečné oznámenie]", "je UZAVRETÉ"),
+    },
+    "fil": {
+        NoticeKind.PRELIMINARY: ("[Paunang abiso] Pinaghihinalaang paglabag sa seguridad", "PINAGHIHINALAANG"),
+        NoticeKind.FULL: ("[Abiso] Paglabag sa seguridad", "KUMPIRMADONG"),
+        NoticeKind.FOLLOW_UP: ("[Karagdagang abiso]", "karagdagang abisong ito"),
+        NoticeKind.CLOSING: ("[Pangwakas na abiso]", "SARADO na"),
+    },
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", STORY, ids=[k.value for k in STORY])
+def test_controller_notice_says_which_kind_it_is(
+    renderer: Renderer, datamap: DataMap, locale: str, kind: NoticeKind
+) -> None:
+    notice = notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, locale, kind)
+    rendered = renderer.render(notice)
+    subject, phrase = KIND_WORDS[locale][kind]
+
+    assert rendered.subject.startswith(subject)
+    assert phrase in rendered.text
+    # Later notices name the earlier ones (Art. 33(4): facts follow in phases).
+    assert len(notice.references) == STORY.index(kind)
+    for earlier in notice.references:
+        assert earlier in rendered.text and earlier in rendered.html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_dismissed_breach_closes_as_no_breach(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    notice = notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, locale, NoticeKind.CLOSING)
+    notice = notice.model_copy(
+        update={"incident": notice.incident.model_copy(update={"status": ReportStatus.DISMISSED})}
+    )
+    text = renderer.render(notice).text
+
+    assert {"en": "NOT to be a breach", "sk": "sa NEPOTVRDILO", "fil": "HINDI paglabag sa seguridad"}[locale] in text
+
+
+# --- the authority report: GDPR Art. 33(3) and NPC Circular 16-03 s17(D) --------------------------------------
+
+S17D = {
+    "en": [
+        "NPC Circular 16-03 s17(D)(1)",
+        "How the breach occurred, and the vulnerability that allowed it",
+        "Chronology",
+        "Approximate numbers concerned",
+        "Likely consequences",
+        "Data protection officer or other contact point",
+        "PERSONAL DATA POSSIBLY INVOLVED",
+        "sensitive personal information",
+        "identity fraud",
+        "MEASURES TAKEN TO ADDRESS THE BREACH",
+        "Informing the data subjects",
+        "Measures to prevent a recurrence",
+        "ASSISTANCE TO DATA SUBJECTS",
+    ],
+    "sk": [
+        "obežník NPC 16-03, oddiel 17 písm. D bod 1",
+        "Ako k porušeniu došlo a aká zraniteľnosť ho umožnila",
+        "Chronológia",
+        "Približné počty",
+        "Pravdepodobné následky",
+        "Zodpovedná osoba alebo iné kontaktné miesto",
+        "OSOBNÉ ÚDAJE, KTORÝCH SA PORUŠENIE MOHLO TÝKAŤ",
+        "citlivé osobné údaje",
+        "zneužitie identity",
+        "OPATRENIA NA RIEŠENIE PORUŠENIA",
+        "Informovanie dotknutých osôb",
+        "Opatrenia na predchádzanie opakovaniu",
+        "POMOC DOTKNUTÝM OSOBÁM",
+    ],
+    "fil": [
+        "NPC Circular 16-03 s17(D)(1)",
+        "Paano nangyari ang paglabag, at ang kahinaan ng sistema",
+        "Kronolohiya",
+        "Tinatayang bilang",
+        "Mga posibleng kahihinatnan",
+        "Data Protection Officer o iba pang contact",
+        "PERSONAL NA DATA NA POSIBLENG SANGKOT",
+        "sensitibong personal na impormasyon",
+        "identity fraud",
+        "MGA HAKBANG PARA TUGUNAN ANG PAGLABAG",
+        "Pag-abiso sa mga paksa ng data",
+        "Mga hakbang para hindi na maulit",
+        "TULONG SA MGA PAKSA NG DATA",
+    ],
+}
+AUTHORITY_WILL_FOLLOW = {
+    "en": "it will follow in a later report",
+    "sk": "doplníme v ďalšom oznámení",
+    "fil": "isusumite ito sa susunod na ulat",
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_authority_report_carries_s17d_and_art_33_3(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    notice = notice_for(datamap, Audience.AUTHORITY, Channel.EMAIL, locale, NoticeKind.FULL)
+    rendered = renderer.render(notice)
+    facts = notice.incident
+
+    assert notice.requires_approval
+    for body in (rendered.text, rendered.html.replace("&nbsp;", " ")):
+        for item in S17D[locale]:
+            assert item.lower() in body.lower(), item
+        assert LOCALISED[locale]["subjects"] in body and LOCALISED[locale]["records"] in body
+        assert LOCALISED[locale]["category"] in body
+    assert facts.description in rendered.text
+    assert facts.likely_consequences is not None and facts.likely_consequences in rendered.text
+    assert facts.measures_taken is not None and facts.measures_taken in rendered.text
+    assert facts.contact_email is not None and facts.contact_email in rendered.text
+    # The chronology: start, end and awareness, each with UTC.
+    for utc in ("2026-11-02 23:10 UTC", "2026-11-03 07:55 UTC", "2026-11-03 08:40 UTC"):
+        assert utc in rendered.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_authority_report_with_unknown_facts_says_they_follow(
+    renderer: Renderer, datamap: DataMap, locale: str
+) -> None:
+    rendered = renderer.render(
+        notice_for(datamap, Audience.AUTHORITY, Channel.EMAIL, locale, NoticeKind.PRELIMINARY, False)
+    )
+
+    assert rendered.text.count(AUTHORITY_WILL_FOLLOW[locale]) == 6
+    body = json.loads(
+        renderer.render(
+            notice_for(datamap, Audience.AUTHORITY, Channel.WEBHOOK, locale, NoticeKind.PRELIMINARY, False)
+        ).json_body
+    )
+    assert {"description", "approx_data_subjects", "measures_taken", "sensitive_personal_information"} <= set(
+        body["pending"]
+    )
+    assert body["pending_note"]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_late_authority_report_says_it_is_late(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    notice = notice_for(datamap, Audience.AUTHORITY, Channel.EMAIL, locale, NoticeKind.FULL)
+    late = notice.model_copy(
+        update={"requested_at": notice.incident.aware_at.replace(day=notice.incident.aware_at.day + 4)}
+    )
+    words = {"en": "made after the deadline", "sk": "po uplynutí lehoty", "fil": "pagkalipas ng deadline"}[locale]
+
+    assert words not in renderer.render(notice).text
+    assert words in renderer.render(late).text
+    assert json.loads(renderer.render(late.model_copy(update={"channel": Channel.WEBHOOK})).json_body)["late"] is True
+
+
+# --- the customer alert and the on-call alert --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_customer_alert_is_short_and_says_what_to_do(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    rendered = renderer.render(notice_for(datamap, Audience.CUSTOMER, Channel.EMAIL, locale, NoticeKind.FULL))
+    todo = {"en": "What you need to do", "sk": "Čo máte urobiť vy", "fil": "Ang kailangan ninyong gawin"}[locale]
+    service_data = {"en": "Service Data", "sk": "údajov služby", "fil": "Data ng Serbisyo"}[locale]
+
+    assert todo in rendered.text and service_data in rendered.text
+    assert LOCALISED[locale]["category"] in rendered.text
+    assert len(rendered.text) < 2500, "an operational alert, not the formal notice"
+
+
+def test_oncall_alert_names_the_clock_and_the_problem(renderer: Renderer, datamap: DataMap) -> None:
+    notice = notice_for(datamap, Audience.ONCALL, Channel.EMAIL, "en", NoticeKind.ALERT)
+    rendered = renderer.render(notice)
+
+    assert rendered.subject.startswith("[on-call] 80% of a deadline used:")
+    assert notice.incident.description in rendered.text
+    assert "83% of the time used" in rendered.text and "in 4 hours" in rendered.text
+
+    expired = notice.model_copy(update={"requested_at": notice.incident.aware_at.replace(day=4, hour=10)})
+    assert renderer.render(expired).subject.startswith("[on-call] Deadline expired:")
+    assert "expired 2 hours ago" in renderer.render(expired).text
+    sms = renderer.render(expired.model_copy(update={"channel": Channel.SMS})).sms
+    assert sms.startswith("On-call: DEADLINE EXPIRED, eu-gdpr controller notice was due 2 hours ago.")
+
+    # A report that touched no one: no clocks, only the free text.
+    no_one = notice.model_copy(
+        update={
+            "deadlines": [],
+            "incident": notice.incident.model_copy(update={"description": "This report touches no customer."}),
+        }
+    )
+    text = renderer.render(no_one).text
+    assert text.startswith("ACTION NEEDED") and "This report touches no customer." in text
+
+
+@pytest.mark.parametrize("locale", ["fil", "sk", "de"])
+def test_oncall_alerts_fall_back_to_english_and_record_it(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    notice = notice_for(datamap, Audience.ONCALL, Channel.EMAIL, locale, NoticeKind.ALERT)
+    rendered = renderer.render(notice)
+
+    assert notice.locale == locale
+    assert rendered.locale == "en"
+    assert "What to do" in rendered.text
+
+
+# --- locale fallback ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("asked", "used"), [("de", "en"), ("sk_SK", "sk"), ("sk-SK", "sk"), ("fil_PH", "fil"), ("tl", "fil")]
+)
+def test_the_locale_used_is_recorded(renderer: Renderer, datamap: DataMap, asked: str, used: str) -> None:
+    rendered = renderer.render(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, asked, NoticeKind.FULL))
+
+    assert rendered.locale == used
+    assert f'<html lang="{used}">' in rendered.html
+    assert ART_33_3_HEADINGS[used][0] in rendered.text
+
+
+# --- SMS: the first 160 characters stand on their own ----------------------------------------------------------
+
+READ_MORE = {
+    (Audience.CONTROLLER, "en"): "Details emailed to your privacy contact, ref",
+    (Audience.CONTROLLER, "sk"): "Podrobnosti sme poslali e-mailom, ref.",
+    (Audience.CONTROLLER, "fil"): "Detalye: email sa privacy contact ninyo, ref",
+    (Audience.CUSTOMER, "en"): "Details emailed to your admins, ref",
+    (Audience.CUSTOMER, "sk"): "Podrobnosti v e-maile spravcom, ref.",
+    (Audience.CUSTOMER, "fil"): "Detalye: email sa admin, ref",
+    (Audience.AUTHORITY, "en"): "sent to you by email",
+    (Audience.AUTHORITY, "sk"): "sme vam poslali e-mailom",
+    (Audience.AUTHORITY, "fil"): "Naipadala sa email ninyo",
+    (Audience.ONCALL, "en"): "Details by email",
+}
+
+
+@pytest.mark.parametrize(
+    ("audience", "locale", "kind"),
+    [pytest.param(a, loc, k, id=f"{a.value}-{loc}-{k.value}") for (a, loc) in READ_MORE for k in kinds_for(a)],
+)
+def test_sms_first_segment_makes_sense_even_with_the_longest_names(
+    renderer: Renderer, datamap: DataMap, audience: Audience, locale: str, kind: NoticeKind
+) -> None:
+    notice = notice_for(datamap, audience, Channel.SMS, locale, kind)
+    longest = notice.model_copy(
+        update={
+            "recipient_name": "Ž" * 200,
+            "incident": notice.incident.model_copy(
+                update={"subprocessor_name": "Š" * 200, "title": "T" * 200, "description": "D" * 2000}
+            ),
+        }
+    )
+    for n in (notice, longest):
+        sms = renderer.render(n).sms
+        head = sms[:SMS_SEGMENT]
+        ref = n.incident_id[:12]
+        # Who (the subprocessor), what (the kind of message) and where to read more, with the reference.
+        assert READ_MORE[(audience, locale)] in head, head
+        assert ref in head, head
+        assert head.index(ref) + len(ref) < SMS_SEGMENT, "the reference is cut"
+        assert ("S" * 10 if n is longest else "Linode") in head
+    assert len(renderer.render(longest).sms) > SMS_SEGMENT  # the rest (title, details) follows the first segment
+
+
+def test_sms_drops_diacritics_the_gsm_alphabet_lacks(renderer: Renderer, datamap: DataMap) -> None:
+    kosice = datamap.customers["kosice-energy"]
+    notice = notice_for(datamap, Audience.CUSTOMER, Channel.SMS, "sk", NoticeKind.FULL)
+    notice = notice.model_copy(update={"recipient_name": kosice.name})
+    sms = renderer.render(notice).sms
+
+    assert sms.startswith("Kosice Energia a.s.: potvrdeny unik udajov u Linode")
+    assert all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in sms)
+
+
+# --- report text that tries to break out ---------------------------------------------------------------------------
+
+HOSTILE_TITLE = "Breach <script>alert(\"x\")</script> & 'quotes'\r\nBcc: x@y"
+HOSTILE_DESCRIPTION = '<img src=x onerror=alert(1)>\r\nline two "quoted"'
+
+
+def hostile(notice: NoticeRequested) -> NoticeRequested:
+    facts = notice.incident.model_copy(update={"title": HOSTILE_TITLE, "description": HOSTILE_DESCRIPTION})
+    return notice.model_copy(update={"incident": facts})
+
+
+@pytest.mark.parametrize("audience", list(Audience), ids=[a.value for a in Audience])
+@pytest.mark.parametrize("locale", LOCALES)
+def test_report_text_cannot_break_the_html(
+    renderer: Renderer, datamap: DataMap, audience: Audience, locale: str
+) -> None:
+    rendered = renderer.render(hostile(notice_for(datamap, audience, Channel.EMAIL, locale, kinds_for(audience)[-1])))
+
+    assert "<script>" not in rendered.html and "<img" not in rendered.html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;quotes&#39;" in rendered.html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in rendered.html
+
+
+@pytest.mark.parametrize("audience", list(Audience), ids=[a.value for a in Audience])
+@pytest.mark.parametrize("locale", LOCALES)
+def test_report_text_cannot_inject_a_mail_header(
+    renderer: Renderer, datamap: DataMap, audience: Audience, locale: str
+) -> None:
+    notice = hostile(notice_for(datamap, audience, Channel.EMAIL, locale, kinds_for(audience)[-1]))
+    rendered = renderer.render(notice)
+
+    assert not set(rendered.subject) & {"\r", "\n"}
+    assert "\nBcc:" not in rendered.text  # the title stays on its line in the body too
+    message = build_message("breachwire <n@example.org>", notice.address, notice.notice_id, rendered)
+    raw = message.as_bytes()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+
+    assert message["Bcc"] is None and parsed["Bcc"] is None
+    assert not re.search(rb"(?im)^bcc:", raw)
+    if audience is not Audience.CUSTOMER:  # (a customer alert's subject names the subprocessor, not the title)
+        assert "Bcc: x@y" in str(parsed["Subject"])  # still there, as words of the subject
+    assert parsed["To"] == notice.address
+
+
+@pytest.mark.parametrize("separator", ["\r\n", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029", "\x00"])
+def test_no_line_separator_survives_in_a_subject(renderer: Renderer, datamap: DataMap, separator: str) -> None:
+    notice = notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL)
+    facts = notice.incident.model_copy(update={"title": f"First{separator}Bcc: x@y"})
+    rendered = renderer.render(notice.model_copy(update={"incident": facts}))
+
+    assert separator not in rendered.subject
+    assert "First Bcc: x@y" in rendered.subject or "FirstBcc: x@y" in rendered.subject
+    build_message("n@example.org", "to@example.org", notice.notice_id, rendered)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_webhook_json_keeps_report_text_exactly(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    for audience in (Audience.CONTROLLER, Audience.AUTHORITY, Audience.CUSTOMER):
+        rendered = renderer.render(hostile(notice_for(datamap, audience, Channel.WEBHOOK, locale, NoticeKind.FULL)))
+        body = json.loads(rendered.json_body)
+        assert body["incident"]["title"] == HOSTILE_TITLE
+        assert HOSTILE_DESCRIPTION in (body["incident"].get("nature"), body["incident"].get("description"))
+
+
+# --- breachwire notices preview --------------------------------------------------------------------------------
+
+
+def preview(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["notices", "preview", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_preview_prints_every_part_of_the_sample(capsys: pytest.CaptureFixture[str], datamap: DataMap) -> None:
+    code, out, _ = preview(capsys, "--audience", "controller", "--channel", "email", "--locale", "sk")
+
+    assert code == 0
+    assert out.index("--- subject ---") < out.index("--- body.txt ---") < out.index("--- body.html ---")
+    assert first_eu_customer(datamap).name in out
+    assert "Linode, LLC (EU location)" in out
+    assert "Povaha porušenia ochrany osobných údajov" in out
+    assert "locale sk," in out
+
+
+def test_preview_shows_the_sms_segment(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = preview(capsys, "--audience", "customer", "--channel", "sms", "--locale", "fil")
+
+    assert code == 0
+    assert "1 segment" in out or "2 segment" in out
+    assert "Detalye: email sa admin" in out
+
+
+def test_preview_says_when_it_fell_back(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = preview(capsys, "--audience", "controller", "--channel", "webhook", "--locale", "de")
+
+    assert code == 0
+    assert "locale en (no de templates: fell back)" in out
+    json.loads(out[out.index("{") :])
+
+
+def test_preview_renders_a_report_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    report = sample_report(NoticeKind.PRELIMINARY).model_copy(
+        update={"title": "Snapshot copied from the Frankfurt volume", "approx_data_subjects": 7}
+    )
+    path = tmp_path / "report.json"
+    path.write_text(report.model_dump_json(by_alias=True), encoding="utf-8")
+
+    code, out, _ = preview(capsys, "--audience", "controller", "--channel", "email", "--report", str(path))
+
+    assert code == 0
+    assert "Snapshot copied from the Frankfurt volume" in out
+    assert "[Preliminary notice] Suspected personal data breach" in out
+    assert "about 7\n" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ({"status": "confirmed", "aware_at": "2026-11-03T08:40:00Z", "reference": "R1"}, "title: Field required"),
+        (
+            {
+                "reference": "R1",
+                "status": "confirmed",
+                "title": "x",
+                "aware_at": "2026-11-03T08:40:00Z",
+                "approx_data_subjects": -5,
+            },
+            "approx_data_subjects: Input should be greater than or equal to 0",
+        ),
+        ({"reference": "R1", "status": "leaked", "title": "x", "aware_at": "2026-11-03T08:40:00Z"}, "status: "),
+        ("{not json", "not JSON"),
+    ],
+)
+def test_a_bad_report_file_gets_one_clear_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: Any, says: str
+) -> None:
+    path = tmp_path / "bad-report.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+
+    code, out, err = preview(capsys, "--audience", "controller", "--channel", "email", "--report", str(path))
+
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert str(path) in err and says in err
+
+
+def test_a_missing_report_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.json"
+    code, _, err = preview(capsys, "--audience", "customer", "--channel", "sms", "--report", str(path))
+
+    assert code == 2 and str(path) in err and err.count("\n") == 1
+
+
+def test_rendered_evidence_names_every_part(renderer: Renderer, datamap: DataMap) -> None:
+    rendered: Rendered = renderer.render(
+        notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "fil", NoticeKind.FULL)
+    )
+    evidence = rendered.as_evidence()
+
+    assert evidence.startswith("--- subject ---\n[Abiso]")
+    assert "--- body.txt ---" in evidence and "--- body.html ---" in evidence
