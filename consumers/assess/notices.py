@@ -17,6 +17,7 @@ from consumers.assess.assessment import CustomerAssessment
 from consumers.assess.history import references_for
 from consumers.assess.rules import Jurisdiction, Obligation
 from runtime.datamap import Customer, Subprocessor
+from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings
 from schemas import (
     Audience,
@@ -96,7 +97,6 @@ def recipient_key(customer_id: str, audience: Audience, channel: Channel, addres
     return customer_id
 
 
-ONCALL_RECIPIENT = "oncall"
 NO_ONE_AFFECTED = (
     "This report touches no customer in the data map ({reason}). Check the report's regions, features, "
     "customer accounts and window against the data map, and whether the data map is current."
@@ -144,27 +144,12 @@ class NoticeBuilder:
         """Tells on-call that a report reached no one: a wrong map or a wrong report both need a person."""
         alert = NO_ONE_AFFECTED.format(reason=reason)
         facts = self._facts.model_copy(update={"description": f"{alert}\n\n{self._facts.description}".strip()})
-        reported = self._reported
-        return NoticeRequested(
-            notice_id=notice_id(
-                reported.incident_id,
-                f"{ONCALL_RECIPIENT}/no-one-affected",
-                Audience.ONCALL,
-                Channel.EMAIL,
-                reported.revision,
-            ),
-            incident_id=reported.incident_id,
-            revision=reported.revision,
-            recipient_id=ONCALL_RECIPIENT,
-            recipient_name=oncall.name,
-            audience=Audience.ONCALL,
-            channel=Channel.EMAIL,
-            kind=NoticeKind.ALERT,
-            address=oncall.email,
-            locale=oncall.locale,
-            timezone=oncall.timezone,
+        return oncall_alert(
+            oncall,
+            key="no-one-affected",
+            revision=self._reported.revision,
+            facts=facts,
             requested_at=self._now,
-            incident=facts,
         )
 
     def _notice(

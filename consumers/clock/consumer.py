@@ -20,17 +20,14 @@ from kafka import KafkaProducer
 from runtime.consumer import ConsumerLoop, Received
 from runtime.kafka import make_consumer, make_producer, publish
 from runtime.ledger import ClockRow, Ledger, NoticeState
+from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
 from schemas import (
-    Audience,
-    Channel,
     Deadline,
     IncidentAssessed,
     IncidentFacts,
-    NoticeKind,
     NoticeRequested,
-    notice_id,
 )
 
 log = structlog.get_logger(__name__)
@@ -118,20 +115,12 @@ class WatchClocks:
         reports = self._ledger.reports_of(clock.incident_id)
         latest = max(reports, key=lambda r: r.report.sequence) if reports else None
         revision = f"clock.{clock.customer_id}.{clock.jurisdiction}.{clock.audience}.{stage}"
-        return NoticeRequested(
-            notice_id=notice_id(clock.incident_id, "oncall", Audience.ONCALL.value, Channel.EMAIL.value, revision),
-            incident_id=clock.incident_id,
+        return oncall_alert(
+            self._oncall,
+            key="clock",
             revision=revision,
-            recipient_id="oncall",
-            recipient_name=self._oncall.name,
-            audience=Audience.ONCALL,
-            channel=Channel.EMAIL,
-            kind=NoticeKind.ALERT,
-            address=self._oncall.email,
-            locale=self._oncall.locale,
-            timezone=self._oncall.timezone,
             requested_at=now,
-            incident=IncidentFacts(
+            facts=IncidentFacts(
                 incident_id=clock.incident_id,
                 subprocessor_id=latest.subprocessor_id if latest else "",
                 subprocessor_name=latest.subprocessor_id if latest else "",

@@ -40,17 +40,15 @@ from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap
 from runtime.kafka import ensure_topics, make_consumer, make_producer, send
 from runtime.ledger import DeliveryRecord, Ledger, NoticeState, Queued, QueueRow
+from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
 from schemas import (
     Audience,
-    Channel,
     NoticeDead,
-    NoticeKind,
     NoticeRequested,
     NoticeRetry,
     NoticeSent,
-    notice_id,
 )
 
 log = structlog.get_logger(__name__)
@@ -59,7 +57,6 @@ M = TypeVar("M", NoticeRequested, NoticeRetry)
 Handle = Callable[[Sequence[Received[M]]], None]
 
 DONE = frozenset({NoticeState.DELIVERED, NoticeState.DEAD})
-ONCALL_RECIPIENT = "oncall"
 PARK_MARGIN = timedelta(seconds=1)  # a parked notice falls due just after the one it waits behind
 
 
@@ -98,21 +95,13 @@ def oncall_notice(
         f"could not be delivered after {attempts} attempt(s); last answer: {reason}. It is in notices.dead; "
         f"`breachwire dlq replay --notice {dead.notice_id}` sends it again."
     )
-    return NoticeRequested(
-        notice_id=notice_id(dead.incident_id, ONCALL_RECIPIENT, "oncall", "email", f"dead.{dead.notice_id}"),
-        incident_id=dead.incident_id,
-        revision=dead.revision,
-        recipient_id=ONCALL_RECIPIENT,
-        recipient_name=oncall.name,
-        audience=Audience.ONCALL,
-        channel=Channel.EMAIL,
-        kind=NoticeKind.ALERT,
-        address=oncall.email,
-        locale=oncall.locale,
-        timezone=oncall.timezone,
+    return oncall_alert(
+        oncall,
+        key="dead",
+        revision=f"dead.{dead.notice_id}",
+        facts=dead.incident.model_copy(update={"description": description}),
         requested_at=at,
         references=[dead.notice_id],
-        incident=dead.incident.model_copy(update={"description": description}),
         deadlines=dead.deadlines,
     )
 
