@@ -25,6 +25,6 @@ def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: R
         ledger,
         routers=(
             alertmanager_router(settings.monitors, MonitorProducer(publisher, "alertmanager"), subprocessors),
-            oncall_router(Tokens(ledger), actions, settings.intake.retry_after_s),
+            oncall_router(Tokens(ledger), actions, ledger, settings.intake.retry_after_s),
         ),
     )

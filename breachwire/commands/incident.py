@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import sys
-from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,49 +95,46 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
         ledger.close()
 
 
-def _left(due: datetime, now: datetime) -> str:
-    seconds = int((due - now).total_seconds())
+def _left(seconds: int) -> str:
     sign, seconds = ("overdue by " if seconds < 0 else ""), abs(seconds)
     return f"{sign}{seconds // 86400}d {seconds % 86400 // 3600}h {seconds % 3600 // 60}m"
 
 
 def _show(ledger: Any, incident_id: str) -> int:
-    from runtime.audit import AuditLog
+    from producers.oncall.views import incident_view
 
-    incident = ledger.incident(incident_id)
-    if incident is None:
+    view = incident_view(ledger, incident_id, datetime.now(UTC))
+    if view is None:
         return _fail(f"no incident {incident_id} in the ledger")
-    now = datetime.now(UTC)
-    print(f"{incident_id}  {incident['status']}  {incident['title']}")
-    aware = f"{incident['aware_at']:%Y-%m-%d %H:%M} UTC"
-    print(f"  subprocessor {incident['subprocessor_id']}, source {incident['source']}, aware {aware}")
+    incident = view.incident
+    print(f"{incident_id}  {incident.status}  {incident.title}")
+    aware = f"{incident.aware_at:%Y-%m-%d %H:%M} UTC"
+    print(f"  subprocessor {incident.subprocessor_id}, source {incident.source}, aware {aware}")
     print("\nTimeline")
-    for entry in AuditLog(ledger).entries(incident_id):
-        detail = entry.data.get("revision") or entry.data.get("notice_id") or ""
-        print(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {entry.kind:<20} {entry.actor:<28} {detail}")
-    assessments = ledger.assessments_of(incident_id)
-    latest = {a.customer_id: a for a in assessments}  # in order: the last assessment of each customer stands
-    by_jurisdiction: dict[str, list[str]] = defaultdict(list)
-    for customer, assessment in sorted(latest.items()):
-        for jurisdiction in assessment.jurisdictions or ["(none)"]:
-            by_jurisdiction[jurisdiction].append(customer)
+    for entry in view.timeline:
+        print(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {entry.kind:<20} {entry.actor:<28} {entry.detail}")
     print("\nAffected customers by jurisdiction")
-    for jurisdiction, customers in sorted(by_jurisdiction.items()):
+    for jurisdiction, customers in view.customers_by_jurisdiction.items():
         print(f"  {jurisdiction:<10} {len(customers):>4}  {', '.join(customers)}")
     print("\nNotices")
-    for n in ledger.notices(incident_id):
+    for n in view.notices:
         print(f"  {n.notice_id}  {n.audience:<10} {n.channel:<7} {n.recipient_id:<28} {n.state}")
     print("\nLegal clocks")
-    for customer, assessment in sorted(latest.items()):
-        for d in assessment.deadlines:
-            due = "not started" if d.due_at is None else f"{d.due_at:%Y-%m-%d %H:%M} UTC ({_left(d.due_at, now)})"
-            print(f"  {customer:<24} {d.jurisdiction:<8} {d.audience:<14} {due}  {d.citation}")
+    for c in view.clocks:
+        due = (
+            "not started"
+            if c.due_at is None or c.seconds_left is None
+            else f"{c.due_at:%Y-%m-%d %H:%M} UTC ({_left(c.seconds_left)})"
+        )
+        print(f"  {c.customer_id:<24} {c.jurisdiction:<8} {c.audience:<14} {due}  {c.citation}")
     return 0
 
 
 def _list(ledger: Any) -> int:
-    for row in ledger.incident_list():
-        print(f"{row['incident_id']}  {row['status']:<10} {row['last_reported_at']:%Y-%m-%d %H:%M}  {row['title']}")
+    from producers.oncall.views import incident_list
+
+    for row in incident_list(ledger):
+        print(f"{row.incident_id}  {row.status:<10} {row.last_reported_at:%Y-%m-%d %H:%M}  {row.title}")
     return 0
 
 

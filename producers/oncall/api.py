@@ -1,6 +1,6 @@
 """The on-call API: ``/v1/oncall/...`` with bearer tokens whose role decides what each may do."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field, ValidationError
 from producers.intake.problems import Problem, invalid_fields, problem_responses
 from producers.oncall.actions import Conflict, NotFound, OncallActions
 from producers.oncall.tokens import Action, Actor, Forbidden, Tokens, Unauthenticated
+from producers.oncall.views import IncidentSummary, IncidentView, incident_list, incident_view
 from runtime.kafka import PublishError
+from runtime.ledger import Ledger
 from schemas import Report
 
 
@@ -44,7 +46,7 @@ class Approved(BaseModel):
 ERRORS = problem_responses(401, 403, 404, 409, 422, 503, retry_after=(503,))
 
 
-def oncall_router(tokens: Tokens, actions: OncallActions, retry_after_s: int = 5) -> APIRouter:
+def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_after_s: int = 5) -> APIRouter:
     router = APIRouter(prefix="/v1/oncall", tags=["on-call"])
 
     async def actor(request: Request) -> Actor:
@@ -108,6 +110,24 @@ def oncall_router(tokens: Tokens, actions: OncallActions, retry_after_s: int = 5
             summary=f"{action.value.capitalize()} an incident",
             name=f"oncall_{action.value}",
         )
+
+    @router.get(
+        "/incidents", response_model=list[IncidentSummary], responses=ERRORS, summary="Every incident, newest first"
+    )
+    async def list_incidents(who: Who) -> list[IncidentSummary]:
+        return await run_in_threadpool(incident_list, ledger)
+
+    @router.get(
+        "/incidents/{incident_id}",
+        response_model=IncidentView,
+        responses=ERRORS,
+        summary="An incident's timeline, customers by jurisdiction, notices and legal clocks",
+    )
+    async def show_incident(incident_id: str, who: Who) -> IncidentView:
+        view = await run_in_threadpool(incident_view, ledger, incident_id, datetime.now(UTC))
+        if view is None:
+            raise Problem(404, "not-found", "Not found", f"no incident {incident_id}")
+        return view
 
     @router.post(
         "/notices/{notice_id}/approve", response_model=Approved, responses=ERRORS, summary="Approve a held notice"

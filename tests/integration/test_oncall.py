@@ -1,7 +1,7 @@
 """On-call staff through the API on the real broker: roles, actions, approvals that release held notices."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +20,8 @@ from runtime.topics import topics_for
 from schemas import (
     Audience,
     Channel,
+    Deadline,
+    IncidentAssessed,
     IncidentFacts,
     IncidentReported,
     NoticeKind,
@@ -214,3 +216,35 @@ def test_approving_records_who_and_why_and_releases_the_notice(
 def test_approving_an_unknown_notice_gets_404(client: TestClient, tokens: dict[Role, str]) -> None:
     response = client.post("/v1/oncall/notices/ntc_x/approve", json={"reason": "x"}, headers=auth(tokens[Role.ADMIN]))
     assert response.status_code == 404
+
+
+def test_any_role_reads_the_incident_its_notices_and_clocks(
+    client: TestClient, settings: Settings, ledger: Ledger, tokens: dict[Role, str]
+) -> None:
+    incident = declare(client, tokens[Role.RESPONDER])
+    record_reports(settings, ledger, 1)
+    held = held_authority_notice(ledger, incident)
+    due = datetime.now(UTC) + timedelta(hours=72)
+    ledger.record_assessment(
+        IncidentAssessed(
+            incident_id=incident,
+            revision="suspected.1",
+            customer_id="acme-eu",
+            assessed_at=datetime.now(UTC),
+            jurisdictions=["eu-gdpr"],
+            deadlines=[Deadline(jurisdiction="eu-gdpr", audience="authority", due_at=due, citation="Art. 33(1)")],
+        )
+    )
+    for role in Role:
+        listed = client.get("/v1/oncall/incidents", headers=auth(tokens[role]))
+        assert listed.status_code == 200
+        assert incident in [i["incident_id"] for i in listed.json()]
+    shown = client.get(f"/v1/oncall/incidents/{incident}", headers=auth(tokens[Role.RESPONDER])).json()
+    assert shown["incident"]["status"] == "suspected"
+    assert [e["kind"] for e in shown["timeline"]] == ["oncall.declare"]
+    assert shown["customers_by_jurisdiction"] == {"eu-gdpr": ["acme-eu"]}
+    assert [(n["notice_id"], n["state"]) for n in shown["notices"]] == [(held.notice_id, "awaiting_approval")]
+    [clock] = shown["clocks"]
+    assert clock["jurisdiction"] == "eu-gdpr" and 71 * 3600 < clock["seconds_left"] <= 72 * 3600
+    assert client.get(f"/v1/oncall/incidents/{incident}").status_code == 401
+    assert client.get("/v1/oncall/incidents/inc_nope", headers=auth(tokens[Role.ADMIN])).status_code == 404
