@@ -106,6 +106,64 @@ class Answer:
 Behaviour = Callable[[str, str, int], Answer]  # (path, webhook-id, attempt number for that id) → answer
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer from a sink: status, headers, body, and how long to wait before sending it."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    delay_s: float = 0.0
+
+
+class HttpSink:
+    """A threaded HTTP server on ``host`` answering each POST with ``handle(path, headers, body)``.
+
+    Headers reach ``handle`` with lower-case names. A request whose body ends before its content-length came
+    from a sender that died mid-send (a killed notifier): nothing was delivered, so it is dropped unhandled.
+    """
+
+    def __init__(
+        self, name: str, handle: Callable[[str, dict[str, str], bytes], Reply], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    self.close_connection = True
+                    return
+                reply = handle(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+        self.host = host
+        self._server = _Server((host, port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class WebhookSink:
     """An HTTP server on 127.0.0.1 that verifies each POST's signature with the secret for its path.
 
@@ -130,40 +188,19 @@ class WebhookSink:
         self.received: list[ReceivedWebhook] = []
         self.rejected = 0
         self.attempts: dict[str, int] = {}
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                body = self.rfile.read(length)
-                if len(body) < length:
-                    # The sender died mid-request (a killed notifier): nothing was delivered, nothing to verify.
-                    self.close_connection = True
-                    return
-                status, headers, delay = sink._receive(self.path, dict(self.headers.items()), body)
-                if delay:
-                    time.sleep(delay)
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-        self._server = _Server((host, port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-sink", daemon=True)
+        self._http = HttpSink("webhook-sink", self._reply, host, port)
         self.host = host
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._http.port
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
+
+    def _reply(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        status, answer_headers, delay = self._receive(path, headers, body)
+        return Reply(status, answer_headers, b"", delay)
 
     def _receive(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Mapping[str, str], float]:
         secret = self.secrets.get(path)
@@ -192,12 +229,11 @@ class WebhookSink:
         return answer.status, answer.headers, answer.delay_s
 
     def start(self) -> "WebhookSink":
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def webhook_ids(self) -> set[str]:
         with self.lock:

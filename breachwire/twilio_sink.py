@@ -13,11 +13,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from breachwire.sinks import Answer, _Server
+from breachwire.sinks import Answer, HttpSink, Reply
 
 TwilioBehaviour = Callable[[str, str, int], Answer]  # (to, body, attempt number for that pair) → answer
 
@@ -46,35 +45,12 @@ class TwilioSink:
         self.lock = threading.Lock()
         self.received: list[ReceivedSms] = []
         self.attempts: dict[tuple[str, str], int] = {}
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                status, headers, payload, delay = sink._receive(self.path, self.headers.get("authorization"), body)
-                if delay:
-                    time.sleep(delay)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = _Server((host, port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="twilio-sink", daemon=True)
+        self._http = HttpSink("twilio-sink", self._reply, host, port)
         self.host = host
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        return f"http://{self.host}:{self._http.port}"
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> dict[str, Any]:
@@ -84,6 +60,12 @@ class TwilioSink:
             "more_info": f"https://www.twilio.com/docs/errors/{code}",
             "status": status,
         }
+
+    def _reply(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        status, answer_headers, payload, delay = self._receive(path, headers.get("authorization"), body)
+        return Reply(
+            status, {**answer_headers, "content-type": "application/json"}, json.dumps(payload).encode(), delay
+        )
 
     def _receive(self, path: str, auth: str | None, body: bytes) -> tuple[int, dict[str, str], dict[str, Any], float]:
         if path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
@@ -132,9 +114,8 @@ class TwilioSink:
         return 201, dict(answer.headers), resource, answer.delay_s
 
     def start(self) -> "TwilioSink":
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
