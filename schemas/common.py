@@ -58,4 +58,4 @@ class Message(BaseModel):
     )
 
     def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+        return self.__pydantic_serializer__.to_json(self)

@@ -89,16 +89,12 @@ class Assess:
 
         # 4. Each customer: jurisdictions and clocks, then notices.
         assessor = Assessor(self._rules, reported.report)
-        revision = reported.revision
+        prototype = _assessed_prototype(reported, categories, now)
         requested = 0
         for customer in customers:
             assessment = assessor.assess(customer)
             notices = builder.for_customer(assessment, self._oncall.email)
-            self._emit(
-                self._topics.assessed,
-                reported.incident_id,
-                _assessed(reported, revision, assessment, categories, notices, now),
-            )
+            self._emit(self._topics.assessed, reported.incident_id, _assessed(prototype, assessment, notices))
             for notice in notices:
                 self._emit(self._topics.requested, notice.recipient_id, notice)
             requested += len(notices)
@@ -109,25 +105,30 @@ class Assess:
         return Outcome(len(customers), requested)
 
 
-def _assessed(
-    reported: IncidentReported,
-    revision: str,
-    assessment: CustomerAssessment,
-    categories: list[str],
-    notices: list[NoticeRequested],
-    now: datetime,
-) -> IncidentAssessed:
+def _assessed_prototype(reported: IncidentReported, categories: list[str], now: datetime) -> IncidentAssessed:
+    """The fields every assessment of this report shares; the customer's are filled in by ``_assessed``."""
     return IncidentAssessed(
         incident_id=reported.incident_id,
-        revision=revision,
-        customer_id=assessment.customer.id,
+        revision=reported.revision,
+        customer_id="",
         assessed_at=now,
-        jurisdictions=assessment.jurisdiction_ids,
         data_categories=categories,
-        affected_people=assessment.affected_people,
-        audiences=list(dict.fromkeys(n.audience for n in notices)),
-        deadlines=assessment.deadlines,
-        notice_ids=[n.notice_id for n in notices],
+    )
+
+
+def _assessed(
+    prototype: IncidentAssessed, assessment: CustomerAssessment, notices: list[NoticeRequested]
+) -> IncidentAssessed:
+    # Copied, not validated: every value comes from validated models (see ``NoticeBuilder._from_prototype``).
+    return prototype.model_copy(
+        update={
+            "customer_id": assessment.customer.id,
+            "jurisdictions": assessment.jurisdiction_ids,
+            "affected_people": assessment.affected_people,
+            "audiences": list(dict.fromkeys([n.audience for n in notices])),
+            "deadlines": assessment.deadlines,
+            "notice_ids": [n.notice_id for n in notices],
+        }
     )
 
 

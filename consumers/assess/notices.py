@@ -119,6 +119,20 @@ class NoticeBuilder:
         self._earlier = earlier or []
         self._kind = KIND_BY_STATUS[reported.report.status]
         self._revision = reported.revision
+        # The fields every notice of this revision shares; the recipient's are placeholders until replaced.
+        self._prototype = NoticeRequested(
+            notice_id="",
+            incident_id=reported.incident_id,
+            revision=self._revision,
+            recipient_id="",
+            recipient_name="",
+            audience=Audience.CONTROLLER,
+            channel=Channel.EMAIL,
+            kind=self._kind,
+            address="",
+            requested_at=now,
+            incident=facts,
+        )
 
     def for_customer(self, assessment: CustomerAssessment, oncall_email: str) -> list[NoticeRequested]:
         """Controller notices, customer alerts and (held for approval) authority reports."""
@@ -156,22 +170,17 @@ class NoticeBuilder:
         self, customer: Customer, audience: Audience, channel: Channel, address: str, deadlines: list[Deadline]
     ) -> NoticeRequested:
         key = recipient_key(customer.id, audience, channel, address)
-        reported = self._reported
-        return NoticeRequested(
-            notice_id=notice_id(reported.incident_id, key, audience, channel, self._revision),
-            incident_id=reported.incident_id,
-            revision=self._revision,
+        return self._from_prototype(
+            notice_id=notice_id(self._reported.incident_id, key, audience, channel, self._revision),
             recipient_id=customer.id,
             recipient_name=customer.name,
             audience=audience,
             channel=channel,
-            kind=self._kind,
             address=address,
             locale=customer.locale,
             timezone=customer.timezone,
-            requested_at=self._now,
+            requires_approval=False,
             references=self._references(customer.id, key, audience, channel),
-            incident=self._facts,
             deadlines=deadlines,
         )
 
@@ -186,25 +195,56 @@ class NoticeBuilder:
         authority = obligation.authority
         assert authority is not None  # the rules model requires one for every authority obligation
         key = f"{customer.id}/{jurisdiction.id}/{obligation.id}"
-        reported = self._reported
-        return NoticeRequested(
-            notice_id=notice_id(reported.incident_id, key, Audience.AUTHORITY, Channel.EMAIL, self._revision),
-            incident_id=reported.incident_id,
-            revision=self._revision,
+        return self._from_prototype(
+            notice_id=notice_id(self._reported.incident_id, key, Audience.AUTHORITY, Channel.EMAIL, self._revision),
             recipient_id=customer.id,
             recipient_name=authority.name,
             audience=Audience.AUTHORITY,
             channel=Channel.EMAIL,
-            kind=self._kind,
             # An authority reached by portal or form gets the approved report through on-call, who files it.
             address=authority.email or oncall_email,
             locale="en",
             timezone=jurisdiction.timezone,
-            requested_at=self._now,
             requires_approval=True,
             references=self._references(customer.id, key, Audience.AUTHORITY, Channel.EMAIL),
-            incident=self._facts,
             deadlines=[deadline],
+        )
+
+    def _from_prototype(
+        self,
+        *,
+        notice_id: str,
+        recipient_id: str,
+        recipient_name: str,
+        audience: Audience,
+        channel: Channel,
+        address: str,
+        locale: str,
+        timezone: str,
+        requires_approval: bool,
+        references: list[str],
+        deadlines: list[Deadline],
+    ) -> NoticeRequested:
+        """A notice of this revision: the prototype with every per-recipient field replaced.
+
+        Copying skips validation, which costs more than the rest of a notice: the shared fields were validated
+        in the prototype, the recipient's come from the validated data map and rules (and
+        ``tests/unit/test_assess.py`` checks that each notice built so validates to itself).
+        """
+        return self._prototype.model_copy(
+            update={
+                "notice_id": notice_id,
+                "recipient_id": recipient_id,
+                "recipient_name": recipient_name,
+                "audience": audience,
+                "channel": channel,
+                "address": address,
+                "locale": locale,
+                "timezone": timezone,
+                "requires_approval": requires_approval,
+                "references": references,
+                "deadlines": deadlines,
+            }
         )
 
     def _references(self, customer_id: str, key: str, audience: Audience, channel: Channel) -> list[str]:

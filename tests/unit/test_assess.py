@@ -385,6 +385,26 @@ def test_notice_ids_are_the_same_on_reassessment(rules: RuleBook, datamap: DataM
     assert not set(later) & set(first)
 
 
+@pytest.mark.parametrize("status", list(ReportStatus))
+def test_every_message_built_is_valid_and_reads_back_the_same(
+    rules: RuleBook, datamap: DataMap, status: ReportStatus
+) -> None:
+    # Notices and assessments are copied from a per-report prototype without validation: each must still be
+    # what validating its fields would give, with no placeholder left over from the prototype.
+    first = reported("linode-eu", status=ReportStatus.SUSPECTED, regions=["eu", "uk", "us"])
+    later = reported("linode-eu", status=status, sequence=2, regions=["eu", "uk", "us"])
+    recorder = run(datamap, rules, first, later)
+    assert len(recorder.assessed) > 10
+    for _, _, message in recorder.messages:
+        again = type(message).model_validate_json(message.to_json())
+        assert again == message
+        assert type(message).model_validate(message.model_dump()) == message
+    for notice in recorder.notices:
+        assert notice.notice_id and notice.recipient_id and notice.recipient_name and notice.address
+    for assessment in recorder.assessed:
+        assert assessment.customer_id and assessment.jurisdictions and assessment.notice_ids
+
+
 def test_follow_ups_reference_the_earlier_notices_to_the_same_recipient(rules: RuleBook) -> None:
     datamap = a_map(customer("a", region="eu"), customer("b", region="uk", country="GB"))
     first = reported("aws", status=ReportStatus.SUSPECTED, regions=["eu"])
