@@ -1,6 +1,7 @@
 """Kafka clients as breachwire uses them: acks=all producers, manual-commit consumers, topics made on demand."""
 
 import contextlib
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -8,6 +9,8 @@ import structlog
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
+from kafka.structs import TopicPartition
 
 from runtime.settings import KafkaSettings
 from schemas.common import Message
@@ -63,6 +66,38 @@ def make_consumer(settings: KafkaSettings, group: str, topics: Iterable[str], **
     consumer = KafkaConsumer(**config)
     consumer.subscribe(list(topics))
     return consumer
+
+
+def read_key(settings: KafkaSettings, topic: str, key: str, timeout_s: float) -> list[bytes]:
+    """Every value written under ``key`` so far, oldest first: the key's partition, from its start to its end
+    when the read began. Raises TimeoutError when that takes longer than ``timeout_s``."""
+    wanted = key.encode()
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=settings.client_id,
+        group_id=None,
+        enable_auto_commit=False,
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return []
+        # The producers' default partitioner: murmur2 of the key, as Kafka's Java client does.
+        partition = TopicPartition(topic, (murmur2(wanted) & 0x7FFFFFFF) % len(partitions))
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        end = consumer.end_offsets([partition])[partition]
+        values: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while consumer.position(partition) < end:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: reading {key!r} took longer than {timeout_s:.0f} s")
+            for record in consumer.poll(timeout_ms=500).get(partition, []):
+                if record.offset < end and record.key == wanted:
+                    values.append(record.value)
+        return values
+    finally:
+        consumer.close()
 
 
 def ensure_topics(settings: KafkaSettings, partitions: dict[str, int]) -> list[str]:

@@ -39,6 +39,10 @@ class KafkaSettings(BaseModel):
     create_topics: bool = True
     ack_timeout_s: float = Field(default=10.0, description="How long a producer waits for acks=all.")
     poll_timeout_ms: int = 500
+    recall_timeout_s: float = Field(
+        default=60.0,
+        description="How long assess may read an incident's earlier assessments back after a restart.",
+    )
 
 
 class BrokerSettings(BaseModel):

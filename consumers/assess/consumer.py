@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 import structlog
 
 from consumers.assess.assessment import Assessor, CustomerAssessment
-from consumers.assess.history import RevisionHistory
+from consumers.assess.history import Recall, RevisionHistory
 from consumers.assess.impact import affected_customers, data_categories
 from consumers.assess.notices import NoticeBuilder, incident_facts
 from consumers.assess.rules import RuleBook, load_rules
 from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap, Subprocessor, SubprocessorKind
-from runtime.kafka import make_consumer, make_producer, send
+from runtime.kafka import make_consumer, make_producer, read_key, send
 from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
 from schemas import IncidentAssessed, IncidentReported, NoticeRequested
@@ -48,6 +48,7 @@ class Assess:
         emit: Emit,
         oncall: OncallSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recall: Recall | None = None,
     ) -> None:
         self._datamap = datamap
         self._rules = rules
@@ -55,7 +56,7 @@ class Assess:
         self._emit = emit
         self._oncall = oncall
         self._clock = clock
-        self._history = RevisionHistory()
+        self._history = RevisionHistory(recall)
 
     def __call__(self, batch: Sequence[Received[IncidentReported]]) -> None:
         for received in batch:
@@ -154,6 +155,12 @@ def _why_no_one(reported: IncidentReported, subprocessor: Subprocessor) -> str:
     return "no customer had granted this subcontractor access during the incident window"
 
 
+def _recorded_assessments(settings: Settings, topics: Topics, incident_id: str) -> list[IncidentAssessed]:
+    """The assessments of an incident already on ``incidents.assessed`` (written before their reports' commit)."""
+    values = read_key(settings.kafka, topics.assessed, incident_id, settings.kafka.recall_timeout_s)
+    return [IncidentAssessed.model_validate_json(value) for value in values]
+
+
 def _stand_in(subprocessor_id: str) -> Subprocessor:
     # A reporter missing from the map (an on-call declaration naming one, or a map changed since): the report is
     # still recorded and on-call alerted, so the facts need a name to show.
@@ -173,6 +180,7 @@ def build(settings: Settings, datamap: DataMap, rules: RuleBook | None = None) -
         topics,
         lambda topic, key, message: send(producer, topic, key, message),
         settings.oncall,
+        recall=lambda incident_id: _recorded_assessments(settings, topics, incident_id),
     )
     return ConsumerLoop(
         "assess",

@@ -422,6 +422,38 @@ def test_follow_ups_reference_the_earlier_notices_to_the_same_recipient(rules: R
     assert b3.references == [by[("confirmed.2", "b", Audience.CUSTOMER, Channel.EMAIL)].notice_id]
 
 
+def test_a_restarted_assessor_recalls_the_earlier_revisions(rules: RuleBook) -> None:
+    datamap = a_map(customer("a", region="eu"), customer("b", region="uk", country="GB"))
+    first = reported("aws", status=ReportStatus.SUSPECTED, regions=["eu"])
+    second = reported("aws", status=ReportStatus.CONFIRMED, sequence=2, regions=["eu", "uk"])
+    before = run(datamap, rules, first)
+    recalled: list[str] = []
+
+    def recall(incident: str) -> list[IncidentAssessed]:
+        recalled.append(incident)
+        return before.assessed
+
+    restarted = Recorder()
+    Assess(datamap, rules, TOPICS, restarted, ONCALL, clock=lambda: AWARE, recall=recall).assess(second)
+    a1 = next(n for n in before.notices if n.recipient_id == "a" and n.audience is Audience.CONTROLLER)
+    a2 = next(
+        n for n in restarted.notices if n.recipient_id == "a" and n.channel is a1.channel and n.audience is a1.audience
+    )
+    assert a2.references == [a1.notice_id]
+    assert all(n.references == [] for n in restarted.notices if n.recipient_id == "b")  # "b" was not reached
+    assert recalled == [second.incident_id]
+
+
+def test_a_failed_recall_leaves_no_references_and_the_notices_go_out(rules: RuleBook) -> None:
+    def recall(incident: str) -> list[IncidentAssessed]:
+        raise TimeoutError("broker away")
+
+    recorder = Recorder()
+    assess = Assess(a_map(customer("a")), rules, TOPICS, recorder, ONCALL, clock=lambda: AWARE, recall=recall)
+    assess.assess(reported("aws", status=ReportStatus.UPDATE, sequence=3, regions=["eu"]))
+    assert recorder.notices and all(n.references == [] for n in recorder.notices)
+
+
 @pytest.mark.parametrize(
     ("subprocessor", "fields"),
     [
