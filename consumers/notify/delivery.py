@@ -16,7 +16,7 @@ import httpx
 
 from consumers.notify.email import SmtpPool
 from consumers.notify.errors import DeliveryError, FinalDelivery, RetryableDelivery
-from consumers.notify.guard import TargetGuard
+from consumers.notify.guard import GuardedTransport, Resolver, TargetGuard, system_resolver
 from consumers.notify.render import Rendered, Renderer
 from consumers.notify.sms import TwilioSender
 from consumers.notify.webhook import WebhookSender
@@ -47,7 +47,10 @@ class Attempt:
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, datamap: DataMap, renderer: Renderer) -> None:
+    def __init__(
+        self, settings: Settings, datamap: DataMap, renderer: Renderer, resolver: Resolver = system_resolver
+    ) -> None:
+        """``resolver`` looks up webhook hosts for the target guard (tests script it to play a hostile DNS)."""
         self._datamap = datamap
         self._renderer = renderer
         self._loop = asyncio.new_event_loop()
@@ -55,12 +58,14 @@ class Dispatcher:
         self._overall = asyncio.Semaphore(limits.concurrency)
         self._per_host_limit = limits.per_host
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency),
-        )
+        pool = httpx.Limits(max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency)
+        # SMS goes to the configured Twilio base URL; webhooks go to customers' URLs, so only their client is guarded.
+        self._client = httpx.AsyncClient(limits=pool)
+        guard = TargetGuard(limits.allow_targets, resolver=resolver)
+        self._webhook_client = httpx.AsyncClient(transport=GuardedTransport(guard, pool))
         self._smtp_host = settings.smtp.host
         self._email = SmtpPool(settings.smtp, limits.smtp_connections)
-        self._webhook = WebhookSender(settings.webhook, self._client, TargetGuard(limits.allow_targets))
+        self._webhook = WebhookSender(settings.webhook, self._webhook_client, guard)
         self._sms = TwilioSender(settings.twilio, self._client)
         self._sms_host = urlsplit(settings.twilio.base_url).hostname or "twilio"
 
@@ -119,5 +124,6 @@ class Dispatcher:
 
     def close(self) -> None:
         self._loop.run_until_complete(self._client.aclose())
+        self._loop.run_until_complete(self._webhook_client.aclose())
         self._email.close()
         self._loop.close()

@@ -1,5 +1,7 @@
 """POSTing signed webhooks. The webhook-id is the notice id, the same on every attempt, so a receiver that
-sees a notice twice can tell it is the same one. The target guard runs before every POST."""
+sees a notice twice can tell it is the same one. The target guard runs before every POST and again on every new
+connection: the client must be on a ``GuardedTransport`` (see consumers/notify/guard.py), so the address checked is
+the address connected to."""
 
 from datetime import UTC, datetime
 
@@ -30,6 +32,8 @@ class WebhookSender:
 
     async def send(self, url: str, secret: str, notice_id: str, body: bytes) -> str:
         """Deliver one notice; returns the receiver's status line as the receipt."""
+        # Refuses a non-http(s) URL or a refused target before the body is signed; the transport checks again at
+        # connect time, and raises RefusedTarget (a FinalDelivery) or RetryableDelivery out of post() itself.
         await self._guard.check(url)
         headers = {
             "content-type": "application/json",
