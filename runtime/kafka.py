@@ -29,6 +29,9 @@ def make_producer(settings: KafkaSettings) -> KafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
+        # An assessment queues a million messages at once: bigger batches per partition made producing them
+        # 40% faster (measured); a lone message still leaves after linger_ms.
+        batch_size=256 * 1024,
         retries=2**31 - 1,
         request_timeout_ms=int(settings.ack_timeout_s * 1000),
         # send() waits this long for metadata when the broker is away: bound it like the ack itself
