@@ -1,13 +1,13 @@
 """Local receivers for the demo (and the tests): a real SMTP server and a real webhook endpoint that verifies
 every Standard Webhooks signature. Both write what they receive to a folder and remember it."""
 
-import email
 import email.policy
 import json
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,8 @@ class _MailHandler:
         self._sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        # Only the headers: parsing the bodies too took most of this server's time a message (~1.5 ms).
+        message = BytesHeaderParser(policy=email.policy.default).parsebytes(envelope.content)
         message_id = str(message.get("Message-ID", "")).strip("<>")
         if self._sink.behaviour is not None:
             with self._sink.lock:

@@ -310,11 +310,12 @@ class Ledger:
         keys = [c.name for c in table.primary_key.columns]
         stmt = (
             dialect_insert(table)
-            .values(list(rows))
             .on_conflict_do_nothing(index_elements=keys)
             .returning(table.c[keys[0]])  # rowcount is not reliable for multi-row inserts on every driver
         )
-        return len(conn.execute(stmt).all())
+        # The rows as parameters, not in the statement: one cached statement that SQLAlchemy batches into
+        # multi-row INSERTs itself ("insertmanyvalues"); compiling 500 rows into a statement took ~130 ms.
+        return len(conn.execute(stmt, list(rows)).all())
 
     # -- incidents and reports -----------------------------------------------------------------------------
 
@@ -565,7 +566,13 @@ class Ledger:
             queued = [r for r in records if r.outcome != "delivered"]
             if queued:
                 dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-                stmt = dialect_insert(notice_queue).values(
+                stmt = dialect_insert(notice_queue)
+                # A notice keeps its first place in its key's queue (queued_at) across retries.
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["notice_id"],
+                        set_={"hop": stmt.excluded.hop, "due_at": stmt.excluded.due_at, "state": stmt.excluded.state},
+                    ),
                     [
                         {
                             "notice_id": r.notice.notice_id,
@@ -577,14 +584,7 @@ class Ledger:
                             "message": r.notice.model_dump_json(),
                         }
                         for r in queued
-                    ]
-                )
-                # A notice keeps its first place in its key's queue (queued_at) across retries.
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["notice_id"],
-                        set_={"hop": stmt.excluded.hop, "due_at": stmt.excluded.due_at, "state": stmt.excluded.state},
-                    )
+                    ],
                 )
             attempts = [
                 {

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import TypeVar
 
 import structlog
@@ -71,7 +71,7 @@ class Work:
     attempts: int = 0
     hop: int = 0
 
-    @property
+    @cached_property  # read many times a batch (chains, queue look-ups, the record)
     def key(self) -> str:
         return order_key(self.notice)
 

@@ -524,11 +524,10 @@ def test_report_text_cannot_inject_a_mail_header(
 
     assert not set(rendered.subject) & {"\r", "\n"}
     assert "\nBcc:" not in rendered.text  # the title stays on its line in the body too
-    message = build_message("breachwire <n@example.org>", notice.address, notice.notice_id, rendered)
-    raw = message.as_bytes()
+    raw = build_message("breachwire <n@example.org>", notice.address, notice.notice_id, rendered)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
 
-    assert message["Bcc"] is None and parsed["Bcc"] is None
+    assert parsed["Bcc"] is None
     assert not re.search(rb"(?im)^bcc:", raw)
     if audience is not Audience.CUSTOMER:  # (a customer alert's subject names the subprocessor, not the title)
         assert "Bcc: x@y" in str(parsed["Subject"])  # still there, as words of the subject
