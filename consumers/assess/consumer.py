@@ -77,20 +77,22 @@ class Assess:
         customers = affected_customers(reported.report, subprocessor, self._datamap) if known else []
         categories = data_categories(reported.report, subprocessor)
         facts = incident_facts(reported, subprocessor, categories)
-        builder = NoticeBuilder(reported, facts, now, self._history.earlier(reported))
+        # Earlier revisions only matter to customers' notices (recalling them may read Kafka).
+        builder = NoticeBuilder(reported, facts, now, self._history.earlier(reported) if customers else [])
+        prototype = _assessed_prototype(reported, categories, now)
 
         # 3. No one: recorded, and on-call told.
         if not customers:
             reason = "the reporter is not in the data map" if not known else _why_no_one(reported, subprocessor)
             log_.warning("report touches no customer", reason=reason)
-            self._emit(self._topics.assessed, reported.incident_id, _no_one(reported, categories, now))
+            no_one = prototype.model_copy(update={"no_one_affected": True})
+            self._emit(self._topics.assessed, reported.incident_id, no_one)
             alert = builder.oncall_alert(self._oncall, reason)
             self._emit(self._topics.requested, alert.recipient_id, alert)
             return Outcome(0, 1)
 
         # 4. Each customer: jurisdictions and clocks, then notices.
         assessor = Assessor(self._rules, reported.report)
-        prototype = _assessed_prototype(reported, categories, now)
         requested = 0
         for customer in customers:
             assessment = assessor.assess(customer)
@@ -107,7 +109,8 @@ class Assess:
 
 
 def _assessed_prototype(reported: IncidentReported, categories: list[str], now: datetime) -> IncidentAssessed:
-    """The fields every assessment of this report shares; the customer's are filled in by ``_assessed``."""
+    """The fields every assessment of this report shares; the customer's are filled in by ``_assessed`` (or
+    ``no_one_affected`` set, when the report touches no one)."""
     return IncidentAssessed(
         incident_id=reported.incident_id,
         revision=reported.revision,
@@ -130,17 +133,6 @@ def _assessed(
             "deadlines": assessment.deadlines,
             "notice_ids": [n.notice_id for n in notices],
         }
-    )
-
-
-def _no_one(reported: IncidentReported, categories: list[str], now: datetime) -> IncidentAssessed:
-    return IncidentAssessed(
-        incident_id=reported.incident_id,
-        revision=reported.revision,
-        customer_id="",
-        assessed_at=now,
-        data_categories=categories,
-        no_one_affected=True,
     )
 
 
