@@ -652,3 +652,43 @@ def test_rendered_evidence_names_every_part(renderer: Renderer, datamap: DataMap
 
     assert evidence.startswith("--- subject ---\n[Abiso]")
     assert "--- body.txt ---" in evidence and "--- body.html ---" in evidence
+
+
+# --- the renderer's shortcuts change nothing a reader sees ------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, True, False, 0, -7, 12_000, 1.5, "Ľudia “cited” <b>", ["a", "ü"], {"k": [1]}])
+def test_tojson_writes_what_json_dumps_writes(value: Any) -> None:
+    from consumers.notify.render import _to_json
+
+    assert _to_json(value) == json.dumps(value, ensure_ascii=False)
+
+
+def test_a_webhook_carries_the_facts_of_its_own_notice_when_ids_repeat(renderer: Renderer, datamap: DataMap) -> None:
+    """The incident block is rendered once per distinct facts: an on-call alert reuses an incident's ids with
+    another description, and must carry that description, not the cached one."""
+    notice = sample_notice(datamap, Audience.ONCALL, Channel.WEBHOOK)
+    other = notice.model_copy(
+        update={"incident": notice.incident.model_copy(update={"description": "A notice could not be delivered."})}
+    )
+
+    first = json.loads(renderer.render(notice).json_body)["incident"]
+    second = json.loads(renderer.render(other).json_body)["incident"]
+
+    assert first["id"] == second["id"] and first["sequence"] == second["sequence"]
+    assert first["nature"] == notice.incident.description
+    assert second["nature"] == "A notice could not be delivered."
+
+
+def test_a_template_reads_keys_and_still_cannot_reach_past_the_sandbox() -> None:
+    from jinja2.exceptions import SecurityError
+
+    from consumers.notify.render import _Sandbox
+
+    env = _Sandbox()
+    values = {"d": {"title": "T", "items": "a key named like a method"}}
+    assert env.from_string("{{ d.title }}|{{ d.missing is undefined }}").render(values) == "T|True"
+    # A dict's own attribute wins over a key of that name, as Jinja has it.
+    assert env.from_string("{{ d.items() | list | length }}").render(values) == "2"
+    with pytest.raises(SecurityError):
+        env.from_string("{{ d.__class__.__subclasses__() }}").render(values)
