@@ -1,17 +1,21 @@
 """Benchmark: the notifier against a bare client, same bodies, same concurrency, same run.
 
     .venv/bin/python bench/notify.py [--webhooks 100000] [--emails 20000] [--delay 0.05] [--recipients 500]
-    (or BENCH_NOTIFY_WEBHOOKS / BENCH_NOTIFY_EMAILS in the environment, as `make bench-notify` passes them)
+                                     [--workers N]
+    (or BENCH_NOTIFY_WEBHOOKS / BENCH_NOTIFY_EMAILS / BENCH_NOTIFY_WORKERS in the environment)
 
 Webhooks: a local receiver (a child process on asyncio, verifying every Standard Webhooks signature)
 answers each POST after ``--delay`` seconds. The baseline is a bare ``httpx.AsyncClient`` (on the notifier's
-``SpreadTransport`` pools) posting the same signed bodies with ``notify.concurrency`` requests in flight; the
-notifier reads the same notices from Kafka (produced before the clock starts), renders, signs, sends, writes
-``notices.sent`` and the ledger (SQLite), and commits.
+``SpreadTransport`` pools) posting the same signed bodies with ``notify.concurrency`` requests in flight.
+The notifier is the service as deployed, ``breachwire run notify``, with ``notify.workers`` processes (default:
+one per CPU) sharing the same overall limits: it reads the same notices from Kafka (produced before it starts),
+renders, signs, sends, writes ``notices.sent`` and the ledger (SQLite), and commits. Its clock starts when its
+consumer group has formed and stops at the last delivery the ledger records.
 Emails: a local aiosmtpd server (``SmtpSink``, a child process); the baseline is smtplib's ``sendmail`` over
 ``notify.smtp_connections`` reused connections in threads, sending the same messages (built before the clock
 starts). Goal: the notifier at >= 80% of the bare rate.
-Prints the figures and writes them to bench/results/notify.json.
+Prints the figures, with the receiver's CPU a message in each run (a receiver near a full core is the limit both
+runs share), and writes them to bench/results/notify.json.
 """
 
 import argparse
@@ -86,6 +90,15 @@ def receiver(kind: str, directory: Path, port: int, delay: float, secrets_file: 
     sink = SmtpSink(directory, port=port).start()
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     sink.stop()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time a process has used so far (Linux's /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -214,11 +227,63 @@ def bare_emails(notices: list[Any], renderer: Any, settings: Any) -> float:
     return time.perf_counter() - started
 
 
-def notifier(settings: Any, datamap: Any, notices: list[Any]) -> float:
-    """Seconds the notifier takes, from its first poll to the last notice recorded delivered."""
-    from consumers.notify.consumer import build
+def service_env(settings: Any, workers: int) -> dict[str, str]:
+    """The settings the notifier service runs with, as its environment."""
+    return {
+        "BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "BREACHWIRE_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "BREACHWIRE_KAFKA__GROUP_PREFIX": settings.kafka.group_prefix,
+        "BREACHWIRE_LEDGER__URL": settings.ledger.url,
+        "BREACHWIRE_DATAMAP_DIR": str(settings.datamap_dir),
+        "BREACHWIRE_SMTP__HOST": settings.smtp.host,
+        "BREACHWIRE_SMTP__PORT": str(settings.smtp.port),
+        "BREACHWIRE_NOTIFY__ALLOW_TARGETS": json.dumps(settings.notify.allow_targets),
+        "BREACHWIRE_NOTIFY__PER_HOST": str(settings.notify.per_host),
+        "BREACHWIRE_NOTIFY__CONCURRENCY": str(settings.notify.concurrency),
+        "BREACHWIRE_NOTIFY__SMTP_CONNECTIONS": str(settings.notify.smtp_connections),
+        "BREACHWIRE_NOTIFY__WORKERS": str(workers),
+        "BREACHWIRE_LOG__FORMAT": "json",
+        "BREACHWIRE_LOG__LEVEL": "warning",
+    }
+
+
+def wait_for_group(settings: Any, stack: Any, timeout_s: float = 60.0) -> float:
+    """The wall-clock time the notifier's consumer group first stood with partitions assigned.
+
+    Taken at its first member, so a batch read before the other workers join counts in the notifier's time.
+    """
+    from kafka import KafkaAdminClient
+
+    group = f"{settings.kafka.group_prefix}.notify"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="bench")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            described = admin.describe_groups([group]).get(group, {})
+            if described.get("group_state") == "Stable" and described.get("members"):
+                return time.time()
+            if exited := stack.exited():
+                raise RuntimeError(f"the notifier exited while starting: {exited}")
+            time.sleep(0.02)
+    finally:
+        admin.close()
+    raise RuntimeError(f"the notifier's consumer group {group} did not form in {timeout_s:.0f} s")
+
+
+def notifier(settings: Any, notices: list[Any], workers: int, log_dir: Path) -> float:
+    """Seconds the notifier service takes to deliver ``notices``, as ``breachwire run notify`` runs it (with
+    ``workers`` processes; the overall limits shared among them).
+
+    The notices are on Kafka before it starts; its clock runs from when its consumer group has formed (process
+    start, imports and the group join are left out, as a running service pays them once) to the last notice
+    recorded delivered in the ledger.
+    """
+    from sqlalchemy import func, select
+
+    from breachwire.stack import Stack
     from runtime.kafka import make_producer, send
     from runtime.ledger import Ledger
+    from runtime.ledger import notices as notice_rows
     from runtime.topics import topics_for
 
     topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
@@ -228,19 +293,21 @@ def notifier(settings: Any, datamap: Any, notices: list[Any]) -> float:
     producer.flush(timeout=120)
     producer.close()
     ledger = Ledger.connect(settings.ledger.url)
-    loops = build(settings, datamap, ledger)
+    stack = Stack(service_env(settings, workers), services=["notify"], log_dir=log_dir)
+    stack.start()
     try:
-        started = time.perf_counter()
-        read = 0
-        while read < len(notices):
-            read += loops.run_once()
-        elapsed = time.perf_counter() - started
-        delivered = ledger.count_by_state().get("delivered", 0)
-        if delivered != len(notices):
-            raise RuntimeError(f"only {delivered} of {len(notices)} notices delivered")
-        return elapsed
+        started = wait_for_group(settings, stack)
+        delivered = select(func.count(), func.max(notice_rows.c.delivered_at)).where(notice_rows.c.state == "delivered")
+        while True:
+            time.sleep(0.5)
+            with ledger.engine.connect() as conn:
+                count, last = conn.execute(delivered).one()
+            if count >= len(notices):
+                return float(last.timestamp() - started)
+            if exited := stack.exited():
+                raise RuntimeError(f"the notifier exited: {exited}; {count} of {len(notices)} delivered")
     finally:
-        loops.close()
+        stack.stop(timeout_s=60)
         ledger.close()
 
 
@@ -250,6 +317,12 @@ def main() -> int:
     parser.add_argument("--emails", type=int, default=int(os.environ.get("BENCH_NOTIFY_EMAILS", 20_000)))
     parser.add_argument("--delay", type=float, default=0.05, help="the webhook receiver's answer time, seconds")
     parser.add_argument("--recipients", type=int, default=500)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("BENCH_NOTIFY_WORKERS", os.cpu_count() or 1)),
+        help="the notifier's processes (notify.workers); default: one per CPU",
+    )
     parser.add_argument("--receiver", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
@@ -301,6 +374,7 @@ def main() -> int:
         concurrency = settings.notify.concurrency
         results["concurrency"] = concurrency
         results["smtp_connections"] = settings.notify.smtp_connections
+        results["notifier_workers"] = args.workers
 
         for kind, count in (("webhook", args.webhooks), ("email", args.emails)):
             if count <= 0:
@@ -308,10 +382,13 @@ def main() -> int:
             channel = Channel.WEBHOOK if kind == "webhook" else Channel.EMAIL
             notices = notices_for(datamap, channel, count)
             print(f"{kind}: {count} notices to {args.recipients} recipients, concurrency {concurrency}", flush=True)
+            receiver_pid = children[0 if kind == "webhook" else 1].pid
+            before = cpu_seconds(receiver_pid)
             if kind == "webhook":
                 bare_s = bare_webhooks(notices, datamap, renderer, concurrency)
             else:
                 bare_s = bare_emails(notices, renderer, settings)
+            between = cpu_seconds(receiver_pid)
             # The notifier gets its own ledger per channel, so the second run does not skip the first's ids.
             channel_settings = settings.model_copy(
                 update={
@@ -325,7 +402,9 @@ def main() -> int:
                 channel_settings.kafka,
                 topics_for(channel_settings.kafka, settings.notify.retry_delays_s).partitions(channel_settings.kafka),
             )
-            notify_s = notifier(channel_settings, datamap, notices)
+            logs = ROOT / ".breachwire" / "bench" / f"notify-{kind}"
+            notify_s = notifier(channel_settings, notices, args.workers, logs)
+            after = cpu_seconds(receiver_pid)
             bare_rate, notify_rate = count / bare_s, count / notify_s
             results[kind] = {
                 "notices": count,
@@ -333,11 +412,20 @@ def main() -> int:
                 "notifier_per_s": round(notify_rate, 1),
                 "ratio": round(notify_rate / bare_rate, 3),
             }
+            if before is not None and between is not None and after is not None:
+                # The receiver shares the machine: a receiver near one core of CPU is what both runs wait on.
+                results[kind]["receiver_cpu_ms"] = {
+                    "bare": round((between - before) / count * 1000, 2),
+                    "notifier": round((after - between) / count * 1000, 2),
+                }
             print(
-                f"  bare client {bare_rate:8.1f}/s   notifier {notify_rate:8.1f}/s   "
+                f"  bare client {bare_rate:8.1f}/s   notifier {notify_rate:8.1f}/s ({args.workers} worker(s))   "
                 f"ratio {notify_rate / bare_rate:.0%} (goal {GOAL_RATIO:.0%})",
                 flush=True,
             )
+            if "receiver_cpu_ms" in results[kind]:
+                cpu = results[kind]["receiver_cpu_ms"]
+                print(f"  receiver CPU a message: {cpu['bare']} ms (bare run), {cpu['notifier']} ms (notifier run)")
             delete_topics(
                 channel_settings.kafka,
                 topics_for(channel_settings.kafka, settings.notify.retry_delays_s).partitions(channel_settings.kafka),

@@ -1,6 +1,5 @@
 """Running one service in the foreground: ``breachwire run intake|assess|notify|record``."""
 
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -8,6 +7,7 @@ from typing import Any, Protocol
 import structlog
 import uvicorn
 
+from breachwire.workers import run_workers, stop_on_signals
 from runtime import broker
 from runtime.consumer import ConsumerLoop
 from runtime.datamap import DataMap, load_datamap
@@ -30,15 +30,6 @@ def prepare(settings: Settings, service: str) -> DataMap:
     return load_datamap(settings.datamap_dir)
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    def handler(signum: int, _frame: Any) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 class Runnable(Protocol):
     """A consumer loop, or several run as one (the notifier's)."""
 
@@ -47,10 +38,12 @@ class Runnable(Protocol):
     def run(self, stop: threading.Event) -> None: ...
 
 
-def run_loops(loops: Sequence[ConsumerLoop[Any] | Runnable]) -> None:
-    """Run consumer loops until SIGTERM or SIGINT; each in its own thread when there are several."""
-    stop = threading.Event()
-    _stop_on_signals(stop)
+def run_loops(loops: Sequence[ConsumerLoop[Any] | Runnable], stop: threading.Event | None = None) -> None:
+    """Run consumer loops until ``stop`` is set (by default: on SIGTERM or SIGINT); each in its own thread when
+    there are several."""
+    if stop is None:
+        stop = threading.Event()
+        stop_on_signals(stop)
     if len(loops) == 1:
         loops[0].run(stop)
         return
@@ -108,11 +101,25 @@ def _assess(settings: Settings, datamap: DataMap) -> None:
 def _notify(settings: Settings, datamap: DataMap) -> None:
     from consumers.notify.consumer import build
 
-    ledger = Ledger.connect(settings.ledger.url)
-    try:
-        run_loops([build(settings, datamap, ledger)])
-    finally:
-        ledger.close()
+    def serve(worker_settings: Settings, stop: threading.Event | None) -> None:
+        ledger = Ledger.connect(worker_settings.ledger.url)
+        try:
+            run_loops([build(worker_settings, datamap, ledger)], stop)
+        finally:
+            ledger.close()
+
+    count = settings.notify.workers
+    if count == 1:
+        serve(settings, None)
+        return
+    Ledger.connect(settings.ledger.url).close()  # the tables made once, before the workers race to make them
+    shared = settings.model_copy(update={"notify": settings.notify.share()})
+
+    def worker(index: int, stop: threading.Event) -> None:
+        configure(settings.log, f"notify.{index}")
+        serve(shared, stop)
+
+    raise SystemExit(run_workers(count, worker))
 
 
 def _record(settings: Settings) -> None:

@@ -149,10 +149,29 @@ class NotifySettings(BaseModel):
     per_host: int = Field(default=16, ge=1, description="Deliveries in flight at once to one host.")
     smtp_connections: int = Field(default=4, ge=1, description="SMTP connections kept open and reused.")
     batch_size: int = Field(default=500, ge=1, description="Notices read from Kafka per poll.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Notifier processes, one consumer group; the limits above are shared out among them.",
+    )
     allow_targets: list[str] = Field(
         default_factory=list,
         description="Webhook hosts or CIDRs admitted although private, loopback or link-local (tests: 127.0.0.0/8).",
     )
+
+    def share(self) -> "NotifySettings":
+        """One worker's part of the overall limits (rounded up, at least one each)."""
+
+        def part(total: int) -> int:
+            return max(1, -(-total // self.workers))
+
+        return self.model_copy(
+            update={
+                "concurrency": part(self.concurrency),
+                "per_host": part(self.per_host),
+                "smtp_connections": part(self.smtp_connections),
+            }
+        )
 
 
 class LogSettings(BaseModel):

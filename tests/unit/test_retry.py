@@ -109,3 +109,13 @@ def test_the_guard_admits_public_addresses_and_what_the_allowlist_names() -> Non
     asyncio.run(TargetGuard(["internal.example"]).check("http://internal.example/hook"))
     with pytest.raises(FinalDelivery):
         asyncio.run(TargetGuard(["127.0.0.0/8"]).check("http://10.0.0.1/hook"))
+
+
+@pytest.mark.parametrize(
+    ("workers", "concurrency", "per_host", "smtp"), [(1, 64, 16, 4), (2, 32, 8, 2), (3, 22, 6, 2), (8, 8, 2, 1)]
+)
+def test_workers_share_the_overall_limits(workers: int, concurrency: int, per_host: int, smtp: int) -> None:
+    share = NotifySettings(workers=workers, concurrency=64, per_host=16, smtp_connections=4).share()
+
+    assert (share.concurrency, share.per_host, share.smtp_connections) == (concurrency, per_host, smtp)
+    assert share.retry_delays_s == NotifySettings().retry_delays_s  # the rest as it was
