@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from math import copysign
 from pathlib import Path
+from types import BuiltinMethodType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from babel import Locale
 from babel.dates import format_date, format_time, format_timedelta, get_timezone_name
 from babel.numbers import format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, select_autoescape
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from consumers.notify.errors import FinalDelivery
@@ -195,6 +197,7 @@ class Rendered:
 
 # A dict's own attributes (``items``, ``get``, ...), which a template's ``d.name`` finds before a key ``name``.
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+_DICT_READERS = frozenset({"get", "items", "keys", "values"})
 
 _encode_json = json.JSONEncoder(ensure_ascii=False).encode
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -223,12 +226,24 @@ class _Sandbox(SandboxedEnvironment):
     """
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except KeyError:
-                pass
+        if type(obj) is dict:
+            if attribute not in _DICT_ATTRIBUTES:
+                try:
+                    return obj[attribute]
+                except KeyError:
+                    pass
+            elif attribute in _DICT_READERS:  # as the sandbox allows them, without asking it each time
+                return getattr(obj, attribute)
         return super().getattr(obj, attribute)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's names
+        # A dict's reading method (``words.get(code, code)``, a dozen a notice) needs none of the checks a
+        # callable from elsewhere gets: the sandbox would pass it, and it takes no context.
+        if type(__obj) is BuiltinMethodType and type(__obj.__self__) is dict and __obj.__name__ in _DICT_READERS:
+            kwargs.pop("_loop_vars", None)  # (what Jinja's Context.call takes off before calling)
+            kwargs.pop("_block_vars", None)
+            return __obj(*args, **kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
 
 
 class Renderer:

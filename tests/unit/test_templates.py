@@ -692,3 +692,12 @@ def test_a_template_reads_keys_and_still_cannot_reach_past_the_sandbox() -> None
     assert env.from_string("{{ d.items() | list | length }}").render(values) == "2"
     with pytest.raises(SecurityError):
         env.from_string("{{ d.__class__.__subclasses__() }}").render(values)
+
+
+def test_a_dicts_reading_methods_work_in_loops() -> None:
+    from consumers.notify.render import _Sandbox
+
+    env = _Sandbox()
+    words = {"a": "Alpha"}
+    text = env.from_string("{% for c in codes %}{{ words.get(c, c) }};{% endfor %}{{ words.items() | list }}")
+    assert text.render(words=words, codes=["a", "b"]) == "Alpha;b;[('a', 'Alpha')]"
