@@ -236,7 +236,7 @@ class _Sandbox(SandboxedEnvironment):
                 return getattr(obj, attribute)
         return super().getattr(obj, attribute)
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's names
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         # A dict's reading method (``words.get(code, code)``, a dozen a notice) needs none of the checks a
         # callable from elsewhere gets: the sandbox would pass it, and it takes no context.
         if type(__obj) is BuiltinMethodType and type(__obj.__self__) is dict and __obj.__name__ in _DICT_READERS:
