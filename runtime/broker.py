@@ -113,6 +113,10 @@ def address(settings: BrokerSettings) -> str:
     return f"{settings.host}:{settings.port}"
 
 
+def is_fetched(settings: BrokerSettings) -> bool:
+    return (BrokerPaths.of(settings).libs / ".complete").exists()
+
+
 def fetch(settings: BrokerSettings) -> Path:
     """The folder of jars, copied from Maven Central on first use."""
     paths = BrokerPaths.of(settings)

@@ -16,7 +16,8 @@ def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
     from runtime.topics import topics_for
 
     if args.action == "up":
-        print(f"fetching Kafka {settings.broker.version} into {settings.broker.cache_dir} (once)", flush=True)
+        if not broker.is_fetched(settings.broker):
+            print(f"fetching Kafka {settings.broker.version} into {settings.broker.cache_dir} (once)", flush=True)
         broker.fetch(settings.broker)
         started = broker.start(settings.broker)
         made = ensure_topics(settings.kafka, topics_for(settings.kafka).partitions(settings.kafka))
