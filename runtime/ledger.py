@@ -4,6 +4,7 @@ SQLAlchemy Core over SQLite (one file, the default) or PostgreSQL (by URL). Ever
 so a consumer that replays messages after a crash changes nothing it already recorded.
 """
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from schemas import IncidentAssessed, IncidentReported, NoticeRequested
 
@@ -278,6 +280,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """The tables that are missing. The services start together on a new ledger, and between one's look and
+    its CREATE another may make a table ("already exists"): look again, the table is there now."""
+    for attempt in range(1, attempts + 1):
+        try:
+            metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+
+
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -291,7 +306,7 @@ class Ledger:
             event.listen(engine, "connect", _sqlite_pragmas)
         ledger = cls(engine)
         if create:
-            metadata.create_all(engine)
+            _create_tables(engine)
         return ledger
 
     def close(self) -> None:
