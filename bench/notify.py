@@ -1,7 +1,7 @@
 """Benchmark: the notifier against a bare client, same bodies, same concurrency, same run.
 
     .venv/bin/python bench/notify.py [--webhooks 100000] [--emails 20000] [--delay 0.05] [--recipients 500]
-                                     [--workers N]
+                                     [--workers N] [--rounds 4]
     (or BENCH_NOTIFY_WEBHOOKS / BENCH_NOTIFY_EMAILS / BENCH_NOTIFY_WORKERS in the environment)
 
 Webhooks: a local receiver (a child process on asyncio, verifying every Standard Webhooks signature)
@@ -10,7 +10,8 @@ answers each POST after ``--delay`` seconds. The baseline is a bare ``httpx.Asyn
 The notifier is the service as deployed, ``breachwire run notify``, with ``notify.workers`` processes (default:
 one per CPU) sharing the same overall limits: it reads the same notices from Kafka (produced before it starts),
 renders, signs, sends, writes ``notices.sent`` and the ledger (SQLite), and commits. Its clock starts when its
-consumer group has formed and stops at the last delivery the ledger records.
+consumer group has formed and stops at the last delivery the ledger records. The two take turns over
+``--rounds`` shares of the notices, so a machine whose speed drifts during the run weighs on both alike.
 Emails: a local aiosmtpd server (``SmtpSink``, a child process); the baseline is smtplib's ``sendmail`` over
 ``notify.smtp_connections`` reused connections in threads, sending the same messages (built before the clock
 starts). Goal: the notifier at >= 80% of the bare rate.
@@ -271,9 +272,9 @@ def committed(admin: Any, group: str, topic: str) -> int:
     return sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == topic)
 
 
-def notifier(settings: Any, notices: list[Any], workers: int, log_dir: Path) -> float:
+def notifier(settings: Any, notices: list[Any], workers: int, log_dir: Path, before: int = 0) -> float:
     """Seconds the notifier service takes to deliver ``notices``, as ``breachwire run notify`` runs it (with
-    ``workers`` processes; the overall limits shared among them).
+    ``workers`` processes; the overall limits shared among them), ``before`` notices delivered in earlier rounds.
 
     The notices are on Kafka before it starts; its clock runs from when its consumer group has formed (process
     start, imports and the group join are left out, as a running service pays them once) to the last notice
@@ -300,7 +301,7 @@ def notifier(settings: Any, notices: list[Any], workers: int, log_dir: Path) -> 
     stack.start()
     try:
         started = wait_for_group(admin, group, stack)
-        while committed(admin, group, topics.requested) < len(notices):
+        while committed(admin, group, topics.requested) < before + len(notices):
             if exited := stack.exited():
                 raise RuntimeError(f"the notifier exited: {exited}")
             time.sleep(0.5)
@@ -315,8 +316,8 @@ def notifier(settings: Any, notices: list[Any], workers: int, log_dir: Path) -> 
             ).one()
     finally:
         ledger.close()
-    if count != len(notices):
-        raise RuntimeError(f"only {count} of {len(notices)} notices delivered")
+    if count != before + len(notices):
+        raise RuntimeError(f"only {count - before} of {len(notices)} notices delivered")
     return float(last.timestamp() - started)
 
 
@@ -332,6 +333,7 @@ def main() -> int:
         default=int(os.environ.get("BENCH_NOTIFY_WORKERS", os.cpu_count() or 1)),
         help="the notifier's processes (notify.workers); default: one per CPU",
     )
+    parser.add_argument("--rounds", type=int, default=4, help="turns the bare client and the notifier take")
     parser.add_argument("--receiver", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
@@ -384,6 +386,7 @@ def main() -> int:
         results["concurrency"] = concurrency
         results["smtp_connections"] = settings.notify.smtp_connections
         results["notifier_workers"] = args.workers
+        results["rounds"] = args.rounds
 
         for kind, count in (("webhook", args.webhooks), ("email", args.emails)):
             if count <= 0:
@@ -391,13 +394,6 @@ def main() -> int:
             channel = Channel.WEBHOOK if kind == "webhook" else Channel.EMAIL
             notices = notices_for(datamap, channel, count)
             print(f"{kind}: {count} notices to {args.recipients} recipients, concurrency {concurrency}", flush=True)
-            receiver_pid = children[0 if kind == "webhook" else 1].pid
-            before = cpu_seconds(receiver_pid)
-            if kind == "webhook":
-                bare_s = bare_webhooks(notices, datamap, renderer, concurrency)
-            else:
-                bare_s = bare_emails(notices, renderer, settings)
-            between = cpu_seconds(receiver_pid)
             # The notifier gets its own ledger per channel, so the second run does not skip the first's ids.
             channel_settings = settings.model_copy(
                 update={
@@ -412,8 +408,25 @@ def main() -> int:
                 topics_for(channel_settings.kafka, settings.notify.retry_delays_s).partitions(channel_settings.kafka),
             )
             logs = ROOT / ".breachwire" / "bench" / f"notify-{kind}"
-            notify_s = notifier(channel_settings, notices, args.workers, logs)
-            after = cpu_seconds(receiver_pid)
+            receiver_pid = children[0 if kind == "webhook" else 1].pid
+            # Bare and notifier take turns, a share of the notices each round: a machine whose speed drifts
+            # over the minutes of a run (a shared one does) then weighs on both alike.
+            bare_s = notify_s = 0.0
+            receiver_cpu = {"bare": 0.0, "notifier": 0.0}
+            size = -(-count // args.rounds)
+            for start in range(0, count, size):
+                chunk = notices[start : start + size]
+                before = cpu_seconds(receiver_pid)
+                if kind == "webhook":
+                    bare_s += bare_webhooks(chunk, datamap, renderer, concurrency)
+                else:
+                    bare_s += bare_emails(chunk, renderer, settings)
+                between = cpu_seconds(receiver_pid)
+                notify_s += notifier(channel_settings, chunk, args.workers, logs, before=start)
+                after = cpu_seconds(receiver_pid)
+                if before is not None and between is not None and after is not None:
+                    receiver_cpu["bare"] += between - before
+                    receiver_cpu["notifier"] += after - between
             bare_rate, notify_rate = count / bare_s, count / notify_s
             results[kind] = {
                 "notices": count,
@@ -421,12 +434,9 @@ def main() -> int:
                 "notifier_per_s": round(notify_rate, 1),
                 "ratio": round(notify_rate / bare_rate, 3),
             }
-            if before is not None and between is not None and after is not None:
+            if receiver_cpu["bare"] > 0:
                 # The receiver shares the machine: a receiver near one core of CPU is what both runs wait on.
-                results[kind]["receiver_cpu_ms"] = {
-                    "bare": round((between - before) / count * 1000, 2),
-                    "notifier": round((after - between) / count * 1000, 2),
-                }
+                results[kind]["receiver_cpu_ms"] = {k: round(v / count * 1000, 2) for k, v in receiver_cpu.items()}
             print(
                 f"  bare client {bare_rate:8.1f}/s   notifier {notify_rate:8.1f}/s ({args.workers} worker(s))   "
                 f"ratio {notify_rate / bare_rate:.0%} (goal {GOAL_RATIO:.0%})",

@@ -1,5 +1,6 @@
 """Running one service in the foreground: ``breachwire run intake|assess|notify|record``."""
 
+import gc
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -104,7 +105,13 @@ def _notify(settings: Settings, datamap: DataMap) -> None:
     def serve(worker_settings: Settings, stop: threading.Event | None) -> None:
         ledger = Ledger.connect(worker_settings.ledger.url)
         try:
-            run_loops([build(worker_settings, datamap, ledger)], stop)
+            loops = build(worker_settings, datamap, ledger)
+            # What start-up made (modules, clients, templates) lives as long as the process: out of the
+            # collector's sight. Each notice then makes a few hundred short-lived objects, so collect the
+            # young ones less often: at the default threshold a notifier spent ~4% of its CPU collecting.
+            gc.freeze()
+            gc.set_threshold(10_000, 20, 20)
+            run_loops([loops], stop)
         finally:
             ledger.close()
 

@@ -68,7 +68,7 @@ _GSM7_REPLACEMENTS = {
     "•": "-",
     "·": "-",
 }
-INCIDENT_JSON_CACHE = 256  # distinct incident facts whose webhook part is kept rendered
+INCIDENT_JSON_CACHE = 256  # distinct incident facts (and deadline lines) whose webhook parts are kept rendered
 SMS_SEGMENT = 160
 SMS_CONCATENATED_SEGMENT = 153
 
@@ -263,6 +263,7 @@ class Renderer:
         )
         self._env.filters["tojson"] = _to_json
         self._incident_json: dict[str, str] = {}
+        self._labels: dict[tuple[Any, ...], str] = {}
         self._env.filters["oneline"] = oneline
         self._env.filters["clip"] = clip
 
@@ -357,6 +358,17 @@ class Renderer:
             self._incident_json[key] = template.render(incident=incident)
         return self._incident_json[key]
 
+    def deadline_label(self, clock: dict[str, Any], locale: str) -> str:
+        """The words' ``deadline(c)`` line for a clock, made once per distinct clock: a report's webhooks carry
+        the same few. Keyed by every value of the clock, so the macro may read any of them."""
+        key = (locale, *sorted(clock.items()))
+        if key not in self._labels:
+            if len(self._labels) >= INCIDENT_JSON_CACHE:
+                self._labels.clear()
+            words = self._env.get_template(f"_shared/words/{locale}.j2").module
+            self._labels[key] = str(words.deadline(clock))  # type: ignore[attr-defined]
+        return self._labels[key]
+
     def render(self, notice: NoticeRequested) -> Rendered:
         audience, channel = notice.audience.value, notice.channel.value
         locale = self.locale_for(audience, channel, notice.locale)
@@ -365,6 +377,8 @@ class Renderer:
         try:
             if channel == "webhook":
                 context["incident_json"] = self.incident_json(context["incident"])
+                for clock in context["clocks"]:
+                    clock["label"] = self.deadline_label(clock, locale)
             for name in PARTS[channel]:
                 template = self._env.get_template(f"{audience}/{channel}/{locale}/{name}")
                 parts[name.removesuffix(".j2").replace("subject.txt", "subject")] = template.render(context)

@@ -701,3 +701,14 @@ def test_a_dicts_reading_methods_work_in_loops() -> None:
     words = {"a": "Alpha"}
     text = env.from_string("{% for c in codes %}{{ words.get(c, c) }};{% endfor %}{{ words.items() | list }}")
     assert text.render(words=words, codes=["a", "b"]) == "Alpha;b;[('a', 'Alpha')]"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_webhooks_deadline_labels_say_what_its_email_says(renderer: Renderer, datamap: DataMap, locale: str) -> None:
+    webhook = renderer.render(notice_for(datamap, Audience.CONTROLLER, Channel.WEBHOOK, locale, NoticeKind.FULL))
+    email = renderer.render(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, locale, NoticeKind.FULL))
+
+    labels = [d["label"] for d in json.loads(webhook.json_body)["deadlines"]]
+    assert labels and all(labels)
+    for label in labels:
+        assert f"- {label}" in email.text
