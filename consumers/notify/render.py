@@ -359,8 +359,9 @@ class Renderer:
         return self._incident_json[key]
 
     def deadline_label(self, clock: dict[str, Any], locale: str) -> str:
-        """The words' ``deadline(c)`` line for a clock, made once per distinct clock: a report's webhooks carry
-        the same few. Keyed by every value of the clock, so the macro may read any of them."""
+        """The words' ``deadline(c)`` line for a clock (``c.label`` in the templates), made once per distinct
+        clock: a report's notices carry the same few. Keyed by every value of the clock, so the macro may read
+        any of them."""
         key = (locale, *sorted(clock.items()))
         if key not in self._labels:
             if len(self._labels) >= INCIDENT_JSON_CACHE:
@@ -375,10 +376,10 @@ class Renderer:
         context = self.context(notice, locale)
         parts: dict[str, str] = {}
         try:
+            for clock in context["clocks"]:
+                clock["label"] = self.deadline_label(clock, locale)
             if channel == "webhook":
                 context["incident_json"] = self.incident_json(context["incident"])
-                for clock in context["clocks"]:
-                    clock["label"] = self.deadline_label(clock, locale)
             for name in PARTS[channel]:
                 template = self._env.get_template(f"{audience}/{channel}/{locale}/{name}")
                 parts[name.removesuffix(".j2").replace("subject.txt", "subject")] = template.render(context)
