@@ -119,7 +119,6 @@ def _notify(settings: Settings, datamap: DataMap) -> None:
     if count == 1:
         serve(settings, None)
         return
-    Ledger.connect(settings.ledger.url).close()  # the tables made once, before the workers race to make them
     shared = settings.model_copy(update={"notify": settings.notify.share()})
 
     def worker(index: int, stop: threading.Event) -> None:

@@ -13,6 +13,7 @@ more in the first 160 characters.
 
 import json
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -68,7 +69,7 @@ _GSM7_REPLACEMENTS = {
     "•": "-",
     "·": "-",
 }
-INCIDENT_JSON_CACHE = 256  # distinct incident facts (and deadline lines) whose webhook parts are kept rendered
+RENDERED_PARTS_KEPT = 512  # incident blocks and deadline lines kept rendered (a few per report)
 SMS_SEGMENT = 160
 SMS_CONCATENATED_SEGMENT = 153
 
@@ -246,6 +247,22 @@ class _Sandbox(SandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
 
+class _Rendered:
+    """Parts of notices rendered once and kept, up to ``size`` of them (then forgotten all at once: a new report
+    brings new ones)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._kept: dict[tuple[Any, ...], str] = {}
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], str]) -> str:
+        if key not in self._kept:
+            if len(self._kept) >= self._size:
+                self._kept.clear()
+            self._kept[key] = make()
+        return self._kept[key]
+
+
 class Renderer:
     def __init__(self, templates_dir: Path) -> None:
         self._dir = templates_dir
@@ -262,8 +279,7 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self._env.filters["tojson"] = _to_json
-        self._incident_json: dict[str, str] = {}
-        self._labels: dict[tuple[Any, ...], str] = {}
+        self._parts = _Rendered(RENDERED_PARTS_KEPT)
         self._env.filters["oneline"] = oneline
         self._env.filters["clip"] = clip
 
@@ -350,25 +366,19 @@ class Renderer:
         """``_shared/incident.json.j2`` for these facts: the same in every webhook of a report (and locale), so
         rendered once per distinct facts. Keyed by the facts themselves, never by their ids: an on-call alert
         carries an incident's ids with its own description."""
-        key = _COMPACT_JSON(incident)
-        if key not in self._incident_json:
-            if len(self._incident_json) >= INCIDENT_JSON_CACHE:
-                self._incident_json.clear()
-            template = self._env.get_template("_shared/incident.json.j2")
-            self._incident_json[key] = template.render(incident=incident)
-        return self._incident_json[key]
+        return self._parts.get(
+            ("incident", _COMPACT_JSON(incident)),
+            lambda: self._env.get_template("_shared/incident.json.j2").render(incident=incident),
+        )
 
     def deadline_label(self, clock: dict[str, Any], locale: str) -> str:
         """The words' ``deadline(c)`` line for a clock (``c.label`` in the templates), made once per distinct
         clock: a report's notices carry the same few. Keyed by every value of the clock, so the macro may read
         any of them."""
-        key = (locale, *sorted(clock.items()))
-        if key not in self._labels:
-            if len(self._labels) >= INCIDENT_JSON_CACHE:
-                self._labels.clear()
-            words = self._env.get_template(f"_shared/words/{locale}.j2").module
-            self._labels[key] = str(words.deadline(clock))  # type: ignore[attr-defined]
-        return self._labels[key]
+        return self._parts.get(
+            ("label", locale, *sorted(clock.items())),
+            lambda: str(self._env.get_template(f"_shared/words/{locale}.j2").module.deadline(clock)),  # type: ignore[attr-defined]
+        )
 
     def render(self, notice: NoticeRequested) -> Rendered:
         audience, channel = notice.audience.value, notice.channel.value
@@ -376,7 +386,7 @@ class Renderer:
         context = self.context(notice, locale)
         parts: dict[str, str] = {}
         try:
-            for clock in context["clocks"]:
+            for clock in context["clocks"]:  # (a macro of the templates': its errors are the templates')
                 clock["label"] = self.deadline_label(clock, locale)
             if channel == "webhook":
                 context["incident_json"] = self.incident_json(context["incident"])
