@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+from pydantic import SecretStr
 
 from breachwire.sinks import SmtpSink, WebhookSink
 from breachwire.stack import Stack, wait_for_http
@@ -31,7 +32,7 @@ from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics
 from runtime.ledger import Ledger, NoticeRow
 from runtime.logging import configure
-from runtime.settings import Settings
+from runtime.settings import Settings, settings_env
 from runtime.topics import topics_for
 from schemas import Contact, IncidentReported, NoticeRequested, Report, ReportStatus, Source, incident_id
 from schemas.common import Message
@@ -151,23 +152,25 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
     }
     hooks = WebhookSink(secrets, out_dir / "webhooks", port=WEBHOOK_PORT).start()
     sms = TwilioSink(DEMO_TWILIO_SID, DEMO_TWILIO_TOKEN).start()
-    ledger_url = f"sqlite:///{out_dir / 'ledger.db'}"
-    env = {
-        "BREACHWIRE_SMTP__HOST": smtp.host,
-        "BREACHWIRE_SMTP__PORT": str(smtp.port),
-        "BREACHWIRE_LEDGER__URL": ledger_url,
-        "BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "BREACHWIRE_INTAKE__PORT": str(settings.intake.port),
-        "BREACHWIRE_DATAMAP_DIR": str(settings.datamap_dir),
-        "BREACHWIRE_LOG__FORMAT": "json",
-        # The demo's webhook receiver runs on this machine: admit loopback, which the target guard refuses.
-        "BREACHWIRE_NOTIFY__ALLOW_TARGETS": '["127.0.0.0/8"]',
-        # SMS go to a local server that speaks Twilio's Messages API.
-        "BREACHWIRE_TWILIO__BASE_URL": sms.base_url,
-        "BREACHWIRE_TWILIO__ACCOUNT_SID": DEMO_TWILIO_SID,
-        "BREACHWIRE_TWILIO__AUTH_TOKEN": DEMO_TWILIO_TOKEN,
-        "BREACHWIRE_TWILIO__FROM_NUMBER": "+15005550006",
-    }
+    services = settings.model_copy(
+        update={
+            "smtp": settings.smtp.model_copy(update={"host": smtp.host, "port": smtp.port}),
+            "ledger": settings.ledger.model_copy(update={"url": f"sqlite:///{out_dir / 'ledger.db'}"}),
+            "log": settings.log.model_copy(update={"format": "json"}),
+            # The demo's webhook receiver runs on this machine: admit loopback, which the target guard refuses.
+            "notify": settings.notify.model_copy(update={"allow_targets": ["127.0.0.0/8"]}),
+            # SMS go to a local server that speaks Twilio's Messages API.
+            "twilio": settings.twilio.model_copy(
+                update={
+                    "base_url": sms.base_url,
+                    "account_sid": DEMO_TWILIO_SID,
+                    "auth_token": SecretStr(DEMO_TWILIO_TOKEN),
+                    "from_number": "+15005550006",
+                }
+            ),
+        }
+    )
+    env = settings_env(services)
     stack = Stack(env, log_dir=out_dir / "logs")
     base = f"http://{settings.intake.host}:{settings.intake.port}"
     try:
@@ -179,7 +182,7 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         counts: list[tuple[int, int]] = []
         for make in (linode_eu_breach, twilio_call_center_breach):
             scenario = make(datetime.now(UTC))
-            outcome = _run_scenario(scenario, datamap, rules, settings, base, ledger_url, timeout_s, stack)
+            outcome = _run_scenario(scenario, datamap, rules, settings, base, services.ledger.url, timeout_s, stack)
             if outcome is None:
                 return 1
             counts.append(outcome)

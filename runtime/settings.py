@@ -4,10 +4,12 @@ Every field can be set by an environment variable ``BREACHWIRE_<FIELD>`` (nested
 ``BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS``) or by a TOML file named by ``--config`` or ``BREACHWIRE_CONFIG``.
 """
 
+import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_core import to_jsonable_python
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -217,6 +219,23 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def settings_env(settings: BaseModel, prefix: str = "BREACHWIRE_") -> dict[str, str]:
+    """Every setting as the environment variable that sets it (secrets in clear): a service started as a child
+    process with these runs on the same settings. A field left at None is left out, as unset."""
+    env: dict[str, str] = {}
+    for name, value in settings:
+        key = f"{prefix}{name.upper()}"
+        if isinstance(value, BaseModel):
+            env.update(settings_env(value, f"{key}__"))
+        elif isinstance(value, SecretStr):
+            env[key] = value.get_secret_value()
+        elif isinstance(value, str | int | float | Path):  # (bool is an int: "True", which pydantic reads)
+            env[key] = str(value)
+        elif value is not None:  # lists, tuples, dicts: JSON, as pydantic-settings reads complex fields
+            env[key] = json.dumps(to_jsonable_python(value))
+    return env
 
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:

@@ -1,6 +1,5 @@
 """Helpers the tests share (fixtures live in conftest.py)."""
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -11,29 +10,6 @@ from kafka import KafkaConsumer
 
 from runtime.settings import Settings
 from schemas import Report, ReportStatus
-
-
-def settings_env(s: Settings) -> dict[str, str]:
-    """The same settings as environment variables, for services run as child processes."""
-    return {
-        "BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers,
-        "BREACHWIRE_KAFKA__TOPIC_PREFIX": s.kafka.topic_prefix,
-        "BREACHWIRE_KAFKA__GROUP_PREFIX": s.kafka.group_prefix,
-        "BREACHWIRE_KAFKA__POLL_TIMEOUT_MS": str(s.kafka.poll_timeout_ms),
-        "BREACHWIRE_LEDGER__URL": s.ledger.url,
-        "BREACHWIRE_DATAMAP_DIR": str(s.datamap_dir),
-        "BREACHWIRE_SMTP__HOST": s.smtp.host,
-        "BREACHWIRE_SMTP__PORT": str(s.smtp.port),
-        "BREACHWIRE_INTAKE__HOST": s.intake.host,
-        "BREACHWIRE_INTAKE__PORT": str(s.intake.port),
-        "BREACHWIRE_LOG__FORMAT": "json",
-        "BREACHWIRE_NOTIFY__RETRY_DELAYS_S": json.dumps(list(s.notify.retry_delays_s)),
-        "BREACHWIRE_NOTIFY__ALLOW_TARGETS": json.dumps(s.notify.allow_targets),
-        "BREACHWIRE_TWILIO__BASE_URL": s.twilio.base_url,
-        "BREACHWIRE_TWILIO__ACCOUNT_SID": s.twilio.account_sid,
-        "BREACHWIRE_TWILIO__AUTH_TOKEN": s.twilio.auth_token.get_secret_value(),
-        "BREACHWIRE_TWILIO__FROM_NUMBER": s.twilio.from_number or "",
-    }
 
 
 def a_report(**changes: Any) -> Report:

@@ -4,7 +4,7 @@ import time
 import uuid
 
 import pytest
-from support import a_report, settings_env, wait_until
+from support import a_report, wait_until
 
 from breachwire.demo import Scenario, expected_notices
 from breachwire.sinks import Answer, SmtpSink, WebhookSink
@@ -15,7 +15,7 @@ from producers.publish import ReportPublisher
 from runtime.datamap import load_datamap
 from runtime.kafka import make_producer
 from runtime.ledger import Ledger
-from runtime.settings import Settings
+from runtime.settings import Settings, settings_env
 from runtime.topics import topics_for
 from schemas import Source
 

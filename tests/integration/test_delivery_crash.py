@@ -5,12 +5,12 @@ import time
 from collections import Counter
 
 import pytest
-from support import produce_webhook_notices, settings_env, wait_until
+from support import produce_webhook_notices, wait_until
 
 from breachwire.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
 from runtime.ledger import Ledger
-from runtime.settings import Settings
+from runtime.settings import Settings, settings_env
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from support import a_report, read_topic, settings_env
+from support import a_report, read_topic
 from test_oncall import held_authority_notice
 
 from breachwire.cli import main
@@ -14,7 +14,7 @@ from consumers.record.consumer import RecordAssessments, RecordReports, RecordRe
 from runtime.audit import AuditLog, audit_log
 from runtime.consumer import Received
 from runtime.ledger import Ledger
-from runtime.settings import Settings
+from runtime.settings import Settings, settings_env
 from runtime.topics import topics_for
 from schemas import Deadline, IncidentAssessed, IncidentReported, NoticeRequested, ReportStatus
 

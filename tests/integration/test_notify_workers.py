@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
-from support import produce_webhook_notices, settings_env, wait_until
+from support import produce_webhook_notices, wait_until
 
 from breachwire.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
 from runtime.ledger import Ledger
-from runtime.settings import Settings
+from runtime.settings import Settings, settings_env
 
 pytestmark = pytest.mark.integration
 
