@@ -8,10 +8,12 @@ Webhooks: a local receiver (a child process on asyncio, verifying every Standard
 answers each POST after ``--delay`` seconds. The baseline is a bare ``httpx.AsyncClient`` (on the notifier's
 ``SpreadTransport`` pools) posting the same signed bodies with ``notify.concurrency`` requests in flight.
 The notifier is the service as deployed, ``breachwire run notify``, with ``notify.workers`` processes (default:
-one per CPU) sharing the same overall limits: it reads the same notices from Kafka (produced before it starts),
-renders, signs, sends, writes ``notices.sent`` and the ledger (SQLite), and commits. Its clock starts when its
-consumer group has formed and stops at the last delivery the ledger records. The two take turns over
-``--rounds`` shares of the notices, so a machine whose speed drifts during the run weighs on both alike.
+one per CPU) sharing the same overall limits. It is started once per channel and kept running, as a service
+runs: process start and its consumer group forming (every worker in it) stay off its clock. Each round the
+notices go to Kafka (serialised beforehand; sending them is on the clock) and it reads them, renders, signs,
+sends, writes ``notices.sent`` and the ledger (SQLite), and commits; its clock stops at the last delivery the
+ledger records. The bare client and the notifier take turns over ``--rounds`` shares of the notices, so a
+machine whose speed drifts during the run weighs on both alike.
 Emails: a local aiosmtpd server (``SmtpSink``, a child process); the baseline is smtplib's ``sendmail`` over
 ``notify.smtp_connections`` reused connections in threads, sending the same messages (built before the clock
 starts). Goal: the notifier at >= 80% of the bare rate.
@@ -229,39 +231,29 @@ def bare_emails(notices: list[Any], renderer: Any, settings: Any) -> float:
 
 
 def service_env(settings: Any, workers: int) -> dict[str, str]:
-    """The settings the notifier service runs with, as its environment."""
+    """The settings the notifier service runs with, as its environment: the bench's, with ``workers`` processes
+    and warnings only (a log line a notice would be work the bare client does not do)."""
+    from runtime.settings import settings_env
+
     return {
-        "BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "BREACHWIRE_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "BREACHWIRE_KAFKA__GROUP_PREFIX": settings.kafka.group_prefix,
-        "BREACHWIRE_LEDGER__URL": settings.ledger.url,
-        "BREACHWIRE_DATAMAP_DIR": str(settings.datamap_dir),
-        "BREACHWIRE_SMTP__HOST": settings.smtp.host,
-        "BREACHWIRE_SMTP__PORT": str(settings.smtp.port),
-        "BREACHWIRE_NOTIFY__ALLOW_TARGETS": json.dumps(settings.notify.allow_targets),
-        "BREACHWIRE_NOTIFY__PER_HOST": str(settings.notify.per_host),
-        "BREACHWIRE_NOTIFY__CONCURRENCY": str(settings.notify.concurrency),
-        "BREACHWIRE_NOTIFY__SMTP_CONNECTIONS": str(settings.notify.smtp_connections),
+        **settings_env(settings),
         "BREACHWIRE_NOTIFY__WORKERS": str(workers),
         "BREACHWIRE_LOG__FORMAT": "json",
         "BREACHWIRE_LOG__LEVEL": "warning",
     }
 
 
-def wait_for_group(admin: Any, group: str, stack: Any, timeout_s: float = 60.0) -> float:
-    """The wall-clock time the notifier's consumer group first stood with partitions assigned.
-
-    Taken at its first member, so a batch read before the other workers join counts in the notifier's time.
-    """
+def wait_for_group(admin: Any, group: str, members: int, stack: Any, timeout_s: float = 60.0) -> None:
+    """Until the notifier's consumer group stands with all ``members`` of it holding partitions."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         described = admin.describe_groups([group]).get(group, {})
-        if described.get("group_state") == "Stable" and described.get("members"):
-            return time.time()
+        if described.get("group_state") == "Stable" and len(described.get("members") or []) >= members:
+            return
         if exited := stack.exited():
             raise RuntimeError(f"the notifier exited while starting: {exited}")
-        time.sleep(0.02)
-    raise RuntimeError(f"the notifier's consumer group {group} did not form in {timeout_s:.0f} s")
+        time.sleep(0.05)
+    raise RuntimeError(f"the notifier's group {group} did not form with {members} members in {timeout_s:.0f} s")
 
 
 def committed(admin: Any, group: str, topic: str) -> int:
@@ -272,53 +264,70 @@ def committed(admin: Any, group: str, topic: str) -> int:
     return sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == topic)
 
 
-def notifier(settings: Any, notices: list[Any], workers: int, log_dir: Path, before: int = 0) -> float:
-    """Seconds the notifier service takes to deliver ``notices``, as ``breachwire run notify`` runs it (with
-    ``workers`` processes; the overall limits shared among them), ``before`` notices delivered in earlier rounds.
+class Notifier:
+    """The notifier service as deployed (``breachwire run notify``, ``workers`` processes sharing the overall
+    limits), started once and kept running across rounds, as a service runs: what it pays once (process start,
+    imports, the group forming with every worker in it) stays out of its clock.
 
-    The notices are on Kafka before it starts; its clock runs from when its consumer group has formed (process
-    start, imports and the group join are left out, as a running service pays them once) to the last notice
-    recorded delivered in the ledger.
+    ``deliver`` hands it a round of notices: its clock runs from the first notice sent to Kafka to the last
+    one the ledger records delivered.
     """
-    from kafka import KafkaAdminClient
-    from sqlalchemy import func, select
 
-    from breachwire.stack import Stack
-    from runtime.kafka import make_producer, send
-    from runtime.ledger import Ledger
-    from runtime.ledger import notices as notice_rows
-    from runtime.topics import topics_for
+    def __init__(self, settings: Any, workers: int, log_dir: Path) -> None:
+        from kafka import KafkaAdminClient
 
-    topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
-    producer = make_producer(settings.kafka)
-    for n in notices:
-        send(producer, topics.requested, n.recipient_id, n)
-    producer.flush(timeout=120)
-    producer.close()
-    group = f"{settings.kafka.group_prefix}.notify"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="bench")
-    stack = Stack(service_env(settings, workers), services=["notify"], log_dir=log_dir)
-    stack.start()
-    try:
-        started = wait_for_group(admin, group, stack)
-        while committed(admin, group, topics.requested) < before + len(notices):
-            if exited := stack.exited():
+        from breachwire.stack import Stack
+        from runtime.kafka import make_producer
+        from runtime.topics import topics_for
+
+        self._settings = settings
+        self._topic = topics_for(settings.kafka, settings.notify.retry_delays_s).requested
+        self._group = f"{settings.kafka.group_prefix}.notify"
+        self._producer = make_producer(settings.kafka)
+        self._admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="bench")
+        self._stack = Stack(service_env(settings, workers), services=["notify"], log_dir=log_dir)
+        self._stack.start()
+        try:
+            wait_for_group(self._admin, self._group, workers, self._stack)
+        except BaseException:
+            self.close()
+            raise
+        self.delivered = 0
+
+    def deliver(self, notices: list[Any]) -> float:
+        """Seconds the running notifier takes to deliver ``notices``."""
+        from sqlalchemy import func, select
+
+        from runtime.ledger import Ledger
+        from runtime.ledger import notices as notice_rows
+
+        # Serialised before the clock starts, like the bare client's bodies; sending them is on the clock.
+        records = [(n.recipient_id.encode(), n.to_json()) for n in notices]
+        started = time.time()
+        for key, value in records:
+            self._producer.send(self._topic, key=key, value=value)
+        self._producer.flush(timeout=120)
+        self.delivered += len(notices)
+        while committed(self._admin, self._group, self._topic) < self.delivered:
+            if exited := self._stack.exited():
                 raise RuntimeError(f"the notifier exited: {exited}")
-            time.sleep(0.5)
-    finally:
-        stack.stop(timeout_s=60)
-        admin.close()
-    ledger = Ledger.connect(settings.ledger.url)
-    try:
-        with ledger.engine.connect() as conn:
-            count, last = conn.execute(
-                select(func.count(), func.max(notice_rows.c.delivered_at)).where(notice_rows.c.state == "delivered")
-            ).one()
-    finally:
-        ledger.close()
-    if count != before + len(notices):
-        raise RuntimeError(f"only {count - before} of {len(notices)} notices delivered")
-    return float(last.timestamp() - started)
+            time.sleep(0.2)
+        ledger = Ledger.connect(self._settings.ledger.url)
+        try:
+            with ledger.engine.connect() as conn:
+                count, last = conn.execute(
+                    select(func.count(), func.max(notice_rows.c.delivered_at)).where(notice_rows.c.state == "delivered")
+                ).one()
+        finally:
+            ledger.close()
+        if count != self.delivered:
+            raise RuntimeError(f"{count} notices delivered of {self.delivered}")
+        return float(last.timestamp() - started)
+
+    def close(self) -> None:
+        self._stack.stop(timeout_s=60)
+        self._admin.close()
+        self._producer.close()
 
 
 def main() -> int:
@@ -414,19 +423,23 @@ def main() -> int:
             bare_s = notify_s = 0.0
             receiver_cpu = {"bare": 0.0, "notifier": 0.0}
             size = -(-count // args.rounds)
-            for start in range(0, count, size):
-                chunk = notices[start : start + size]
-                before = cpu_seconds(receiver_pid)
-                if kind == "webhook":
-                    bare_s += bare_webhooks(chunk, datamap, renderer, concurrency)
-                else:
-                    bare_s += bare_emails(chunk, renderer, settings)
-                between = cpu_seconds(receiver_pid)
-                notify_s += notifier(channel_settings, chunk, args.workers, logs, before=start)
-                after = cpu_seconds(receiver_pid)
-                if before is not None and between is not None and after is not None:
-                    receiver_cpu["bare"] += between - before
-                    receiver_cpu["notifier"] += after - between
+            running = Notifier(channel_settings, args.workers, logs)
+            try:
+                for start in range(0, count, size):
+                    chunk = notices[start : start + size]
+                    before = cpu_seconds(receiver_pid)
+                    if kind == "webhook":
+                        bare_s += bare_webhooks(chunk, datamap, renderer, concurrency)
+                    else:
+                        bare_s += bare_emails(chunk, renderer, settings)
+                    between = cpu_seconds(receiver_pid)
+                    notify_s += running.deliver(chunk)
+                    after = cpu_seconds(receiver_pid)
+                    if before is not None and between is not None and after is not None:
+                        receiver_cpu["bare"] += between - before
+                        receiver_cpu["notifier"] += after - between
+            finally:
+                running.close()
             bare_rate, notify_rate = count / bare_s, count / notify_s
             results[kind] = {
                 "notices": count,
