@@ -95,6 +95,11 @@ class BrokerPaths:
     log_file: Path
     pid_file: Path
 
+    @property
+    def fetched(self) -> Path:
+        """Written once every jar is in ``libs``: a fetch cut short leaves no marker and runs again."""
+        return self.libs / ".complete"
+
     @classmethod
     def of(cls, settings: BrokerSettings) -> "BrokerPaths":
         data = settings.data_dir
@@ -114,14 +119,13 @@ def address(settings: BrokerSettings) -> str:
 
 
 def is_fetched(settings: BrokerSettings) -> bool:
-    return (BrokerPaths.of(settings).libs / ".complete").exists()
+    return BrokerPaths.of(settings).fetched.exists()
 
 
 def fetch(settings: BrokerSettings) -> Path:
     """The folder of jars, copied from Maven Central on first use."""
     paths = BrokerPaths.of(settings)
-    marker = paths.libs / ".complete"
-    if marker.exists():
+    if paths.fetched.exists():
         return paths.libs
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -146,7 +150,7 @@ def fetch(settings: BrokerSettings) -> Path:
     )
     if result.returncode != 0:
         raise BrokerError(f"mvn could not fetch Kafka {settings.version}:\n{result.stdout[-3000:]}")
-    marker.write_text(settings.version, encoding="utf-8")
+    paths.fetched.write_text(settings.version, encoding="utf-8")
     return paths.libs
 
 
