@@ -158,22 +158,6 @@ def write_datamap(directory: Path, recipients: int, port: int) -> dict[str, str]
     return secrets
 
 
-def notices_for(datamap: Any, channel: Any, count: int) -> list[Any]:
-    from consumers.notify.samples import notice_from_report, sample_report
-    from schemas import Audience, NoticeKind, notice_id
-
-    customers = sorted(datamap.customers.values(), key=lambda c: c.id)
-    report = sample_report(NoticeKind.FOLLOW_UP)
-    out = []
-    for i in range(count):
-        customer = customers[i % len(customers)]
-        base = notice_from_report(report, datamap, Audience.CONTROLLER, channel, customer=customer)
-        revision = f"update.{i + 2}"
-        nid = notice_id(base.incident_id, customer.id, "controller", channel.value, revision)
-        out.append(base.model_copy(update={"revision": revision, "notice_id": nid, "requires_approval": False}))
-    return out
-
-
 def bare_webhooks(notices: list[Any], datamap: Any, renderer: Any, concurrency: int) -> float:
     """Seconds a bare httpx client takes to POST the same signed bodies, ``concurrency`` at a time."""
     import httpx
@@ -230,19 +214,6 @@ def bare_emails(notices: list[Any], renderer: Any, settings: Any) -> float:
     return time.perf_counter() - started
 
 
-def service_env(settings: Any, workers: int) -> dict[str, str]:
-    """The settings the notifier service runs with, as its environment: the bench's, with ``workers`` processes
-    and warnings only (a log line a notice would be work the bare client does not do)."""
-    from runtime.settings import settings_env
-
-    return {
-        **settings_env(settings),
-        "BREACHWIRE_NOTIFY__WORKERS": str(workers),
-        "BREACHWIRE_LOG__FORMAT": "json",
-        "BREACHWIRE_LOG__LEVEL": "warning",
-    }
-
-
 def wait_for_group(admin: Any, group: str, members: int, stack: Any, timeout_s: float = 60.0) -> None:
     """Until the notifier's consumer group stands with all ``members`` of it holding partitions."""
     deadline = time.monotonic() + timeout_s
@@ -278,6 +249,7 @@ class Notifier:
 
         from breachwire.stack import Stack
         from runtime.kafka import make_producer
+        from runtime.settings import settings_env
         from runtime.topics import topics_for
 
         self._settings = settings
@@ -285,7 +257,8 @@ class Notifier:
         self._group = f"{settings.kafka.group_prefix}.notify"
         self._producer = make_producer(settings.kafka)
         self._admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="bench")
-        self._stack = Stack(service_env(settings, workers), services=["notify"], log_dir=log_dir)
+        service = settings.model_copy(update={"notify": settings.notify.model_copy(update={"workers": workers})})
+        self._stack = Stack(settings_env(service), services=["notify"], log_dir=log_dir)
         self._stack.start()
         try:
             wait_for_group(self._admin, self._group, workers, self._stack)
@@ -351,6 +324,7 @@ def main() -> int:
         return 0
 
     from consumers.notify.render import Renderer
+    from consumers.notify.samples import controller_notices
     from runtime import broker
     from runtime.datamap import load_datamap
     from runtime.kafka import delete_topics, ensure_topics
@@ -384,6 +358,7 @@ def main() -> int:
             datamap_dir=datamap_dir,
             smtp={"host": "127.0.0.1", "port": smtp_port},
             notify={"allow_targets": ["127.0.0.0/8"], "per_host": 10_000},  # one local host takes everything
+            # Warnings only: a log line a notice would be work the bare client does not do.
             log={"format": "json", "level": "warning"},
         )
         configure(settings.log, "bench")
@@ -401,7 +376,7 @@ def main() -> int:
             if count <= 0:
                 continue
             channel = Channel.WEBHOOK if kind == "webhook" else Channel.EMAIL
-            notices = notices_for(datamap, channel, count)
+            notices = controller_notices(datamap, channel, count)
             print(f"{kind}: {count} notices to {args.recipients} recipients, concurrency {concurrency}", flush=True)
             # The notifier gets its own ledger per channel, so the second run does not skip the first's ids.
             channel_settings = settings.model_copy(

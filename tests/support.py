@@ -29,35 +29,22 @@ def a_report(**changes: Any) -> Report:
 
 
 def produce_webhook_notices(settings: Settings, count: int) -> set[str]:
-    """``count`` controller webhook notices (distinct revisions, round the data map's webhook customers) put on
-    ``notices.requested``; their ids."""
-    from consumers.notify.samples import notice_from_report, sample_report
+    """``count`` controller webhook notices (``samples.controller_notices``) put on ``notices.requested``; their
+    ids."""
+    from consumers.notify.samples import controller_notices
     from runtime.datamap import load_datamap
     from runtime.kafka import make_producer, send
     from runtime.topics import topics_for
-    from schemas import Audience, Channel, NoticeKind, notice_id
+    from schemas import Channel
 
-    datamap = load_datamap(settings.datamap_dir)
-    customers = [c for c in datamap.customers.values() if c.webhook_url and c.webhook_secret]
-    report = sample_report(NoticeKind.FOLLOW_UP)
-    ids = set()
+    notices = controller_notices(load_datamap(settings.datamap_dir), Channel.WEBHOOK, count)
     producer = make_producer(settings.kafka)
     requested = topics_for(settings.kafka).requested
-    for i in range(count):
-        customer = customers[i % len(customers)]
-        base = notice_from_report(report, datamap, Audience.CONTROLLER, Channel.WEBHOOK, customer=customer)
-        revision = f"update.{i + 2}"
-        notice = base.model_copy(
-            update={
-                "revision": revision,
-                "notice_id": notice_id(base.incident_id, customer.id, "controller", "webhook", revision),
-            }
-        )
-        ids.add(notice.notice_id)
+    for notice in notices:
         send(producer, requested, notice.recipient_id, notice)
     producer.flush(timeout=30)
     producer.close()
-    return ids
+    return {n.notice_id for n in notices}
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.2) -> None:

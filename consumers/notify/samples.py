@@ -312,3 +312,23 @@ def sample_notice(
         customer=customer,
         description=description,
     )
+
+
+def controller_notices(datamap: DataMap, channel: Channel, count: int) -> list[NoticeRequested]:
+    """``count`` controller notices of the sample follow-up report on ``channel``, round the customers with an
+    address there, each its own revision and so its own notice id: a load for the tests and the benchmarks."""
+
+    def has_address(c: Customer) -> bool:
+        return {Channel.EMAIL: c.privacy_email, Channel.WEBHOOK: c.webhook_url, Channel.SMS: c.sms}[channel] is not None
+
+    customers = sorted((c for c in datamap.customers.values() if has_address(c)), key=lambda c: c.id)
+    report = sample_report(NoticeKind.FOLLOW_UP)
+    # Built once per customer: the incident behind them is the same.
+    bases = [notice_from_report(report, datamap, Audience.CONTROLLER, channel, customer=c) for c in customers[:count]]
+    notices = []
+    for i in range(count):
+        base = bases[i % len(bases)]
+        revision = f"update.{i + 2}"
+        nid = notice_id(base.incident_id, base.recipient_id, Audience.CONTROLLER.value, channel.value, revision)
+        notices.append(base.model_copy(update={"revision": revision, "notice_id": nid}))
+    return notices
