@@ -216,10 +216,11 @@ def bare_emails(notices: list[Any], renderer: Any, settings: Any) -> float:
 
 def wait_for_group(admin: Any, group: str, members: int, stack: Any, timeout_s: float = 60.0) -> None:
     """Until the notifier's consumer group stands with all ``members`` of it holding partitions."""
+    from runtime.kafka import group_members
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        described = admin.describe_groups([group]).get(group, {})
-        if described.get("group_state") == "Stable" and len(described.get("members") or []) >= members:
+        if group_members(admin, group) >= members:
             return
         if exited := stack.exited():
             raise RuntimeError(f"the notifier exited while starting: {exited}")

@@ -133,6 +133,13 @@ def delete_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
         admin.close()
 
 
+def group_members(admin: KafkaAdminClient, group: str) -> int:
+    """How many consumers share ``group``'s partitions: its members once the group is Stable, else 0 (while it
+    rebalances, a member may hold none yet)."""
+    described = admin.describe_groups([group]).get(group, {})
+    return len(described.get("members") or []) if described.get("group_state") == "Stable" else 0
+
+
 def list_topics(settings: KafkaSettings) -> list[str]:
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
     try:

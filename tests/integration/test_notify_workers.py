@@ -13,6 +13,7 @@ from support import produce_webhook_notices, wait_until
 
 from breachwire.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
+from runtime.kafka import group_members
 from runtime.ledger import Ledger
 from runtime.settings import Settings, settings_env
 
@@ -34,12 +35,10 @@ def alive(pid: int) -> bool:
         return False
 
 
-def group_members(settings: Settings) -> int:
-    group = f"{settings.kafka.group_prefix}.notify"
+def notify_members(settings: Settings) -> int:
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="test")
     try:
-        described = admin.describe_groups([group]).get(group, {})
-        return len(described.get("members") or []) if described.get("group_state") == "Stable" else 0
+        return group_members(admin, f"{settings.kafka.group_prefix}.notify")
     finally:
         admin.close()
 
@@ -66,7 +65,7 @@ def test_two_workers_share_the_notices_and_stop_with_their_parent(
         assert len(webhook_sink.webhook_ids()) < COUNT, "the kill came too late to test anything"
 
         stack.start("notify")
-        wait_until(lambda: group_members(settings) == 2, 60, "both workers in the consumer group")
+        wait_until(lambda: notify_members(settings) == 2, 60, "both workers in the consumer group")
         wait_until(lambda: ledger.count_by_state().get("delivered") == COUNT, 300, f"{COUNT} delivered notices")
         workers = children(stack.processes["notify"].pid)
         assert len(workers) == 2
