@@ -324,6 +324,7 @@ def main() -> int:
         receiver(kind, Path(directory), int(port), float(delay), Path(secrets))
         return 0
 
+    from consumers.assess.rules import load_rules
     from consumers.notify.render import Renderer
     from consumers.notify.samples import controller_notices
     from runtime import broker
@@ -366,6 +367,7 @@ def main() -> int:
         table = topics_for(settings.kafka, settings.notify.retry_delays_s).partitions(settings.kafka)
         ensure_topics(settings.kafka, table)
         datamap = load_datamap(datamap_dir)
+        rules = load_rules(settings.rules_dir)
         renderer = Renderer(settings.templates_dir)
         concurrency = settings.notify.concurrency
         results["concurrency"] = concurrency
@@ -377,7 +379,7 @@ def main() -> int:
             if count <= 0:
                 continue
             channel = Channel.WEBHOOK if kind == "webhook" else Channel.EMAIL
-            notices = controller_notices(datamap, channel, count)
+            notices = controller_notices(datamap, rules, channel, count)
             print(f"{kind}: {count} notices to {args.recipients} recipients, concurrency {concurrency}", flush=True)
             # The notifier gets its own ledger per channel, so the second run does not skip the first's ids.
             channel_settings = settings.model_copy(

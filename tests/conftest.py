@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from breachwire.sinks import SmtpSink, WebhookSink
 from breachwire.twilio_sink import TwilioSink
+from consumers.assess.rules import RuleBook, load_rules
 from runtime import broker
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import delete_topics, ensure_topics
@@ -60,6 +61,11 @@ def settings(broker_address: str, tmp_path: Path) -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def datamap() -> DataMap:
     return load_datamap(EXAMPLES)
+
+
+@pytest.fixture(scope="session")
+def rules() -> RuleBook:
+    return load_rules(PROJECT_ROOT / "rules")
 
 
 def _ledger_params() -> list[object]:

@@ -31,13 +31,15 @@ def a_report(**changes: Any) -> Report:
 def produce_webhook_notices(settings: Settings, count: int) -> set[str]:
     """``count`` controller webhook notices (``samples.controller_notices``) put on ``notices.requested``; their
     ids."""
+    from consumers.assess.rules import load_rules
     from consumers.notify.samples import controller_notices
     from runtime.datamap import load_datamap
     from runtime.kafka import make_producer, send
     from runtime.topics import topics_for
     from schemas import Channel
 
-    notices = controller_notices(load_datamap(settings.datamap_dir), Channel.WEBHOOK, count)
+    datamap, rules = load_datamap(settings.datamap_dir), load_rules(settings.rules_dir)
+    notices = controller_notices(datamap, rules, Channel.WEBHOOK, count)
     producer = make_producer(settings.kafka)
     requested = topics_for(settings.kafka).requested
     for notice in notices:

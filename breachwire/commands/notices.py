@@ -37,6 +37,7 @@ def _read_report(path: Path) -> Report:
 
 
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.assess.rules import RulesError, load_rules
     from consumers.notify.render import Renderer, sms_segments
     from consumers.notify.samples import notice_from_report, sample_notice
     from runtime.datamap import DataMapError, load_datamap
@@ -45,15 +46,25 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     kind = NoticeKind(args.kind) if args.kind else None
     try:
         datamap = load_datamap(settings.datamap_dir)
+        rules = load_rules(settings.rules_dir)
         if args.report:
             report = _read_report(Path(args.report))
             notice = notice_from_report(
-                report, datamap, audience, channel, subprocessor_id=args.subprocessor, locale=args.locale, kind=kind
+                report,
+                datamap,
+                audience,
+                channel,
+                rules=rules,
+                subprocessor_id=args.subprocessor,
+                locale=args.locale,
+                kind=kind,
             )
         else:
-            notice = sample_notice(datamap, audience, channel, locale=args.locale, kind=kind, known=not args.unknown)
+            notice = sample_notice(
+                datamap, audience, channel, rules=rules, locale=args.locale, kind=kind, known=not args.unknown
+            )
         rendered = Renderer(settings.templates_dir).render(notice)
-    except (_BadInput, DataMapError, LookupError) as exc:
+    except (_BadInput, DataMapError, RulesError, LookupError) as exc:
         message = str(exc).strip('"').replace("\n", "; ")
         print(f"breachwire: {message}", file=sys.stderr)
         return 2

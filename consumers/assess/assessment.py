@@ -89,6 +89,11 @@ class Assessor:
             found = self._jurisdictions[key] = self._rules.for_customer(*key)
         return found
 
+    def clocks(self, jurisdictions: list[Jurisdiction], affected: int | None) -> list[Deadline]:
+        """Every clock these jurisdictions start for this report, ours to the controller first, when ``affected``
+        people are affected: for a recipient outside the data map (an authority, on-call)."""
+        return self._compute(jurisdictions, Facts(affected=affected)).deadlines
+
     def _compute(self, jurisdictions: list[Jurisdiction], facts: Facts) -> "_Clocks":
         deadlines: list[Deadline] = []
         authority: list[tuple[Jurisdiction, Obligation, Deadline]] = []

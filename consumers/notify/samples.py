@@ -9,14 +9,15 @@ Times are fixed, so that a rendered sample is the same on every run.
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from consumers.assess.assessment import Assessor
 from consumers.assess.impact import affected_customers, data_categories
 from consumers.assess.notices import KIND_BY_STATUS, incident_facts
+from consumers.assess.rules import RuleBook
 from runtime.datamap import Customer, DataMap
 from schemas import (
     Audience,
     Channel,
     Contact,
-    Deadline,
     IncidentReported,
     NoticeKind,
     NoticeRequested,
@@ -52,7 +53,6 @@ class Recipient:
     locale: str
     timezone: str
     jurisdiction: str
-    citation: str
 
 
 # A supervisory authority per locale (authority reports), and the processor's own on-call team.
@@ -64,7 +64,6 @@ AUTHORITIES = {
         "en",
         "Europe/Berlin",
         "eu-gdpr",
-        "GDPR Art. 33(1), (3), (4)",
     ),
     "sk": Recipient(
         "authority:sk-uoou",
@@ -73,7 +72,6 @@ AUTHORITIES = {
         "sk",
         "Europe/Bratislava",
         "eu-gdpr",
-        "GDPR čl. 33 ods. 1, 3, 4",
     ),
     "fil": Recipient(
         "authority:ph-npc",
@@ -82,7 +80,6 @@ AUTHORITIES = {
         "fil",
         "Asia/Manila",
         "ph-dpa",
-        "NPC Circular 16-03 s17(A), (D)",
     ),
 }
 ONCALL = Recipient(
@@ -96,7 +93,6 @@ ONCALL = Recipient(
     "en",
     "Europe/Bratislava",
     "eu-gdpr",
-    "DPA with customers, s. 9 (24 hours)",
 )
 
 
@@ -151,56 +147,22 @@ def first_eu_customer(datamap: DataMap) -> Customer:
     return customers[0]
 
 
-def _deadlines(jurisdiction: str, citation: str, aware_at: datetime, known: bool) -> list[Deadline]:
-    """The recipient's own clocks, as the assessor would attach them."""
-    if jurisdiction == "ph-dpa":
-        return [
-            Deadline(
-                jurisdiction="ph-dpa",
-                audience="authority",
-                due_at=aware_at + timedelta(hours=72),
-                citation="NPC Circular 16-03 s17(A)",
-                notifiable=True if known else None,
-            ),
-            Deadline(
-                jurisdiction="ph-dpa",
-                audience="data_subjects",
-                due_at=aware_at + timedelta(hours=72),
-                citation="NPC Circular 16-03 s18(A)",
-                notifiable=True if known else None,
-            ),
-        ]
-    return [
-        Deadline(
-            jurisdiction=jurisdiction,
-            audience="authority",
-            due_at=aware_at + timedelta(hours=72),
-            citation=citation if citation.startswith("GDPR") else "GDPR Art. 33(1)",
-            notifiable=True if known else None,
-        ),
-        Deadline(
-            jurisdiction=jurisdiction,
-            audience="data_subjects",
-            due_at=None,
-            citation="GDPR Art. 34(1)",
-            notifiable=None,
-        ),
-    ]
-
-
 def notice_from_report(
     report: Report,
     datamap: DataMap,
     audience: Audience,
     channel: Channel,
     *,
+    rules: RuleBook,
     subprocessor_id: str = SAMPLE_SUBPROCESSOR,
     locale: str | None = None,
     kind: NoticeKind | None = None,
     customer: Customer | None = None,
     description: str | None = None,
 ) -> NoticeRequested:
-    """The notice a report leads to for one audience and channel, built as the assessor builds it.
+    """The notice a report leads to for one audience and channel, built as the assessor builds it, with the
+    clocks ``rules`` start: a controller notice carries the controller's own, an authority report its filing's,
+    an on-call alert the clock it is about (ours to the controller), a customer alert none.
 
     The recipient is ``customer``, else the first customer the report touches, else the first EU customer
     (controller and customer notices); the authority of the locale (authority reports); or the on-call team.
@@ -222,7 +184,7 @@ def notice_from_report(
     if description is not None:
         facts = facts.model_copy(update={"description": description})
     kind = kind or (NoticeKind.ALERT if audience is Audience.ONCALL else KIND_BY_STATUS[report.status])
-    known = report.approx_data_subjects is not None
+    assessor = Assessor(rules, report)
 
     if audience in (Audience.CONTROLLER, Audience.CUSTOMER):
         if customer is None:
@@ -235,24 +197,16 @@ def notice_from_report(
             Channel.WEBHOOK: customer.webhook_url,
             Channel.SMS: customer.sms,
         }.get(channel) or (customer.admin_emails[0] if customer.admin_emails else "admin@customer.example")
-        jurisdiction = "ph-dpa" if customer.country == "PH" else "eu-gdpr"
-        deadlines = _deadlines(jurisdiction, "GDPR Art. 33(1)", report.aware_at, known)
+        controller = audience is Audience.CONTROLLER
+        deadlines = assessor.assess(customer).controller_clocks if controller else []
     else:
         recipient = ONCALL if audience is Audience.ONCALL else AUTHORITIES.get(locale or "en", AUTHORITIES["en"])
         recipient_id, name, zone = recipient.id, recipient.name, recipient.timezone
         locale = locale or recipient.locale
         address = recipient.address.get(channel, "+15550009999")
-        deadlines = _deadlines(recipient.jurisdiction, recipient.citation, report.aware_at, known)
-        if audience is Audience.ONCALL:
-            deadlines.insert(
-                0,
-                Deadline(
-                    jurisdiction=recipient.jurisdiction,
-                    audience="controller",
-                    due_at=report.aware_at + timedelta(hours=24),
-                    citation="GDPR Art. 33(2); DPA s. 9 (24 hours)",
-                ),
-            )
+        clocks = assessor.clocks([rules[recipient.jurisdiction]], report.approx_data_subjects)
+        wanted = "controller" if audience is Audience.ONCALL else "authority"
+        deadlines = [d for d in clocks if d.audience == wanted]
 
     # Later notices in the story point back at the earlier ones (GDPR Art. 33(4): facts follow in phases).
     kinds = list(STATUS_BY_KIND)[:4]
@@ -293,6 +247,7 @@ def sample_notice(
     audience: Audience,
     channel: Channel,
     *,
+    rules: RuleBook,
     locale: str | None = None,
     kind: NoticeKind | None = None,
     known: bool = True,
@@ -307,6 +262,7 @@ def sample_notice(
         datamap,
         audience,
         channel,
+        rules=rules,
         locale=locale,
         kind=kind,
         customer=customer,
@@ -314,7 +270,7 @@ def sample_notice(
     )
 
 
-def controller_notices(datamap: DataMap, channel: Channel, count: int) -> list[NoticeRequested]:
+def controller_notices(datamap: DataMap, rules: RuleBook, channel: Channel, count: int) -> list[NoticeRequested]:
     """``count`` controller notices of the sample follow-up report on ``channel``, round the customers with an
     address there, each its own revision and so its own notice id: a load for the tests and the benchmarks."""
 
@@ -324,7 +280,10 @@ def controller_notices(datamap: DataMap, channel: Channel, count: int) -> list[N
     customers = sorted((c for c in datamap.customers.values() if has_address(c)), key=lambda c: c.id)
     report = sample_report(NoticeKind.FOLLOW_UP)
     # Built once per customer: the incident behind them is the same.
-    bases = [notice_from_report(report, datamap, Audience.CONTROLLER, channel, customer=c) for c in customers[:count]]
+    bases = [
+        notice_from_report(report, datamap, Audience.CONTROLLER, channel, rules=rules, customer=c)
+        for c in customers[:count]
+    ]
     notices = []
     for i in range(count):
         base = bases[i % len(bases)]

@@ -12,12 +12,13 @@ from support import read_topic, wait_until
 from breachwire.commands import dlq
 from breachwire.sinks import Answer, SmtpSink, WebhookSink
 from breachwire.twilio_sink import TwilioSink
+from consumers.assess.rules import load_rules
 from consumers.notify.consumer import NotifyLoops, build
 from consumers.notify.samples import notice_from_report, sample_report
 from runtime.datamap import Customer, DataMap, load_datamap
 from runtime.kafka import make_producer, send
 from runtime.ledger import Ledger
-from runtime.settings import Settings
+from runtime.settings import PROJECT_ROOT, Settings
 from runtime.topics import topics_for
 from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry
 
@@ -64,13 +65,16 @@ def notifier(wired_settings: Settings) -> Any:
     n.close()
 
 
+RULES = load_rules(PROJECT_ROOT / "rules")
+
+
 def customer(datamap: DataMap, customer_id: str = "acme-eu") -> Customer:
     return datamap.customers[customer_id]
 
 
 def a_notice(datamap: DataMap, channel: Channel, kind: NoticeKind = NoticeKind.FULL, **changes: Any) -> NoticeRequested:
     notice = notice_from_report(
-        sample_report(kind), datamap, Audience.CONTROLLER, channel, kind=kind, customer=customer(datamap)
+        sample_report(kind), datamap, Audience.CONTROLLER, channel, rules=RULES, kind=kind, customer=customer(datamap)
     )
     return notice.model_copy(update=changes)
 

@@ -9,7 +9,7 @@ import pytest
 
 from consumers.assess.assessment import Assessor
 from consumers.assess.consumer import Assess
-from consumers.assess.rules import RuleBook, load_rules
+from consumers.assess.rules import RuleBook
 from runtime.datamap import Customer, DataMap, load_subprocessors
 from runtime.settings import PROJECT_ROOT, OncallSettings, load_settings
 from runtime.topics import topics_for
@@ -31,11 +31,6 @@ EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
 TOPICS = topics_for(load_settings().kafka)
 ONCALL = OncallSettings(email="oncall@processor.example")
 AWARE = datetime(2026, 6, 10, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleBook:
-    return load_rules(PROJECT_ROOT / "rules")
 
 
 def customer(cid: str, **fields: Any) -> Customer:

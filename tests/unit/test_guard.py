@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from breachwire.sinks import WebhookSink
+from consumers.assess.rules import RuleBook
 from consumers.notify.delivery import Attempt, Dispatcher
 from consumers.notify.errors import FinalDelivery, RetryableDelivery
 from consumers.notify.guard import GuardedTransport, RefusedTarget, SocketOption, TargetGuard
@@ -228,14 +229,21 @@ def test_a_lookup_that_hangs_ends_as_a_connect_timeout() -> None:
         post(GuardedTransport(TargetGuard(resolver=HangingDns())), "http://hooks.example/in", timeout_s=0.2)
 
 
-def test_the_notifier_connects_where_the_guard_resolved(webhook_sink: WebhookSink, datamap: DataMap) -> None:
+def test_the_notifier_connects_where_the_guard_resolved(
+    webhook_sink: WebhookSink, datamap: DataMap, rules: RuleBook
+) -> None:
     # "hooks.example" resolves nowhere but through the guard: a delivery shows the notifier's webhook client
     # connects to the guard's addresses; a mixed answer is a final failure, not one to retry.
     settings = load_settings(
         datamap_dir=PROJECT_ROOT / "examples" / "datamap", notify={"allow_targets": ["127.0.0.0/8"]}
     )
     notice = notice_from_report(
-        sample_report(), datamap, Audience.CONTROLLER, Channel.WEBHOOK, customer=datamap.customers["acme-eu"]
+        sample_report(),
+        datamap,
+        Audience.CONTROLLER,
+        Channel.WEBHOOK,
+        rules=rules,
+        customer=datamap.customers["acme-eu"],
     ).model_copy(update={"address": f"http://hooks.example:{webhook_sink.port}{PATH}"})
 
     def deliver(answer: list[str]) -> Attempt:

@@ -6,12 +6,15 @@ import email
 import email.policy
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from breachwire.cli import main
+from consumers.assess.assessment import Assessor
+from consumers.assess.rules import load_rules
 from consumers.notify.email import build_message
 from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rendered, Renderer
 from consumers.notify.samples import first_eu_customer, sample_notice, sample_report
@@ -20,6 +23,7 @@ from runtime.settings import PROJECT_ROOT
 from schemas import Audience, Channel, NoticeKind, NoticeRequested, ReportStatus
 
 TEMPLATES = PROJECT_ROOT / "templates"
+RULES = load_rules(PROJECT_ROOT / "rules")  # the clocks the samples carry
 LOCALES = ("en", "fil", "sk")
 STORY = (NoticeKind.PRELIMINARY, NoticeKind.FULL, NoticeKind.FOLLOW_UP, NoticeKind.CLOSING)
 NBSP = "\xa0"
@@ -54,7 +58,7 @@ def unknown(notice: NoticeRequested) -> NoticeRequested:
 def notice_for(
     datamap: DataMap, audience: Audience, channel: Channel, locale: str, kind: NoticeKind, known: bool = True
 ) -> NoticeRequested:
-    notice = sample_notice(datamap, audience, channel, locale=locale, kind=kind, known=known)
+    notice = sample_notice(datamap, audience, channel, rules=RULES, locale=locale, kind=kind, known=known)
     return notice if known else unknown(notice)
 
 
@@ -113,6 +117,30 @@ def test_every_template_renders(
         assert notice.incident_id[:12] in rendered.sms[:SMS_SEGMENT]
         assert all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in rendered.sms), rendered.sms
         assert not re.search(r"\bNone\b", rendered.sms)
+
+
+def test_the_samples_carry_the_clocks_the_rules_start(datamap: DataMap) -> None:
+    """What a preview shows is what the pipeline sends: each audience's clocks as the assessor and the clock
+    service attach them, computed from the rules (``rules/``), never written by hand."""
+    customer = first_eu_customer(datamap)
+    report = sample_report(NoticeKind.FULL)
+    clocks = Assessor(RULES, report).assess(customer).controller_clocks
+    controller = notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL)
+    authority = {loc: notice_for(datamap, Audience.AUTHORITY, Channel.EMAIL, loc, NoticeKind.FULL) for loc in LOCALES}
+    oncall = notice_for(datamap, Audience.ONCALL, Channel.EMAIL, "en", NoticeKind.ALERT)
+
+    assert clocks and controller.deadlines == clocks
+    assert {(d.jurisdiction, d.audience) for d in clocks} == {("eu-gdpr", "authority"), ("eu-gdpr", "data_subjects")}
+    # Art. 34's clock has the rules' 72-hour target, not an empty due time.
+    assert all(d.due_at == report.aware_at + timedelta(hours=72) for d in clocks)
+    assert notice_for(datamap, Audience.CUSTOMER, Channel.EMAIL, "en", NoticeKind.FULL).deadlines == []
+    for locale, jurisdiction in (("en", "eu-gdpr"), ("sk", "eu-gdpr"), ("fil", "ph-dpa")):
+        [filing] = authority[locale].deadlines
+        assert (filing.jurisdiction, filing.audience) == (jurisdiction, "authority")
+        assert filing.obligation == RULES[jurisdiction].obligations_for(Audience.AUTHORITY)[0].id
+    [ours] = oncall.deadlines
+    assert (ours.jurisdiction, ours.audience, ours.obligation) == ("eu-gdpr", "controller", "controller")
+    assert ours.due_at == report.aware_at + timedelta(hours=24)
 
 
 # --- the controller notice: GDPR Art. 33(3), in every locale --------------------------------------------------
@@ -667,7 +695,7 @@ def test_tojson_writes_what_json_dumps_writes(value: Any) -> None:
 def test_a_webhook_carries_the_facts_of_its_own_notice_when_ids_repeat(renderer: Renderer, datamap: DataMap) -> None:
     """The incident block is rendered once per distinct facts: an on-call alert reuses an incident's ids with
     another description, and must carry that description, not the cached one."""
-    notice = sample_notice(datamap, Audience.ONCALL, Channel.WEBHOOK)
+    notice = sample_notice(datamap, Audience.ONCALL, Channel.WEBHOOK, rules=RULES)
     other = notice.model_copy(
         update={"incident": notice.incident.model_copy(update={"description": "A notice could not be delivered."})}
     )
