@@ -618,6 +618,18 @@ def test_preview_says_when_it_fell_back(capsys: pytest.CaptureFixture[str]) -> N
     json.loads(out[out.index("{") :])
 
 
+def test_preview_names_a_broken_rules_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "eu-gdpr.toml").write_text('id = "eu-gdpr"\nname = \n', encoding="utf-8")
+    monkeypatch.setenv("BREACHWIRE_RULES_DIR", str(tmp_path))
+
+    code, out, err = preview(capsys, "--audience", "controller", "--channel", "email")
+
+    assert code == 2 and out == ""
+    assert err.startswith(f"breachwire: {tmp_path / 'eu-gdpr.toml'}: line 2") and "Traceback" not in err
+
+
 def test_preview_renders_a_report_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     report = sample_report(NoticeKind.PRELIMINARY).model_copy(
         update={"title": "Snapshot copied from the Frankfurt volume", "approx_data_subjects": 7}
