@@ -151,6 +151,16 @@ class NotifySettings(BaseModel):
     per_host: int = Field(default=16, ge=1, description="Deliveries in flight at once to one host.")
     smtp_connections: int = Field(default=4, ge=1, description="SMTP connections kept open and reused.")
     batch_size: int = Field(default=500, ge=1, description="Notices read from Kafka per poll.")
+    batch_budget_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=240,
+        description=(
+            "Sends a batch may start until this long after it began; the rest wait on the first retry topic,"
+            " not counted as attempts. Keeps a slow endpoint from holding a partition, and a batch (with the"
+            " sends still in flight, at most their timeout) within Kafka's 5-minute max.poll.interval.ms."
+        ),
+    )
     workers: int = Field(
         default=1,
         ge=1,

@@ -8,7 +8,9 @@ Steps per batch, in order:
   3. render  — the templates, in the recipient's locale;
   4. send    — by the notice's channel, concurrently (``delivery``); notices to one address go one after the
                other, and one waiting for a retry holds back the later ones to that address (they are "parked"
-               on a retry topic behind it), so a follow-up never overtakes the first notice;
+               on a retry topic behind it), so a follow-up never overtakes the first notice; a notice whose turn
+               comes after the batch's time budget is parked too, not attempted, so a slow host holds the
+               partition no longer than that;
   5. publish — ``notices.sent``, a retry topic (with the due time), or ``notices.dead`` and an on-call notice;
                then wait for Kafka's acks;
   6. record  — the outcomes in the ledger, in one transaction;
@@ -22,6 +24,7 @@ webhook-id / Message-ID), never a notice the ledger thinks is queued that no top
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +61,8 @@ Handle = Callable[[Sequence[Received[M]]], None]
 
 DONE = frozenset({NoticeState.DELIVERED, NoticeState.DEAD})
 PARK_MARGIN = timedelta(seconds=1)  # a parked notice falls due just after the one it waits behind
+PARKED = "waiting behind an earlier notice to the same address"
+DEFERRED = "not attempted: its batch ran out of time (notify.batch_budget_s), slow endpoints held it"
 
 
 def order_key(notice: NoticeRequested) -> str:
@@ -119,6 +124,7 @@ class Notify:
         oncall: OncallSettings,
         gate: DueGate | None = None,
         ack_timeout_s: float = 30.0,
+        batch_budget_s: float = 120.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._ledger = ledger
@@ -129,6 +135,7 @@ class Notify:
         self._oncall = oncall
         self._gate = gate
         self._ack_timeout_s = ack_timeout_s
+        self._batch_budget_s = batch_budget_s
         self._clock = clock
 
     def requested(self, batch: Sequence[Received[NoticeRequested]]) -> None:
@@ -218,6 +225,7 @@ class Notify:
                     (own[w.notice.notice_id].queued_at, w.notice.notice_id) if w.notice.notice_id in own else last
                 )
             )
+        not_after = time.monotonic() + self._batch_budget_s
         in_batch = {w.notice.notice_id for w in work}
         elsewhere: dict[str, list[QueueRow]] = {}
         for row in waiting:
@@ -234,14 +242,16 @@ class Notify:
                 and (mine is None or (r.queued_at, r.notice_id) < (mine.queued_at, mine.notice_id))
             ]
             if ahead:
-                return self._park(w, max(ahead))
-            return self._judge(w, await self._dispatcher.deliver(w.notice))
+                return self._park(w, max(ahead), PARKED)
+            return self._judge(w, await self._dispatcher.deliver(w.notice, not_after))
 
         return self._dispatcher.run_chains(list(chains.values()), step)
 
     def _judge(self, w: Work, attempt: Attempt) -> Outcome:
         now = self._clock()
         attempts = w.attempts + 1
+        if attempt.deferred:  # not attempted: it waits its turn on the first retry topic, attempts unchanged
+            return self._park(w, now + timedelta(seconds=self._schedule.delays_s[0]), DEFERRED)
         outcome = partial(DeliveryRecord, notice=w.notice, order_key=w.key, attempts=attempts, at=now)
         if attempt.delivered:
             receipt = attempt.receipt or ""
@@ -258,12 +268,13 @@ class Notify:
                 return Outcome(record, self._topics.retry(wait.topic_delay_s))
         return Outcome(outcome(outcome="dead", detail=reason, hop=w.hop))
 
-    def _park(self, w: Work, behind_due: datetime) -> Outcome:
+    def _park(self, w: Work, behind_due: datetime, reason: str) -> Outcome:
+        """The notice waits on a retry topic until just after ``behind_due``, without an attempt counted."""
         now = self._clock()
         due = max(behind_due, now) + PARK_MARGIN
         record = DeliveryRecord(
             notice=w.notice, order_key=w.key, outcome="parked", attempts=w.attempts, at=now, hop=w.hop + 1,
-            due_at=due, detail="waiting behind an earlier notice to the same address",
+            due_at=due, detail=reason,
         )  # fmt: skip
         topic = self._topics.retry(self._schedule.topic_for((due - now).total_seconds()))
         return Outcome(record, topic)
@@ -386,6 +397,7 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
         settings.oncall,
         gate,
         settings.kafka.ack_timeout_s,
+        settings.notify.batch_budget_s,
     )
 
     def loop(name: str, consumer: KafkaConsumer | DueGate, model: type[M], handle: Handle[M]) -> ConsumerLoop[M]:

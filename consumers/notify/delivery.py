@@ -7,6 +7,7 @@ side, so a follow-up never overtakes the first notice to the same place.
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -37,10 +38,12 @@ class Attempt:
     error: DeliveryError | None = None
     locale: str | None = None
     rendered: str | None = None
+    deferred: bool = False
+    """Not attempted: the batch's time budget ran out before the notice's turn came."""
 
     @property
     def delivered(self) -> bool:
-        return self.error is None
+        return self.error is None and not self.deferred
 
     @property
     def retryable(self) -> bool:
@@ -103,14 +106,17 @@ class Dispatcher:
             return self._sms_host
         return urlsplit(notice.address).hostname or ""
 
-    async def deliver(self, notice: NoticeRequested) -> Attempt:
-        """Render and send one notice; never raises a DeliveryError, returns it.
+    async def deliver(self, notice: NoticeRequested, not_after: float = float("inf")) -> Attempt:
+        """Render and send one notice; never raises a DeliveryError, returns it. A notice whose turn comes
+        after ``not_after`` (``time.monotonic()``) is not sent: the attempt says it was deferred.
 
         A notice is rendered once it has its place among the sends in flight: rendering a whole batch up front
         kept the event loop busy for a few hundred ms, while answered sends waited to be taken in and the
         connections stood idle.
         """
         async with self._overall, self._host(self._host_of(notice)):
+            if time.monotonic() >= not_after:  # its turn came late: a slow host held the batch's sends
+                return Attempt(deferred=True)
             try:
                 rendered = self._renderer.render(notice)
             except DeliveryError as exc:

@@ -14,7 +14,7 @@ from breachwire.sinks import Answer, SmtpSink, WebhookSink
 from breachwire.twilio_sink import TwilioSink
 from consumers.assess.rules import load_rules
 from consumers.notify.consumer import NotifyLoops, build
-from consumers.notify.samples import notice_from_report, sample_report
+from consumers.notify.samples import controller_notices, notice_from_report, sample_report
 from runtime.datamap import Customer, DataMap, load_datamap
 from runtime.kafka import make_producer, send
 from runtime.ledger import Ledger
@@ -152,6 +152,33 @@ def test_a_slow_receiver_times_out_and_is_tried_again(wired_settings: Settings, 
         assert second[1] == "delivered"
         # The slow first answer may still have reached the receiver: then it carries the same webhook-id.
         assert {h.webhook_id for h in webhook_sink.received} == {notice.notice_id}
+    finally:
+        notifier.close()
+
+
+def test_a_slow_host_holds_a_batch_no_longer_than_its_budget(
+    wired_settings: Settings, webhook_sink: WebhookSink
+) -> None:
+    # One send at a time to the host, each answered after 0.7 s, and 0.5 s for a batch to start its sends: from
+    # the second notice of a batch on, a notice waits on a retry topic instead of holding the partition.
+    settings = wired_settings.model_copy(
+        update={"notify": wired_settings.notify.model_copy(update={"per_host": 1, "batch_budget_s": 0.5})}
+    )
+    webhook_sink.behaviour = lambda path, wid, attempt: Answer(delay_s=0.7)
+    notifier = Notifier(settings)
+    try:
+        notices = controller_notices(notifier.datamap, RULES, Channel.WEBHOOK, 6)
+        notifier.request(*notices)
+        notifier.run_until_settled(*notices)
+
+        waited = [read_topic(settings, t, 1, timeout_s=3) for t in notifier.topics.retries]
+        deferred = [NoticeRetry.model_validate_json(r.value) for records in waited for r in records]
+        assert deferred and all(r.reason.startswith("not attempted") and r.attempts == 0 for r in deferred)
+        for notice in notices:  # a deferral is no attempt: each was delivered on its first
+            assert [(a, outcome) for a, outcome, _, _ in notifier.ledger.attempts_of(notice.notice_id)] == [
+                (1, "delivered")
+            ]
+        assert sorted(h.webhook_id for h in webhook_sink.received) == sorted(n.notice_id for n in notices)
     finally:
         notifier.close()
 
