@@ -17,8 +17,9 @@ machine whose speed drifts during the run weighs on both alike.
 Emails: a local aiosmtpd server (``SmtpSink``, a child process); the baseline is smtplib's ``sendmail`` over
 ``notify.smtp_connections`` reused connections in threads, sending the same messages (built before the clock
 starts). Goal: the notifier at >= 80% of the bare rate.
-Prints the figures, with the receiver's CPU a message in each run (a receiver near a full core is the limit both
-runs share), and writes them to bench/results/notify.json.
+Prints the figures, with the ratio of each round (a bare turn and the notifier's turn right after it: how far the
+machine's noise moves the figure) and the receiver's CPU a message in each run (a receiver near a full core is the
+limit both runs share), and writes them to bench/results/notify.json.
 """
 
 import argparse
@@ -399,6 +400,7 @@ def main() -> int:
             # Bare and notifier take turns, a share of the notices each round: a machine whose speed drifts
             # over the minutes of a run (a shared one does) then weighs on both alike.
             bare_s = notify_s = 0.0
+            round_ratios: list[float] = []  # each round's notifier rate over the bare rate just before it
             receiver_cpu = {"bare": 0.0, "notifier": 0.0}
             size = -(-count // args.rounds)
             running = Notifier(channel_settings, args.workers, logs)
@@ -407,12 +409,15 @@ def main() -> int:
                     chunk = notices[start : start + size]
                     before = cpu_seconds(receiver_pid)
                     if kind == "webhook":
-                        bare_s += bare_webhooks(chunk, datamap, renderer, concurrency)
+                        bare_round = bare_webhooks(chunk, datamap, renderer, concurrency)
                     else:
-                        bare_s += bare_emails(chunk, renderer, settings)
+                        bare_round = bare_emails(chunk, renderer, settings)
                     between = cpu_seconds(receiver_pid)
-                    notify_s += running.deliver(chunk)
+                    notify_round = running.deliver(chunk)
                     after = cpu_seconds(receiver_pid)
+                    bare_s += bare_round
+                    notify_s += notify_round
+                    round_ratios.append(round(bare_round / notify_round, 3))
                     if before is not None and between is not None and after is not None:
                         receiver_cpu["bare"] += between - before
                         receiver_cpu["notifier"] += after - between
@@ -424,6 +429,7 @@ def main() -> int:
                 "bare_per_s": round(bare_rate, 1),
                 "notifier_per_s": round(notify_rate, 1),
                 "ratio": round(notify_rate / bare_rate, 3),
+                "round_ratios": round_ratios,
             }
             if receiver_cpu["bare"] > 0:
                 # The receiver shares the machine: a receiver near one core of CPU is what both runs wait on.
@@ -433,6 +439,7 @@ def main() -> int:
                 f"ratio {notify_rate / bare_rate:.0%} (goal {GOAL_RATIO:.0%})",
                 flush=True,
             )
+            print(f"  ratio round by round: {'  '.join(f'{r:.0%}' for r in round_ratios)}")
             if "receiver_cpu_ms" in results[kind]:
                 cpu = results[kind]["receiver_cpu_ms"]
                 print(f"  receiver CPU a message: {cpu['bare']} ms (bare run), {cpu['notifier']} ms (notifier run)")
