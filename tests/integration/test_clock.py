@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import read_topic
+from support import read_topic, wait_until
 from test_oncall import held_authority_notice
 
 from consumers.clock.consumer import build
@@ -52,8 +52,7 @@ def test_reminders_at_half_time_and_80_percent_then_an_escalation(settings: Sett
     at = {"now": START + timedelta(hours=10)}
     service = build(settings, ledger)
     service._now = lambda: at["now"]
-    while not ledger.clocks("inc_clock1"):
-        service.run_once()
+    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks("inc_clock1")), 30, "its clock", step_s=0)
     assert reminders(settings, 1) == []  # 14% of the time: nothing yet
     for hours, expected in ((37, 1), (40, 1), (58, 2), (73, 3), (90, 3)):
         at["now"] = START + timedelta(hours=hours)
@@ -72,8 +71,7 @@ def test_a_delivered_notice_stops_the_clock(settings: Settings, ledger: Ledger) 
     at = {"now": START + timedelta(hours=1)}
     service = build(settings, ledger)
     service._now = lambda: at["now"]
-    while not ledger.clocks("inc_clock2"):
-        service.run_once()
+    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks("inc_clock2")), 30, "its clock", step_s=0)
     at["now"] = DUE + timedelta(hours=1)
     service.run_once()
     assert reminders(settings, 1) == []
