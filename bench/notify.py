@@ -194,12 +194,14 @@ def bare_webhooks(notices: list[Any], datamap: Any, renderer: Any, concurrency: 
 
 
 def bare_emails(notices: list[Any], renderer: Any, settings: Any) -> float:
-    """Seconds smtplib takes to send the same messages over the same number of reused connections."""
+    """Seconds smtplib takes to send the same messages over the same number of reused connections (8bit, as the
+    notifier sends them to a server that announces 8BITMIME, as aiosmtpd does)."""
     from consumers.notify.email import build_message
 
     sender = parseaddr(settings.smtp.sender)[1]
     messages = [
-        (n.address, build_message(settings.smtp.sender, n.address, n.notice_id, renderer.render(n))) for n in notices
+        (n.address, build_message(settings.smtp.sender, n.address, n.notice_id, renderer.render(n), eight_bit=True))
+        for n in notices
     ]
     size = settings.notify.smtp_connections
     chunks = [messages[i::size] for i in range(size)]
@@ -207,7 +209,7 @@ def bare_emails(notices: list[Any], renderer: Any, settings: Any) -> float:
     def send_all(chunk: list[tuple[str, bytes]]) -> None:
         with smtplib.SMTP(settings.smtp.host, settings.smtp.port) as smtp:
             for to, message in chunk:
-                smtp.sendmail(sender, [to], message)
+                smtp.sendmail(sender, [to], message, mail_options=["BODY=8BITMIME"])
 
     started = time.perf_counter()
     with ThreadPoolExecutor(size) as pool:

@@ -31,7 +31,8 @@ class _MailHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         # Only the headers: parsing the bodies too took most of this server's time a message (~1.5 ms).
-        message = BytesHeaderParser(policy=email.policy.default).parsebytes(envelope.content)
+        content: bytes = envelope.original_content  # as received, whether the server decodes it or not
+        message = BytesHeaderParser(policy=email.policy.default).parsebytes(content)
         message_id = str(message.get("Message-ID", "")).strip("<>")
         if self._sink.behaviour is not None:
             with self._sink.lock:
@@ -43,7 +44,7 @@ class _MailHandler:
         with self._sink.lock:
             self._sink.count += 1
             path = self._sink.directory / f"{self._sink.count:05d}-{message_id.split('@')[0] or 'mail'}.eml"
-            path.write_bytes(envelope.content)
+            path.write_bytes(content)
             self._sink.received.append(
                 ReceivedMail(message_id, list(envelope.rcpt_tos), str(message.get("Subject", "")), time.time(), path)
             )
@@ -55,10 +56,16 @@ MailBehaviour = Callable[[str, int], str | None]
 
 
 class SmtpSink:
-    """An aiosmtpd server on 127.0.0.1 writing each message to ``directory`` as an .eml file."""
+    """An aiosmtpd server on 127.0.0.1 writing each message to ``directory`` as an .eml file. With ``eight_bit``
+    False it plays a 7-bit server: no 8BITMIME announced, a message with a non-ASCII byte refused."""
 
     def __init__(
-        self, directory: Path, port: int = 0, host: str = "127.0.0.1", behaviour: "MailBehaviour | None" = None
+        self,
+        directory: Path,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        behaviour: "MailBehaviour | None" = None,
+        eight_bit: bool = True,
     ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
@@ -67,7 +74,9 @@ class SmtpSink:
         self.lock = threading.Lock()
         self.count = 0
         self.received: list[ReceivedMail] = []
-        self._controller = Controller(_MailHandler(self), hostname=host, port=port or _free_port(host))
+        self._controller = Controller(
+            _MailHandler(self), hostname=host, port=port or _free_port(host), decode_data=not eight_bit
+        )
         self.host = host
 
     @property

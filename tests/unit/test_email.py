@@ -52,6 +52,40 @@ def test_the_bodies_come_back_exactly_with_crlf_line_ends_on_the_wire() -> None:
     assert max(len(line) for line in raw.split(b"\r\n")) <= 78
 
 
+def test_for_a_server_that_takes_8bit_the_bodies_go_unencoded_and_come_back_exactly() -> None:
+    raw = build_message("n@example.org", "dpo@example.com", "ntc_abc", rendered(html="<p>plain ASCII</p>"), True)
+    message = parse(raw)
+
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None and html is not None
+    assert (text["Content-Transfer-Encoding"], html["Content-Transfer-Encoding"]) == ("8bit", "7bit")
+    assert text.get_content().replace("\r\n", "\n") == TEXT + "\n"
+    assert html.get_content().replace("\r\n", "\n") == "<p>plain ASCII</p>\n"
+    assert "Dobrý deň".encode() in raw  # as written, not =C3=BD
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert not message.defects and not any(p.defects for p in message.iter_parts())
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>" + "á" * 500 + "</p>",  # one line of 1,007 octets: over SMTP's 998
+        "<p>--=_breachwire_alternative--</p>",  # the boundary: unencoded, it would end the message early
+        "<p>a\0b</p>",  # a NUL, which 8bit may not carry
+    ],
+)
+def test_a_part_8bit_cannot_carry_goes_quoted_printable_and_comes_back_exactly(html: str) -> None:
+    raw = build_message("n@example.org", "dpo@example.com", "ntc_abc", rendered(html=html), eight_bit=True)
+    message = parse(raw)
+
+    text, part = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None and part is not None
+    assert (text["Content-Transfer-Encoding"], part["Content-Transfer-Encoding"]) == ("8bit", "quoted-printable")
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert part.get_content().replace("\r\n", "\n") == html + "\n"
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
 @pytest.mark.parametrize(
     "subject",
     [
