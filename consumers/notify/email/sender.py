@@ -2,8 +2,8 @@
 a pool keeps a bounded number of them, each driven by a thread of its own (smtplib blocks).
 
 Bodies go as 8bit UTF-8 when the server announces 8BITMIME (RFC 6152), as nearly every server does: no encoding
-to spend CPU on and smaller messages. A part that 8bit cannot carry (a line over 998 octets, a NUL), or a server
-without 8BITMIME, gets quoted-printable.
+to spend CPU on and smaller messages. A part that 8bit cannot carry (a line over 998 octets, a NUL, the MIME
+boundary), or a server without 8BITMIME, gets quoted-printable.
 """
 
 import asyncio
