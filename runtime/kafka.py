@@ -116,6 +116,9 @@ def ensure_topics(settings: KafkaSettings, partitions: dict[str, int]) -> list[s
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process made them meanwhile
                 admin.create_topics(missing)
+            # The broker answers before its metadata shows the new topics; a consumer that joined its group in
+            # between got no partitions of them, and would look again only at its next metadata refresh (5 min).
+            admin.wait_for_topics([t.name for t in missing], timeout_ms=30_000)
             log.info("topics created", topics=[t.name for t in missing])
         return [t.name for t in missing]
     finally:
