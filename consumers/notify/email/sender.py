@@ -247,18 +247,22 @@ class SmtpPool:
         try:
             while (job := self._jobs.get()) is not None:
                 try:
-                    try:
-                        sender.send(job.to, job.message, job.eight_bit)
-                    except EightBitRefused:  # this connection's server does not take what the others did
-                        self._eight_bit = False
-                        sender.send(job.to, build_message(self._sender, job.to, job.notice_id, job.rendered))
-                    self._eight_bit = sender.eight_bit
+                    self._send(sender, job)
                 except Exception as exc:  # a DeliveryError, or anything else for the awaiting task to raise
                     job.loop.call_soon_threadsafe(_settle, job.done, exc)
                 else:
                     job.loop.call_soon_threadsafe(_settle, job.done, None)
         finally:
             sender.close()
+
+    def _send(self, sender: SmtpSender, job: _Job) -> None:
+        """Send a job's message; built again 7-bit when this connection's server does not take 8bit."""
+        try:
+            sender.send(job.to, job.message, job.eight_bit)
+        except EightBitRefused:  # this connection's server does not take what the others did
+            self._eight_bit = False
+            sender.send(job.to, build_message(self._sender, job.to, job.notice_id, job.rendered))
+        self._eight_bit = sender.eight_bit
 
     def close(self) -> None:
         for _ in self._threads:
