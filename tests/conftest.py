@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from support import project_rules
 
 from breachwire.sinks import SmtpSink, WebhookSink
 from breachwire.twilio_sink import TwilioSink
-from consumers.assess.rules import RuleBook, load_rules
+from consumers.assess.rules import RuleBook
 from runtime import broker
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import delete_topics, ensure_topics
@@ -65,7 +66,7 @@ def datamap() -> DataMap:
 
 @pytest.fixture(scope="session")
 def rules() -> RuleBook:
-    return load_rules(PROJECT_ROOT / "rules")
+    return project_rules()
 
 
 def _ledger_params() -> list[object]:

@@ -4,11 +4,13 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from kafka import KafkaConsumer
 
-from runtime.settings import Settings
+from consumers.assess.rules import RuleBook, load_rules
+from runtime.settings import PROJECT_ROOT, Settings
 from schemas import Report, ReportStatus
 
 
@@ -26,6 +28,12 @@ def a_report(**changes: Any) -> Report:
     }
     fields.update(changes)
     return Report(**fields)
+
+
+@cache
+def project_rules() -> RuleBook:
+    """The project's rule book (``rules/``), read once for the whole test run."""
+    return load_rules(PROJECT_ROOT / "rules")
 
 
 def produce_webhook_notices(settings: Settings, count: int) -> set[str]:

@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import read_topic, wait_until
+from support import project_rules, read_topic, wait_until
 
 from breachwire.commands import dlq
 from breachwire.sinks import Answer, SmtpSink, WebhookSink
 from breachwire.twilio_sink import TwilioSink
-from consumers.assess.rules import load_rules
 from consumers.notify.consumer import NotifyLoops, build
 from consumers.notify.samples import controller_notices, notice_from_report, sample_report
 from runtime.datamap import Customer, DataMap, load_datamap
 from runtime.kafka import make_producer, send
 from runtime.ledger import Ledger
-from runtime.settings import PROJECT_ROOT, Settings
+from runtime.settings import Settings
 from runtime.topics import topics_for
 from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry
 
@@ -65,7 +64,7 @@ def notifier(wired_settings: Settings) -> Any:
     n.close()
 
 
-RULES = load_rules(PROJECT_ROOT / "rules")
+RULES = project_rules()
 
 
 def customer(datamap: DataMap, customer_id: str = "acme-eu") -> Customer:

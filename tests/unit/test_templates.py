@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import project_rules
 
 from breachwire.cli import main
 from consumers.assess.assessment import Assessor
-from consumers.assess.rules import load_rules
 from consumers.notify.email import build_message
 from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rendered, Renderer
 from consumers.notify.samples import first_eu_customer, sample_notice, sample_report
@@ -23,7 +23,7 @@ from runtime.settings import PROJECT_ROOT
 from schemas import Audience, Channel, NoticeKind, NoticeRequested, ReportStatus
 
 TEMPLATES = PROJECT_ROOT / "templates"
-RULES = load_rules(PROJECT_ROOT / "rules")  # the clocks the samples carry
+RULES = project_rules()  # the clocks the samples carry
 LOCALES = ("en", "fil", "sk")
 STORY = (NoticeKind.PRELIMINARY, NoticeKind.FULL, NoticeKind.FOLLOW_UP, NoticeKind.CLOSING)
 NBSP = "\xa0"
