@@ -4,7 +4,9 @@ HTML is autoescaped; StrictUndefined makes a template that names a missing value
 printing nothing. A locale without templates falls back to English, and the result records which it used.
 Dates, times and numbers are formatted with Babel in the recipient's locale and time zone, with UTC beside
 every time. Words several templates share (data categories, jurisdictions, ...) live in
-``templates/_shared/words/<locale>.j2``.
+``templates/_shared/words/<locale>.j2``. A body's facts partial (``facts.txt.j2``, ``facts.html.j2``) is the incident
+block every notice of a report shares: rendered once per report, locale and time zone (it takes ~half of a controller
+email's rendering), from those alone.
 
 An SMS is one line, transliterated to the GSM 03.38 alphabet (Slovak diacritics would otherwise switch the
 message to UCS-2 and cut a segment from 160 characters to 70); its templates put who, what and where to read
@@ -29,6 +31,7 @@ from babel.numbers import format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, select_autoescape
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from consumers.notify.errors import FinalDelivery
 from schemas import Deadline, NoticeRequested
@@ -69,6 +72,10 @@ _GSM7_REPLACEMENTS = {
     "•": "-",
     "·": "-",
 }
+# A body's partial holding the incident's facts, rendered once per report and reader's zone (``Renderer.facts``).
+FACTS_PARTIALS = {"body.txt.j2": "facts.txt.j2", "body.html.j2": "facts.html.j2"}
+# All a facts partial sees: what the facts, the locale and the time zone decide, and nothing of the recipient's.
+FACTS_CONTEXT = ("incident", "pending", "aware_at", "occurred_from", "occurred_until", "when", "number", "locale")
 RENDERED_PARTS_KEPT = 512  # incident blocks and deadline lines kept rendered (a few per report)
 SMS_SEGMENT = 160
 SMS_CONCATENATED_SEGMENT = 153
@@ -267,6 +274,7 @@ class Renderer:
     def __init__(self, templates_dir: Path) -> None:
         self._dir = templates_dir
         self._locales: dict[tuple[str, str, str], str] = {}
+        self._partials: dict[str, bool] = {}
         self._env = _Sandbox(
             loader=FileSystemLoader(str(templates_dir)),
             # Each template is read once per process: checking every file's mtime on every render cost ~0.3 ms
@@ -362,12 +370,12 @@ class Renderer:
             "locale": locale,
         }
 
-    def incident_json(self, incident: dict[str, Any]) -> str:
+    def incident_json(self, incident: dict[str, Any], facts_json: str) -> str:
         """``_shared/incident.json.j2`` for these facts: the same in every webhook of a report (and locale), so
         rendered once per distinct facts. Keyed by the facts themselves, never by their ids: an on-call alert
         carries an incident's ids with its own description."""
         return self._parts.get(
-            ("incident", _COMPACT_JSON(incident)),
+            ("incident", facts_json),
             lambda: self._env.get_template("_shared/incident.json.j2").render(incident=incident),
         )
 
@@ -380,18 +388,40 @@ class Renderer:
             lambda: str(self._env.get_template(f"_shared/words/{locale}.j2").module.deadline(clock)),  # type: ignore[attr-defined]
         )
 
+    def facts(self, folder: str, part: str, context: dict[str, Any], timezone: str, facts_json: str) -> str | None:
+        """The body's facts partial (``facts.txt.j2`` beside ``body.txt.j2``), if it has one: the incident block
+        that is the same in every notice of a report read in one locale and zone, so rendered once for them all.
+        It sees only ``FACTS_CONTEXT`` (StrictUndefined fails it on anything else), so what it prints is decided
+        by the key: the facts, the zone and the template, whose folder is the locale."""
+        name = f"{folder}/{FACTS_PARTIALS[part]}"
+        if name not in self._partials:  # (looked up once, like the templates themselves)
+            self._partials[name] = (self._dir / name).is_file()
+        if not self._partials[name]:
+            return None
+        return self._parts.get(
+            ("facts", name, timezone, facts_json),
+            lambda: self._env.get_template(name).render({key: context[key] for key in FACTS_CONTEXT}),
+        )
+
     def render(self, notice: NoticeRequested) -> Rendered:
         audience, channel = notice.audience.value, notice.channel.value
         locale = self.locale_for(audience, channel, notice.locale)
+        folder = f"{audience}/{channel}/{locale}"
         context = self.context(notice, locale)
+        facts_json = _COMPACT_JSON(context["incident"])
         parts: dict[str, str] = {}
         try:
             for clock in context["clocks"]:  # (a macro of the templates': its errors are the templates')
                 clock["label"] = self.deadline_label(clock, locale)
             if channel == "webhook":
-                context["incident_json"] = self.incident_json(context["incident"])
+                context["incident_json"] = self.incident_json(context["incident"], facts_json)
             for name in PARTS[channel]:
-                template = self._env.get_template(f"{audience}/{channel}/{locale}/{name}")
+                if name in FACTS_PARTIALS:
+                    facts = self.facts(folder, name, context, notice.timezone, facts_json)
+                    if facts is not None and name.endswith(".html.j2"):
+                        facts = Markup(facts)  # noqa: S704 - autoescaped by its own template: not to escape twice
+                    context["facts"] = facts
+                template = self._env.get_template(f"{folder}/{name}")
                 parts[name.removesuffix(".j2").replace("subject.txt", "subject")] = template.render(context)
         except TemplateNotFound as exc:
             raise FinalDelivery(f"no template {exc.name}") from None

@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from support import project_rules
 from breachwire.cli import main
 from consumers.assess.assessment import Assessor
 from consumers.notify.email import build_message
+from consumers.notify.errors import FinalDelivery
 from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rendered, Renderer
 from consumers.notify.samples import first_eu_customer, sample_notice, sample_report
 from runtime.datamap import DataMap
@@ -752,3 +754,37 @@ def test_a_webhooks_deadline_labels_say_what_its_email_says(renderer: Renderer, 
     assert labels and all(labels)
     for label in labels:
         assert f"- {label}" in email.text
+
+
+def test_an_email_rendered_after_others_says_what_it_says_rendered_alone(datamap: DataMap) -> None:
+    """A controller email's facts block is rendered once per report, locale and time zone and then reused: each
+    notice must still carry exactly what it would carry had it been rendered first."""
+    base = notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL)
+    other_facts = base.incident.model_copy(update={"description": "Another report's facts.", "approx_records": 7})
+    notices = [
+        base,
+        base.model_copy(update={"notice_id": "ntc_second", "recipient_name": "Second Customer Ltd"}),
+        base.model_copy(update={"timezone": "Asia/Manila"}),
+        base.model_copy(update={"incident": other_facts}),
+        unknown(base),
+        *(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, locale, NoticeKind.FULL) for locale in LOCALES),
+        hostile(base),
+    ]
+    shared = Renderer(TEMPLATES)
+
+    for notice in notices:
+        assert shared.render(notice) == Renderer(TEMPLATES).render(notice), notice.notice_id
+    manila = shared.render(notices[2]).text
+    assert "Philippine" in manila and "Philippine" not in shared.render(base).text
+    assert "Another report's facts." in shared.render(notices[3]).text
+
+
+def test_a_facts_partial_cannot_read_what_differs_between_recipients(datamap: DataMap, tmp_path: Path) -> None:
+    """What a facts partial prints is shared by every notice of a report: it sees the facts, never the recipient."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    partial = templates / "controller/email/en/facts.txt.j2"
+    partial.write_text(partial.read_text() + "Dear {{ notice.recipient_name }}\n")
+
+    with pytest.raises(FinalDelivery, match="'notice' is undefined"):
+        Renderer(templates).render(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL))
