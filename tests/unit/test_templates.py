@@ -788,3 +788,14 @@ def test_a_facts_partial_cannot_read_what_differs_between_recipients(datamap: Da
 
     with pytest.raises(FinalDelivery, match="'notice' is undefined"):
         Renderer(templates).render(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL))
+
+
+@pytest.mark.parametrize("name", ["range", "lipsum", "cycler", "joiner", "namespace", "dict"])
+def test_a_template_sees_only_what_the_context_gives_it(datamap: DataMap, tmp_path: Path, name: str) -> None:
+    """Jinja's default globals are not offered (templates/README.md lists what a template can use)."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    (templates / "controller/email/en/subject.txt.j2").write_text(f"{{{{ {name} }}}}\n")
+
+    with pytest.raises(FinalDelivery, match=f"'{name}' is undefined"):
+        Renderer(templates).render(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL))
