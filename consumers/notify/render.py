@@ -274,7 +274,7 @@ class Renderer:
     def __init__(self, templates_dir: Path) -> None:
         self._dir = templates_dir
         self._locales: dict[tuple[str, str, str], str] = {}
-        self._partials: dict[str, bool] = {}
+        self._partials: dict[str, dict[str, str]] = {}
         self._env = _Sandbox(
             loader=FileSystemLoader(str(templates_dir)),
             # Each template is read once per process: checking every file's mtime on every render cost ~0.3 ms
@@ -391,27 +391,39 @@ class Renderer:
             lambda: str(self._env.get_template(f"_shared/words/{locale}.j2").module.deadline(clock)),  # type: ignore[attr-defined]
         )
 
-    def facts(self, folder: str, part: str, context: dict[str, Any], timezone: str, facts_json: str) -> str | None:
-        """The body's facts partial (``facts.txt.j2`` beside ``body.txt.j2``), if it has one: the incident block
-        that is the same in every notice of a report read in one locale and zone, so rendered once for them all.
-        It sees only ``FACTS_CONTEXT`` (StrictUndefined fails it on anything else), so what it prints is decided
-        by the key: the facts, the zone and the template, whose folder is the locale."""
-        name = f"{folder}/{FACTS_PARTIALS[part]}"
-        if name not in self._partials:  # (looked up once, like the templates themselves)
-            self._partials[name] = (self._dir / name).is_file()
-        if not self._partials[name]:
+    def partials(self, folder: str) -> dict[str, str]:
+        """The folder's facts partials (``facts.txt.j2`` beside ``body.txt.j2``, ...) by the part they belong to."""
+        if folder not in self._partials:  # (looked up once, like the templates themselves)
+            self._partials[folder] = {
+                part: f"{folder}/{partial}"
+                for part, partial in FACTS_PARTIALS.items()
+                if (self._dir / folder / partial).is_file()
+            }
+        return self._partials[folder]
+
+    def facts(self, partial: str | None, context: dict[str, Any], timezone: str, facts_json: str) -> str | None:
+        """A body's facts partial, if it has one: the incident block that is the same in every notice of a report
+        read in one locale and zone, so rendered once for them all. It sees only ``FACTS_CONTEXT`` (StrictUndefined
+        fails it on anything else), so what it prints is decided by the key: the facts, the zone and the template,
+        whose folder is the locale."""
+        if partial is None:
             return None
-        return self._parts.get(
-            ("facts", name, timezone, facts_json),
-            lambda: self._env.get_template(name).render({key: context[key] for key in FACTS_CONTEXT}),
+        facts = self._parts.get(
+            ("facts", partial, timezone, facts_json),
+            lambda: self._env.get_template(partial).render({key: context[key] for key in FACTS_CONTEXT}),
         )
+        if partial.endswith(".html.j2"):
+            return Markup(facts)  # noqa: S704 - autoescaped by its own template: not to escape twice
+        return facts
 
     def render(self, notice: NoticeRequested) -> Rendered:
         audience, channel = notice.audience.value, notice.channel.value
         locale = self.locale_for(audience, channel, notice.locale)
         folder = f"{audience}/{channel}/{locale}"
         context = self.context(notice, locale)
-        facts_json = _COMPACT_JSON(context["incident"])
+        partials = self.partials(folder)
+        # What both kept blocks are keyed by, serialised only when one is used (not for an SMS, a customer alert).
+        facts_json = _COMPACT_JSON(context["incident"]) if partials or channel == "webhook" else ""
         parts: dict[str, str] = {}
         try:
             for clock in context["clocks"]:  # (a macro of the templates': its errors are the templates')
@@ -419,11 +431,8 @@ class Renderer:
             if channel == "webhook":
                 context["incident_json"] = self.incident_json(context["incident"], facts_json)
             for name in PARTS[channel]:
-                if name in FACTS_PARTIALS:
-                    facts = self.facts(folder, name, context, notice.timezone, facts_json)
-                    if facts is not None and name.endswith(".html.j2"):
-                        facts = Markup(facts)  # noqa: S704 - autoescaped by its own template: not to escape twice
-                    context["facts"] = facts
+                if name in FACTS_PARTIALS:  # (None for a body without a partial)
+                    context["facts"] = self.facts(partials.get(name), context, notice.timezone, facts_json)
                 template = self._env.get_template(f"{folder}/{name}")
                 parts[name.removesuffix(".j2").replace("subject.txt", "subject")] = template.render(context)
         except TemplateNotFound as exc:

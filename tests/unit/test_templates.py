@@ -779,12 +779,20 @@ def test_an_email_rendered_after_others_says_what_it_says_rendered_alone(datamap
     assert "Another report's facts." in shared.render(notices[3]).text
 
 
-def test_a_facts_partial_cannot_read_what_differs_between_recipients(datamap: DataMap, tmp_path: Path) -> None:
-    """What a facts partial prints is shared by every notice of a report: it sees the facts, never the recipient."""
+def templates_with(tmp_path: Path, name: str, text: str) -> Path:
+    """A copy of the project's templates with one file's text replaced."""
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES, templates)
-    partial = templates / "controller/email/en/facts.txt.j2"
-    partial.write_text(partial.read_text() + "Dear {{ notice.recipient_name }}\n")
+    (templates / name).write_text(text)
+    return templates
+
+
+def test_a_facts_partial_cannot_read_what_differs_between_recipients(datamap: DataMap, tmp_path: Path) -> None:
+    """What a facts partial prints is shared by every notice of a report: it sees the facts, never the recipient."""
+    partial = (TEMPLATES / "controller/email/en/facts.txt.j2").read_text()
+    templates = templates_with(
+        tmp_path, "controller/email/en/facts.txt.j2", partial + "Dear {{ notice.recipient_name }}\n"
+    )
 
     with pytest.raises(FinalDelivery, match="'notice' is undefined"):
         Renderer(templates).render(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL))
@@ -793,9 +801,7 @@ def test_a_facts_partial_cannot_read_what_differs_between_recipients(datamap: Da
 @pytest.mark.parametrize("name", ["range", "lipsum", "cycler", "joiner", "namespace", "dict"])
 def test_a_template_sees_only_what_the_context_gives_it(datamap: DataMap, tmp_path: Path, name: str) -> None:
     """Jinja's default globals are not offered (templates/README.md lists what a template can use)."""
-    templates = tmp_path / "templates"
-    shutil.copytree(TEMPLATES, templates)
-    (templates / "controller/email/en/subject.txt.j2").write_text(f"{{{{ {name} }}}}\n")
+    templates = templates_with(tmp_path, "controller/email/en/subject.txt.j2", f"{{{{ {name} }}}}\n")
 
     with pytest.raises(FinalDelivery, match=f"'{name}' is undefined"):
         Renderer(templates).render(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL))
