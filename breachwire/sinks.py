@@ -102,6 +102,7 @@ class ReceivedWebhook:
     body: dict[str, Any]
     at: float
     file: Path | None
+    headers: Mapping[str, str] = field(default_factory=dict)  # as received, names in lower case
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ class WebhookSink:
                     name = path.strip("/").replace("/", "_")
                     file = self.directory / f"{name}-{webhook_id}.json"
                     file.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
-                self.received.append(ReceivedWebhook(path, webhook_id, payload, time.time(), file))
+                self.received.append(ReceivedWebhook(path, webhook_id, payload, time.time(), file, lowered))
         return answer.status, answer.headers, answer.delay_s
 
     def start(self) -> "WebhookSink":

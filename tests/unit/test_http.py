@@ -1,5 +1,6 @@
-"""SpreadTransport: requests spread over small pools, never more in one than it holds, back to the pool that served
-their origin before, and every slot given back (after an answer or an error)."""
+"""The notifier's HTTP clients: no cookie kept from one answer for the next request; and SpreadTransport: requests
+spread over small pools, never more in one than it holds, back to the pool that served their origin before, and
+every slot given back (after an answer or an error)."""
 
 import asyncio
 from collections import Counter
@@ -8,7 +9,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from consumers.notify.http import SpreadTransport
+from breachwire.sinks import Answer, WebhookSink
+from consumers.assess.rules import RuleBook
+from consumers.notify.delivery import Dispatcher
+from consumers.notify.http import CookielessClient, SpreadTransport
+from consumers.notify.render import Renderer
+from consumers.notify.samples import notice_from_report, sample_report
+from runtime.datamap import DataMap
+from runtime.settings import PROJECT_ROOT, load_settings
+from schemas import Audience, Channel
 
 
 class Body(httpx.AsyncByteStream):
@@ -80,3 +89,38 @@ def test_a_failed_request_gives_its_slot_back() -> None:
 
     assert asyncio.run(run()) == ["0", "0"]
     assert pools.peak[0] == 2
+
+
+def test_a_cookie_one_receiver_sets_never_goes_to_the_next(
+    webhook_sink: WebhookSink, datamap: DataMap, rules: RuleBook
+) -> None:
+    # Two customers' endpoints on one host, as on a shared relay: the first answers with a session cookie.
+    webhook_sink.behaviour = lambda path, webhook_id, attempt: Answer(
+        headers={"Set-Cookie": "session=acme-eu; Path=/"} if path == "/hooks/acme-eu" else {}
+    )
+    settings = load_settings(
+        datamap_dir=PROJECT_ROOT / "examples" / "datamap", notify={"allow_targets": ["127.0.0.0/8"]}
+    )
+    notices = [
+        notice_from_report(
+            sample_report(), datamap, Audience.CONTROLLER, Channel.WEBHOOK, rules=rules, customer=datamap.customers[c]
+        ).model_copy(update={"address": webhook_sink.url(f"/hooks/{c}")})
+        for c in ("acme-eu", "acme-eu", "paris-voyages")
+    ]
+    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir))
+    try:
+        attempts = dispatcher.run_chains([notices], lambda n, done: dispatcher.deliver(n))
+    finally:
+        dispatcher.close()
+
+    assert all(a.delivered for a in attempts), attempts
+    assert [r.path for r in webhook_sink.received] == ["/hooks/acme-eu", "/hooks/acme-eu", "/hooks/paris-voyages"]
+    assert [r.headers.get("cookie") for r in webhook_sink.received] == [None, None, None]
+
+
+def test_the_notifiers_client_refuses_to_be_given_cookies() -> None:
+    client = CookielessClient()
+    with pytest.raises(TypeError):
+        client.cookies = {"session": "x"}
+    client.cookies.set("session", "x")  # (a jar that keeps nothing)
+    assert not client.cookies
