@@ -382,6 +382,15 @@ class Renderer:
             lambda: self._env.get_template("_shared/incident.json.j2").render(incident=incident),
         )
 
+    def deadlines_json(self, clocks: list[dict[str, Any]]) -> str:
+        """``_shared/deadlines.json.j2`` for these clocks: the same in every webhook of a report read in one locale
+        and zone, so rendered once for them. It sees only ``clocks``, and is keyed by every value of each (labels
+        and local times included)."""
+        return self._parts.get(
+            ("deadlines", *(tuple(sorted(clock.items())) for clock in clocks)),
+            lambda: self._env.get_template("_shared/deadlines.json.j2").render(clocks=clocks),
+        )
+
     def deadline_label(self, clock: dict[str, Any], locale: str) -> str:
         """The words' ``deadline(c)`` line for a clock (``c.label`` in the templates), made once per distinct
         clock: a report's notices carry the same few. Keyed by every value of the clock, so the macro may read
@@ -430,6 +439,7 @@ class Renderer:
                 clock["label"] = self.deadline_label(clock, locale)
             if channel == "webhook":
                 context["incident_json"] = self.incident_json(context["incident"], facts_json)
+                context["deadlines_json"] = self.deadlines_json(context["clocks"])
             for name in PARTS[channel]:
                 if name in FACTS_PARTIALS:  # (None for a body without a partial)
                     context["facts"] = self.facts(partials.get(name), context, notice.timezone, facts_json)

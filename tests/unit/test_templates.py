@@ -756,27 +756,36 @@ def test_a_webhooks_deadline_labels_say_what_its_email_says(renderer: Renderer, 
         assert f"- {label}" in email.text
 
 
-def test_an_email_rendered_after_others_says_what_it_says_rendered_alone(datamap: DataMap) -> None:
-    """A controller email's facts block is rendered once per report, locale and time zone and then reused: each
-    notice must still carry exactly what it would carry had it been rendered first."""
-    base = notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL)
+@pytest.mark.parametrize("channel", [Channel.EMAIL, Channel.WEBHOOK])
+def test_a_notice_rendered_after_others_says_what_it_says_rendered_alone(datamap: DataMap, channel: Channel) -> None:
+    """A controller email's facts block, and a webhook's incident and deadlines blocks, are rendered once per
+    report, locale and time zone and then reused: each notice must still carry exactly what it would carry had it
+    been rendered first."""
+    base = notice_for(datamap, Audience.CONTROLLER, channel, "en", NoticeKind.FULL)
     other_facts = base.incident.model_copy(update={"description": "Another report's facts.", "approx_records": 7})
     notices = [
         base,
         base.model_copy(update={"notice_id": "ntc_second", "recipient_name": "Second Customer Ltd"}),
         base.model_copy(update={"timezone": "Asia/Manila"}),
         base.model_copy(update={"incident": other_facts}),
+        base.model_copy(update={"requested_at": base.requested_at + timedelta(days=5)}),  # every clock expired
+        base.model_copy(update={"deadlines": base.deadlines[1:]}),
         unknown(base),
-        *(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, locale, NoticeKind.FULL) for locale in LOCALES),
+        *(notice_for(datamap, Audience.CONTROLLER, channel, locale, NoticeKind.FULL) for locale in LOCALES),
         hostile(base),
     ]
     shared = Renderer(TEMPLATES)
 
     for notice in notices:
         assert shared.render(notice) == Renderer(TEMPLATES).render(notice), notice.notice_id
-    manila = shared.render(notices[2]).text
-    assert "Philippine" in manila and "Philippine" not in shared.render(base).text
-    assert "Another report's facts." in shared.render(notices[3]).text
+
+    def said(notice: NoticeRequested) -> str:
+        rendered = shared.render(notice)
+        return rendered.text if channel is Channel.EMAIL else rendered.json_body.decode()
+
+    assert "Philippine" in said(notices[2]) and "Philippine" not in said(base)
+    assert "Another report's facts." in said(notices[3])
+    assert said(notices[4]).count("ago") >= len(base.deadlines) and "ago" not in said(base)
 
 
 def templates_with(tmp_path: Path, name: str, text: str) -> Path:
@@ -796,6 +805,15 @@ def test_a_facts_partial_cannot_read_what_differs_between_recipients(datamap: Da
 
     with pytest.raises(FinalDelivery, match="'notice' is undefined"):
         Renderer(templates).render(notice_for(datamap, Audience.CONTROLLER, Channel.EMAIL, "en", NoticeKind.FULL))
+
+
+def test_a_webhooks_deadlines_block_sees_only_the_clocks(datamap: DataMap, tmp_path: Path) -> None:
+    """The deadlines block is shared by every webhook with the same clocks: it never sees the recipient."""
+    block = (TEMPLATES / "_shared/deadlines.json.j2").read_text()
+    templates = templates_with(tmp_path, "_shared/deadlines.json.j2", "{{ notice.notice_id }}" + block)
+
+    with pytest.raises(FinalDelivery, match="'notice' is undefined"):
+        Renderer(templates).render(notice_for(datamap, Audience.CONTROLLER, Channel.WEBHOOK, "en", NoticeKind.FULL))
 
 
 @pytest.mark.parametrize("name", ["range", "lipsum", "cycler", "joiner", "namespace", "dict"])
