@@ -1,12 +1,12 @@
-"""The notifier's HTTP plumbing: a cookie jar that keeps nothing, and an httpx transport that spreads its
+"""The notifier's HTTP plumbing: a client that keeps no cookies, and an httpx transport that spreads its
 connections over many small pools (the webhooks).
 
 No cookie outlives the answer that set it: a receiver's Set-Cookie would otherwise go back with the next request
 to that host, which may be another customer's endpoint on a shared relay.
 
-The transport: httpcore's connection pool (1.0.9) does work quadratic in its number of connections on every request it
-queues or releases: each idle connection counts all the others again, and every idle socket is polled. At 64
-connections that came to ~10 ms of CPU per request, which held a client to ~90 requests/s against a receiver
+The transport: httpcore's connection pool (1.0.9) does work quadratic in its number of connections on every
+request it queues or releases: each idle connection counts all the others again, and every idle socket is polled.
+At 64 connections that came to ~10 ms of CPU per request, which held a client to ~90 requests/s against a receiver
 answering in 50 ms. Pools of ``POOL_CONNECTIONS`` connections cost a small fraction of that (with 8 a pool, the
 pools' bookkeeping was still a fifth of a bare client's CPU; with 2, a few per cent).
 
