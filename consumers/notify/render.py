@@ -373,23 +373,23 @@ class Renderer:
             "locale": locale,
         }
 
+    def _block(self, template: str, key: tuple[Any, ...], context: dict[str, Any]) -> str:
+        """A block every notice of a report shares, rendered once per ``key`` from ``context`` alone (its only
+        names: StrictUndefined fails it on any other), so the key, with the template, decides what it prints."""
+        return self._parts.get((template, *key), lambda: self._env.get_template(template).render(context))
+
     def incident_json(self, incident: dict[str, Any], facts_json: str) -> str:
         """``_shared/incident.json.j2`` for these facts: the same in every webhook of a report (and locale), so
         rendered once per distinct facts. Keyed by the facts themselves, never by their ids: an on-call alert
         carries an incident's ids with its own description."""
-        return self._parts.get(
-            ("incident", facts_json),
-            lambda: self._env.get_template("_shared/incident.json.j2").render(incident=incident),
-        )
+        return self._block("_shared/incident.json.j2", (facts_json,), {"incident": incident})
 
     def deadlines_json(self, clocks: list[dict[str, Any]]) -> str:
         """``_shared/deadlines.json.j2`` for these clocks: the same in every webhook of a report read in one locale
         and zone, so rendered once for them. It sees only ``clocks``, and is keyed by every value of each (labels
         and local times included)."""
-        return self._parts.get(
-            ("deadlines", *(tuple(sorted(clock.items())) for clock in clocks)),
-            lambda: self._env.get_template("_shared/deadlines.json.j2").render(clocks=clocks),
-        )
+        key = tuple(tuple(sorted(clock.items())) for clock in clocks)
+        return self._block("_shared/deadlines.json.j2", key, {"clocks": clocks})
 
     def deadline_label(self, clock: dict[str, Any], locale: str) -> str:
         """The words' ``deadline(c)`` line for a clock (``c.label`` in the templates), made once per distinct
@@ -417,10 +417,7 @@ class Renderer:
         whose folder is the locale."""
         if partial is None:
             return None
-        facts = self._parts.get(
-            ("facts", partial, timezone, facts_json),
-            lambda: self._env.get_template(partial).render({key: context[key] for key in FACTS_CONTEXT}),
-        )
+        facts = self._block(partial, (timezone, facts_json), {key: context[key] for key in FACTS_CONTEXT})
         if partial.endswith(".html.j2"):
             return Markup(facts)  # noqa: S704 - autoescaped by its own template: not to escape twice
         return facts
