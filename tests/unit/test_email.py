@@ -66,6 +66,17 @@ def test_for_a_server_that_takes_8bit_the_bodies_go_unencoded_and_come_back_exac
     assert not message.defects and not any(p.defects for p in message.iter_parts())
 
 
+@pytest.mark.parametrize("text", ["one\ntwo", "one\ntwo\n", "one\n\n", "one\r\ntwo\r\n", "one\rtwo\n", "ľ\n", ""])
+@pytest.mark.parametrize("eight_bit", [True, False], ids=["8bit", "7bit"])
+def test_a_bodys_lines_end_in_crlf_however_its_template_ended_them(text: str, eight_bit: bool) -> None:
+    raw = build_message("n@example.org", "dpo@example.com", "ntc_abc", rendered(text=text), eight_bit)
+    body = parse(raw).get_body(("plain",))
+
+    assert body is not None
+    assert body.get_content().replace("\r\n", "\n") == "\n".join(text.splitlines()) + "\n"
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # no bare LF (nor CR) anywhere
+
+
 @pytest.mark.parametrize(
     "html",
     [

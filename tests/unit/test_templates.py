@@ -18,7 +18,7 @@ from breachwire.cli import main
 from consumers.assess.assessment import Assessor
 from consumers.notify.email import build_message
 from consumers.notify.errors import FinalDelivery
-from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rendered, Renderer
+from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rendered, Renderer, oneline
 from consumers.notify.samples import first_eu_customer, sample_notice, sample_report
 from runtime.datamap import DataMap
 from runtime.settings import PROJECT_ROOT
@@ -704,6 +704,24 @@ def test_tojson_writes_what_json_dumps_writes(value: Any) -> None:
     from consumers.notify.render import _to_json
 
     assert _to_json(value) == json.dumps(value, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("Unauthorised access (EU location)", "Unauthorised access (EU location)"),
+        ("Title from a template\n", "Title from a template"),
+        ("two  spaces", "two spaces"),
+        ("  doubled  spaces\tand a tab ", "doubled spaces and a tab"),
+        ("First\u2028Bcc: x@y", "First Bcc: x@y"),
+        (f"no{NBSP}break", "no break"),
+        ("a\x00b\x7fc\x9fd", "abcd"),
+        ("zero\u200bwidth", "zero\u200bwidth"),  # a format character, not a space: kept
+        ("", ""),
+    ],
+)
+def test_oneline_puts_text_on_one_line_with_single_spaces(text: str, line: str) -> None:
+    assert oneline(text) == line
 
 
 def test_a_webhook_carries_the_facts_of_its_own_notice_when_ids_repeat(renderer: Renderer, datamap: DataMap) -> None:
