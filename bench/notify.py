@@ -412,23 +412,23 @@ def main() -> int:
             round_ratios: list[float] = []  # each round's notifier rate over the bare rate just before it
             receiver_cpu = {"bare": 0.0, "notifier": 0.0}
             size = -(-count // args.rounds)
+
+            def bare(chunk: list[Any], kind: str = kind) -> float:
+                if kind == "webhook":
+                    return bare_webhooks(chunk, datamap, renderer, concurrency)
+                return bare_emails(chunk, renderer, settings)
+
             running = Notifier(channel_settings, args.workers, logs)
             try:
                 # A first turn each, off the clock: what a service does once (compile its templates, load its
                 # locales' data, open connections) is not its rate, and it weighed on the notifier's first round.
-                if warm and kind == "webhook":
-                    bare_webhooks(warm, datamap, renderer, concurrency)
-                elif warm:
-                    bare_emails(warm, renderer, settings)
                 if warm:
+                    bare(warm)
                     running.deliver(warm)
                 for start in range(0, count, size):
                     chunk = notices[start : start + size]
                     before = cpu_seconds(receiver_pid)
-                    if kind == "webhook":
-                        bare_round = bare_webhooks(chunk, datamap, renderer, concurrency)
-                    else:
-                        bare_round = bare_emails(chunk, renderer, settings)
+                    bare_round = bare(chunk)
                     between = cpu_seconds(receiver_pid)
                     notify_round = running.deliver(chunk)
                     after = cpu_seconds(receiver_pid)
