@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from email.utils import formataddr, formatdate, parseaddr
 
+from consumers.notify.email.client import SmtpClient
 from consumers.notify.errors import FinalDelivery, RetryableDelivery, classify_smtp
 from consumers.notify.render import Rendered
 from runtime.settings import SmtpSettings
@@ -138,11 +139,11 @@ class SmtpSender:
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
         self._envelope_from = parseaddr(settings.sender)[1]  # the From header's address, as smtplib would take it
-        self._smtp: smtplib.SMTP | None = None
+        self._smtp: SmtpClient | None = None
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> SmtpClient:
         s = self._settings
-        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+        smtp = SmtpClient(s.host, s.port, timeout=s.timeout_s)
         if s.starttls:
             smtp.starttls(context=ssl.create_default_context())
         if s.username and s.password:
