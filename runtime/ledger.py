@@ -321,8 +321,8 @@ class Ledger:
         """Insert rows whose primary key is new; returns how many went in."""
         if not rows:
             return 0
-        keys = [c.name for c in table.primary_key.columns]
-        stmt = self._insert(table).returning(table.c[keys[0]])  # rowcount is not reliable for multi-row inserts
+        first_key = next(iter(table.primary_key.columns))
+        stmt = self._insert(table).returning(first_key)  # rowcount is not reliable for multi-row inserts
         # The rows as parameters, not in the statement: one cached statement that SQLAlchemy batches into
         # multi-row INSERTs itself ("insertmanyvalues"); compiling 500 rows into a statement took ~130 ms.
         return len(conn.execute(stmt, list(rows)).all())
