@@ -3,14 +3,14 @@
 import gc
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 import uvicorn
 
 from breachwire.workers import run_workers, stop_on_signals
 from runtime import broker
-from runtime.consumer import ConsumerLoop
+from runtime.consumer import ConsumerLoop, Runnable, run_together
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics, make_producer
 from runtime.ledger import Ledger
@@ -31,14 +31,6 @@ def prepare(settings: Settings, service: str) -> DataMap:
     return load_datamap(settings.datamap_dir)
 
 
-class Runnable(Protocol):
-    """A consumer loop, or several run as one (the notifier's)."""
-
-    name: str
-
-    def run(self, stop: threading.Event) -> None: ...
-
-
 def run_loops(loops: Sequence[ConsumerLoop[Any] | Runnable], stop: threading.Event | None = None) -> None:
     """Run consumer loops until ``stop`` is set (by default: on SIGTERM or SIGINT); each in its own thread when
     there are several."""
@@ -48,14 +40,7 @@ def run_loops(loops: Sequence[ConsumerLoop[Any] | Runnable], stop: threading.Eve
     if len(loops) == 1:
         loops[0].run(stop)
         return
-    threads = [threading.Thread(target=loop.run, args=(stop,), name=loop.name) for loop in loops]
-    for thread in threads:
-        thread.start()
-    while any(t.is_alive() for t in threads):
-        for thread in threads:
-            thread.join(timeout=0.5)
-        if not all(t.is_alive() for t in threads):
-            stop.set()  # one loop died: stop the others so the supervisor sees the service exit
+    run_together(loops, stop)  # one loop that dies stops the others, so the supervisor sees the service exit
 
 
 def run_intake(settings: Settings, datamap: DataMap) -> None:

@@ -7,10 +7,11 @@ reason, and the loop goes on.
 """
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
@@ -35,6 +36,53 @@ class Received(Generic[M]):
     offset: int
 
 
+class Turns:
+    """Loops that share one handler take turns at it, first come first served.
+
+    A plain lock is not fair: a loop with batch after batch waiting takes it back before another loop's thread
+    has woken up, and that loop would wait until the first ran dry.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._issued = 0
+        self._serving = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._changed:
+            ticket = self._issued
+            self._issued += 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._serving += 1
+                self._changed.notify_all()
+
+
+class Runnable(Protocol):
+    """A consumer loop, or several run as one."""
+
+    name: str
+
+    def run(self, stop: threading.Event) -> None: ...
+
+
+def run_together(loops: Sequence[Runnable], stop: threading.Event) -> None:
+    """Run loops until ``stop`` is set, each on a thread of its own; when one ends early (it failed), ``stop`` is
+    set so the others end too."""
+    threads = [threading.Thread(target=loop.run, args=(stop,), name=loop.name) for loop in loops]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(timeout=0.5)
+        if not all(t.is_alive() for t in threads):
+            stop.set()
+
+
 class ConsumerLoop(Generic[M]):
     def __init__(
         self,
@@ -46,7 +94,10 @@ class ConsumerLoop(Generic[M]):
         handle: Callable[[Sequence[Received[M]]], None],
         poll_timeout_ms: int = 500,
         ack_timeout_s: float = 30.0,
+        turns: Turns | None = None,
     ) -> None:
+        """``turns``: shared with the other loops of one handler, which then handle one batch at a time (each
+        polls on its own meanwhile)."""
         self.name = name
         self._consumer = consumer
         self._producer = producer
@@ -55,6 +106,7 @@ class ConsumerLoop(Generic[M]):
         self._handle = handle
         self._poll_timeout_ms = poll_timeout_ms
         self._ack_timeout_s = ack_timeout_s
+        self._turn: Callable[[], AbstractContextManager[None]] = turns.turn if turns is not None else nullcontext
 
     def run(self, stop: threading.Event) -> None:
         log.info("consumer started", consumer=self.name)
@@ -72,11 +124,12 @@ class ConsumerLoop(Generic[M]):
         records = [r for partition_records in batch.values() for r in partition_records]
         if not records:
             return 0
-        parsed = self._parse(records)
-        if parsed:
-            self._handle(parsed)
-        self._producer.flush(timeout=self._ack_timeout_s)
-        self._consumer.commit()
+        with self._turn():
+            parsed = self._parse(records)
+            if parsed:
+                self._handle(parsed)
+            self._producer.flush(timeout=self._ack_timeout_s)
+            self._consumer.commit()
         return len(records)
 
     def _parse(self, records: Sequence[Any]) -> list[Received[M]]:

@@ -39,7 +39,7 @@ from consumers.notify.errors import RetryableDelivery
 from consumers.notify.gate import DueGate
 from consumers.notify.render import Renderer
 from consumers.notify.retry import RetrySchedule
-from runtime.consumer import ConsumerLoop, Received
+from runtime.consumer import ConsumerLoop, Received, Turns, run_together
 from runtime.datamap import DataMap
 from runtime.kafka import ensure_topics, make_consumer, make_producer, send
 from runtime.ledger import DeliveryRecord, Ledger, NoticeState, Queued, QueueRow
@@ -332,10 +332,12 @@ class Notify:
 
 
 class NotifyLoops:
-    """The notifier's two loops, run in turn on one thread: fresh notices, then retries that fell due.
+    """The notifier's two loops: fresh notices, and retries that fell due.
 
-    While fresh notices keep coming, the retry topics are polled without waiting, so the two never slow each
-    other down; when both are idle, each poll waits its usual timeout.
+    Each polls on a thread of its own and they take turns handling what they read, so a fresh notice is read as
+    it comes even while the retry topics' poll waits. (Polled in turn on one thread, one loop's wait held up
+    the other; and a retry poll that never waited, while fresh notices kept coming, left kafka-python unable
+    to finish a rebalance of the retry group.)
     """
 
     name = "notify"
@@ -345,7 +347,6 @@ class NotifyLoops:
         requested: ConsumerLoop[NoticeRequested],
         retries: ConsumerLoop[NoticeRetry],
         consumers: Sequence[KafkaConsumer | DueGate],
-        gate: DueGate,
         dispatcher: Dispatcher,
         producer: KafkaProducer,
         ack_timeout_s: float,
@@ -353,21 +354,18 @@ class NotifyLoops:
         self.requested = requested
         self.retries = retries
         self._consumers = consumers
-        self._gate = gate
         self._dispatcher = dispatcher
         self._producer = producer
         self._ack_timeout_s = ack_timeout_s
 
     def run_once(self) -> int:
-        fresh = self.requested.run_once()
-        self._gate.quick = fresh > 0
-        return fresh + self.retries.run_once()
+        """One poll of each loop, one after the other (tests step the notifier with this)."""
+        return self.requested.run_once() + self.retries.run_once()
 
     def run(self, stop: threading.Event) -> None:
         log.info("consumer started", consumer=self.name)
         try:
-            while not stop.is_set():
-                self.run_once()
+            run_together([self.requested, self.retries], stop)
         finally:
             self.close()
             log.info("consumer stopped", consumer=self.name)
@@ -400,6 +398,8 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
         settings.notify.batch_budget_s,
     )
 
+    turns = Turns()
+
     def loop(name: str, consumer: KafkaConsumer | DueGate, model: type[M], handle: Handle[M]) -> ConsumerLoop[M]:
         return ConsumerLoop(
             name,
@@ -410,13 +410,13 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
             handle,
             poll_timeout_ms=settings.kafka.poll_timeout_ms,
             ack_timeout_s=settings.kafka.ack_timeout_s,
+            turns=turns,
         )
 
     return NotifyLoops(
         loop("notify", requested_consumer, NoticeRequested, handler.requested),
         loop("notify.retry", gate, NoticeRetry, handler.retried),
         [requested_consumer, gate],
-        gate,
         dispatcher,
         producer,
         settings.kafka.ack_timeout_s,

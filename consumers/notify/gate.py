@@ -20,7 +20,6 @@ class DueGate:
         self._consumer = consumer
         self._clock = clock
         self._held: dict[TopicPartition, float] = {}
-        self.quick = False  # set while other work is waiting: poll without waiting
 
     def hold(self, topic: str, partition: int, offset: int, until: float) -> None:
         """Re-read ``partition`` from ``offset`` once ``until`` (epoch seconds) has come."""
@@ -40,9 +39,7 @@ class DueGate:
 
     def poll(self, timeout_ms: int = 0, **kwargs: Any) -> Any:
         self._resume_due()
-        if self.quick:
-            timeout_ms = 0
-        elif self._held:
+        if self._held:
             # Wake up when the next hold runs out, not only when the poll times out.
             next_due_ms = max(0, int((min(self._held.values()) - self._clock()) * 1000)) + 10
             timeout_ms = min(timeout_ms, next_due_ms)

@@ -3,6 +3,8 @@ every failing receiver ends with the notice delivered once, or dead (with an on-
 
 import argparse
 import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +232,39 @@ def test_a_follow_up_never_overtakes_a_notice_waiting_for_its_retry(
     notifier.run_until_settled(first, follow_up)
 
     assert [h.webhook_id for h in webhook_sink.received] == [first.notice_id, follow_up.notice_id]
+
+
+def test_a_notice_that_comes_while_the_notifier_idles_is_sent_at_once(
+    wired_settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    """The notifier as it runs: a notice is read as it comes, whatever the poll of the retry topics is doing.
+    (With both topics polled in turn on one thread, a notice that came while the idle notifier waited on the
+    retry topics sat unread for the rest of that wait: here up to 3 s.)"""
+    poll_s = 3.0
+    settings = wired_settings.model_copy(
+        update={"kafka": wired_settings.kafka.model_copy(update={"poll_timeout_ms": int(poll_s * 1000)})}
+    )
+    notifier = Notifier(settings)
+    notices = controller_notices(notifier.datamap, RULES, Channel.EMAIL, 3)
+    stop = threading.Event()
+    runner = threading.Thread(target=notifier.loops.run, args=(stop,))
+    runner.start()
+    sent: dict[str, float] = {}
+    try:
+        for count, notice in enumerate(notices):
+            if count:  # the notifier has idled past a whole poll for fresh notices since the last one went out
+                time.sleep(poll_s + 0.5)
+                sent[f"{notice.notice_id}@breachwire.notices"] = time.time()
+            notifier.request(notice)
+            wait_until(lambda n=count + 1: smtp_sink.count == n, 60, "the notice at the SMTP server", step_s=0.02)
+    finally:
+        stop.set()
+        runner.join()
+        notifier.ledger.close()
+
+    waited = {m.message_id: round(m.at - sent[m.message_id], 2) for m in smtp_sink.received if m.message_id in sent}
+    assert len(waited) == len(notices) - 1
+    assert max(waited.values()) < 1.5, waited
 
 
 def test_email_retries_a_4xx_reply_and_gives_up_on_a_5xx(notifier: Notifier, smtp_sink: SmtpSink) -> None:
