@@ -71,9 +71,17 @@ class Runnable(Protocol):
 
 
 def run_together(loops: Sequence[Runnable], stop: threading.Event) -> None:
-    """Run loops until ``stop`` is set, each on a thread of its own; when one ends early (it failed), ``stop`` is
-    set so the others end too."""
-    threads = [threading.Thread(target=loop.run, args=(stop,), name=loop.name) for loop in loops]
+    """Run loops until ``stop`` is set, each on a thread of its own. When one ends early (it failed), ``stop`` is
+    set so the others end too, and its error is raised here: the process exits as it would with one loop."""
+    failures: list[BaseException] = []
+
+    def run(loop: Runnable) -> None:
+        try:
+            loop.run(stop)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(loop,), name=loop.name) for loop in loops]
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):
@@ -81,6 +89,8 @@ def run_together(loops: Sequence[Runnable], stop: threading.Event) -> None:
             thread.join(timeout=0.5)
         if not all(t.is_alive() for t in threads):
             stop.set()
+    if failures:
+        raise failures[0]
 
 
 class ConsumerLoop(Generic[M]):
