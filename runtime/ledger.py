@@ -334,9 +334,13 @@ class Ledger:
             conn.execute(self._insert(table), list(rows))
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
-        dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        """An INSERT that skips rows whose primary key is there already."""
         keys = [c.name for c in table.primary_key.columns]
-        return dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
+        return self._dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+    def _dialect_insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """The database's own INSERT, which has ON CONFLICT (both PostgreSQL and SQLite)."""
+        return (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
     # -- incidents and reports -----------------------------------------------------------------------------
 
@@ -586,8 +590,7 @@ class Ledger:
                 )
             queued = [r for r in records if r.outcome != "delivered"]
             if queued:
-                dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-                stmt = dialect_insert(notice_queue)
+                stmt = self._dialect_insert(notice_queue)
                 # A notice keeps its first place in its key's queue (queued_at) across retries.
                 conn.execute(
                     stmt.on_conflict_do_update(
