@@ -138,8 +138,14 @@ def delete_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
 
 def group_members(admin: KafkaAdminClient, group: str) -> int:
     """How many consumers share ``group``'s partitions: its members once the group is Stable, else 0 (while it
-    rebalances, a member may hold none yet)."""
-    described = admin.describe_groups([group]).get(group, {})
+    rebalances, a member may hold none yet). Also 0 while the broker cannot name the group's coordinator yet: a
+    fresh broker makes its offsets topic on the first group's request and answers "not available" until then."""
+    try:
+        described = admin.describe_groups([group]).get(group, {})
+    except KafkaError as exc:
+        if exc.retriable:
+            return 0
+        raise
     return len(described.get("members") or []) if described.get("group_state") == "Stable" else 0
 
 
