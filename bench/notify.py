@@ -106,6 +106,13 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time a process and its children (a notifier's workers) have used so far."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return sum(cpu_seconds(p) or 0.0 for p in [pid, *kids])
+
+
 def free_port() -> int:
     import socket
 
@@ -272,6 +279,10 @@ class Notifier:
             raise
         self.delivered = 0
 
+    def cpu_seconds(self) -> float:
+        """CPU time the notifier's processes have used so far."""
+        return tree_cpu_seconds(self._stack.processes["notify"].pid)
+
     def deliver(self, notices: list[Any]) -> float:
         """Seconds the running notifier takes to deliver ``notices``."""
         from sqlalchemy import func, select
@@ -406,11 +417,14 @@ def main() -> int:
             )
             logs = ROOT / ".breachwire" / "bench" / f"notify-{kind}"
             receiver_pid = children[0 if kind == "webhook" else 1].pid
+            broker_pid = broker.running_pid(base.broker)
             # Bare and notifier take turns, a share of the notices each round: a machine whose speed drifts
             # over the minutes of a run (a shared one does) then weighs on both alike.
             bare_s = notify_s = 0.0
             round_ratios: list[float] = []  # each round's notifier rate over the bare rate just before it
-            receiver_cpu = {"bare": 0.0, "notifier": 0.0}
+            # CPU a message, in each side's turns: the receiver, the sender (the bare client, this process; or the
+            # notifier's processes) and the broker. On a machine of few cores they share, it is what rates follow.
+            cpu = {f"{part}_{side}": 0.0 for part in ("receiver", "sender", "broker") for side in ("bare", "notifier")}
             size = -(-count // args.rounds)
 
             def bare(chunk: list[Any], kind: str = kind) -> float:
@@ -425,19 +439,30 @@ def main() -> int:
                 if warm:
                     bare(warm)
                     running.deliver(warm)
+
+                def used(running: Notifier = running) -> dict[str, float]:
+                    """CPU seconds so far; the bare client's (this process's) counts building its bodies too."""
+                    return {
+                        "receiver": cpu_seconds(receiver_pid) or 0.0,
+                        "broker": (cpu_seconds(broker_pid) or 0.0) if broker_pid else 0.0,
+                        "bare": time.process_time(),
+                        "notifier": running.cpu_seconds(),
+                    }
+
                 for start in range(0, count, size):
                     chunk = notices[start : start + size]
-                    before = cpu_seconds(receiver_pid)
+                    before = used()
                     bare_round = bare(chunk)
-                    between = cpu_seconds(receiver_pid)
+                    between = used()
                     notify_round = running.deliver(chunk)
-                    after = cpu_seconds(receiver_pid)
+                    after = used()
                     bare_s += bare_round
                     notify_s += notify_round
                     round_ratios.append(round(bare_round / notify_round, 3))
-                    if before is not None and between is not None and after is not None:
-                        receiver_cpu["bare"] += between - before
-                        receiver_cpu["notifier"] += after - between
+                    for side, start_at, end_at in (("bare", before, between), ("notifier", between, after)):
+                        cpu[f"receiver_{side}"] += end_at["receiver"] - start_at["receiver"]
+                        cpu[f"broker_{side}"] += end_at["broker"] - start_at["broker"]
+                        cpu[f"sender_{side}"] += end_at[side] - start_at[side]
             finally:
                 running.close()
             bare_rate, notify_rate = count / bare_s, count / notify_s
@@ -448,18 +473,16 @@ def main() -> int:
                 "ratio": round(notify_rate / bare_rate, 3),
                 "round_ratios": round_ratios,
             }
-            if receiver_cpu["bare"] > 0:
-                # The receiver shares the machine: a receiver near one core of CPU is what both runs wait on.
-                results[kind]["receiver_cpu_ms"] = {k: round(v / count * 1000, 2) for k, v in receiver_cpu.items()}
+            results[kind]["cpu_ms_a_message"] = {k: round(v / count * 1000, 3) for k, v in cpu.items()}
             print(
                 f"  bare client {bare_rate:8.1f}/s   notifier {notify_rate:8.1f}/s ({args.workers} worker(s))   "
                 f"ratio {notify_rate / bare_rate:.0%} (goal {GOAL_RATIO:.0%})",
                 flush=True,
             )
             print(f"  ratio round by round: {'  '.join(f'{r:.0%}' for r in round_ratios)}")
-            if "receiver_cpu_ms" in results[kind]:
-                cpu = results[kind]["receiver_cpu_ms"]
-                print(f"  receiver CPU a message: {cpu['bare']} ms (bare run), {cpu['notifier']} ms (notifier run)")
+            ms = results[kind]["cpu_ms_a_message"]
+            for part in ("receiver", "sender", "broker"):
+                print(f"  {part} CPU a message: {ms[f'{part}_bare']:.3f} ms (bare run), {ms[f'{part}_notifier']:.3f} ms")
             delete_topics(
                 channel_settings.kafka,
                 topics_for(channel_settings.kafka, settings.notify.retry_delays_s).partitions(channel_settings.kafka),
