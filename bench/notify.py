@@ -440,7 +440,9 @@ def main() -> int:
                     bare(warm)
                     running.deliver(warm)
 
-                def used(running: Notifier = running) -> dict[str, float]:
+                def used(
+                    running: Notifier = running, receiver_pid: int = receiver_pid, broker_pid: int | None = broker_pid
+                ) -> dict[str, float]:
                     """CPU seconds so far; the bare client's (this process's) counts building its bodies too."""
                     return {
                         "receiver": cpu_seconds(receiver_pid) or 0.0,
@@ -482,7 +484,8 @@ def main() -> int:
             print(f"  ratio round by round: {'  '.join(f'{r:.0%}' for r in round_ratios)}")
             ms = results[kind]["cpu_ms_a_message"]
             for part in ("receiver", "sender", "broker"):
-                print(f"  {part} CPU a message: {ms[f'{part}_bare']:.3f} ms (bare run), {ms[f'{part}_notifier']:.3f} ms")
+                bare_ms, notifier_ms = ms[f"{part}_bare"], ms[f"{part}_notifier"]
+                print(f"  {part} CPU a message: {bare_ms:.3f} ms (bare run), {notifier_ms:.3f} ms (notifier run)")
             delete_topics(
                 channel_settings.kafka,
                 topics_for(channel_settings.kafka, settings.notify.retry_delays_s).partitions(channel_settings.kafka),
