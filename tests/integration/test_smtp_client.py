@@ -44,8 +44,10 @@ class RecordingHandler(socketserver.StreamRequestHandler):
                 heard += body
                 self.wfile.write(b"250 taken\r\n")
             elif verb == b"QUIT":
+                # Kept before the reply: the client's conversation ends with it, and the test reads at once.
+                self.server.streams.append(bytes(heard))
                 self.wfile.write(b"221 bye\r\n")
-                break
+                return
             else:
                 self.wfile.write(b"250 ok\r\n")
         self.server.streams.append(bytes(heard))
