@@ -19,8 +19,9 @@ Emails: a local aiosmtpd server (``SmtpSink``, a child process); the baseline is
 ``notify.smtp_connections`` reused connections in threads, sending the same messages (built before the clock
 starts). Goal: the notifier at >= 80% of the bare rate.
 Prints the figures, with the ratio of each round (a bare turn and the notifier's turn right after it: how far the
-machine's noise moves the figure) and the receiver's CPU a message in each run (a receiver near a full core is the
-limit both runs share), and writes them to bench/results/notify.json.
+machine's noise moves the figure) and the CPU a message, in each side's turns, of the receiver (a receiver near a
+full core is the limit both share), of the sender (this process for the bare client, counting the bodies it builds
+off the clock; the notifier's processes) and of the broker, and writes them to bench/results/notify.json.
 """
 
 import argparse
@@ -391,6 +392,7 @@ def main() -> int:
         results["concurrency"] = concurrency
         results["smtp_connections"] = settings.notify.smtp_connections
         results["notifier_workers"] = args.workers
+        results["notifier_batch_size"] = settings.notify.batch_size
         results["rounds"] = args.rounds
         results["warmup"] = args.warmup
 
