@@ -21,7 +21,8 @@ starts). Goal: the notifier at >= 80% of the bare rate.
 Prints the figures, with the ratio of each round (a bare turn and the notifier's turn right after it: how far the
 machine's noise moves the figure) and the CPU a message, in each side's turns, of the receiver (a receiver near a
 full core is the limit both share), of the sender (this process for the bare client, counting the bodies it builds
-off the clock; the notifier's processes) and of the broker, and writes them to bench/results/notify.json.
+off the clock; the notifier's processes) and of the broker (one this checkout started), and writes them to
+bench/results/notify.json.
 """
 
 import argparse
@@ -419,14 +420,15 @@ def main() -> int:
             )
             logs = ROOT / ".breachwire" / "bench" / f"notify-{kind}"
             receiver_pid = children[0 if kind == "webhook" else 1].pid
-            broker_pid = broker.running_pid(base.broker)
+            broker_pid = broker.running_pid(base.broker)  # None: a broker this checkout did not start
+            parts = ["receiver", "sender", *(["broker"] if broker_pid else [])]
             # Bare and notifier take turns, a share of the notices each round: a machine whose speed drifts
             # over the minutes of a run (a shared one does) then weighs on both alike.
             bare_s = notify_s = 0.0
             round_ratios: list[float] = []  # each round's notifier rate over the bare rate just before it
             # CPU a message, in each side's turns: the receiver, the sender (the bare client, this process; or the
             # notifier's processes) and the broker. On a machine of few cores they share, it is what rates follow.
-            cpu = {f"{part}_{side}": 0.0 for part in ("receiver", "sender", "broker") for side in ("bare", "notifier")}
+            cpu = {f"{part}_{side}": 0.0 for part in parts for side in ("bare", "notifier")}
             size = -(-count // args.rounds)
 
             def bare(chunk: list[Any], kind: str = kind) -> float:
@@ -464,9 +466,9 @@ def main() -> int:
                     notify_s += notify_round
                     round_ratios.append(round(bare_round / notify_round, 3))
                     for side, start_at, end_at in (("bare", before, between), ("notifier", between, after)):
-                        cpu[f"receiver_{side}"] += end_at["receiver"] - start_at["receiver"]
-                        cpu[f"broker_{side}"] += end_at["broker"] - start_at["broker"]
-                        cpu[f"sender_{side}"] += end_at[side] - start_at[side]
+                        for part in parts:
+                            measured = side if part == "sender" else part
+                            cpu[f"{part}_{side}"] += end_at[measured] - start_at[measured]
             finally:
                 running.close()
             bare_rate, notify_rate = count / bare_s, count / notify_s
@@ -485,7 +487,7 @@ def main() -> int:
             )
             print(f"  ratio round by round: {'  '.join(f'{r:.0%}' for r in round_ratios)}")
             ms = results[kind]["cpu_ms_a_message"]
-            for part in ("receiver", "sender", "broker"):
+            for part in parts:
                 bare_ms, notifier_ms = ms[f"{part}_bare"], ms[f"{part}_notifier"]
                 print(f"  {part} CPU a message: {bare_ms:.3f} ms (bare run), {notifier_ms:.3f} ms (notifier run)")
             delete_topics(
