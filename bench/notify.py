@@ -321,6 +321,17 @@ class Notifier:
         self._producer.close()
 
 
+def cpu_used(receiver_pid: int, broker_pid: int | None, notifier: Notifier) -> dict[str, float]:
+    """CPU seconds so far of each part a round is measured by; the bare client's (this process's) counts building
+    its bodies too."""
+    return {
+        "receiver": cpu_seconds(receiver_pid) or 0.0,
+        "broker": (cpu_seconds(broker_pid) or 0.0) if broker_pid else 0.0,
+        "bare": time.process_time(),
+        "notifier": notifier.cpu_seconds(),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--webhooks", type=int, default=int(os.environ.get("BENCH_NOTIFY_WEBHOOKS", 100_000)))
@@ -444,24 +455,13 @@ def main() -> int:
                     bare(warm)
                     running.deliver(warm)
 
-                def used(
-                    running: Notifier = running, receiver_pid: int = receiver_pid, broker_pid: int | None = broker_pid
-                ) -> dict[str, float]:
-                    """CPU seconds so far; the bare client's (this process's) counts building its bodies too."""
-                    return {
-                        "receiver": cpu_seconds(receiver_pid) or 0.0,
-                        "broker": (cpu_seconds(broker_pid) or 0.0) if broker_pid else 0.0,
-                        "bare": time.process_time(),
-                        "notifier": running.cpu_seconds(),
-                    }
-
                 for start in range(0, count, size):
                     chunk = notices[start : start + size]
-                    before = used()
+                    before = cpu_used(receiver_pid, broker_pid, running)
                     bare_round = bare(chunk)
-                    between = used()
+                    between = cpu_used(receiver_pid, broker_pid, running)
                     notify_round = running.deliver(chunk)
-                    after = used()
+                    after = cpu_used(receiver_pid, broker_pid, running)
                     bare_s += bare_round
                     notify_s += notify_round
                     round_ratios.append(round(bare_round / notify_round, 3))
