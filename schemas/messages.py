@@ -36,6 +36,11 @@ class Deadline(Message):
     citation: str = ""
     notifiable: bool | None = Field(default=True, description="None when the facts to decide are not known.")
     obligation: str = Field(default="", description="The obligation's id in the jurisdiction's rules file.")
+    waiting_for: Literal["determination"] | None = Field(
+        default=None,
+        description="Set while the clock runs from a determination not yet recorded: due_at is then the latest "
+        "possible date, and the clock starts when the determination is recorded.",
+    )
 
 
 class IncidentFacts(Message):

@@ -47,6 +47,13 @@ class Report(Message):
     likely_consequences: LongText | None = None
     measures_taken: LongText | None = None
     contact: Contact | None = None
+    determinations: dict[Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")], AwareDatetime] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Per jurisdiction (its rules file's id, e.g. sg-pdpa): when the breach was determined to be "
+        "notifiable, or the assessment of harm concluded. Clocks the law runs from that moment use it; until "
+        "it is given they show their latest possible date and wait for it.",
+    )
 
     @field_validator("occurred_until")
     @classmethod
@@ -55,3 +62,14 @@ class Report(Message):
         if until is not None and start is not None and until < start:
             raise ValueError("is before occurred_from")
         return until
+
+    @field_validator("determinations")
+    @classmethod
+    def _determined_after_awareness(
+        cls, determinations: dict[str, datetime], info: ValidationInfo
+    ) -> dict[str, datetime]:
+        aware = info.data.get("aware_at")
+        for jurisdiction, at in determinations.items():
+            if aware is not None and at < aware:
+                raise ValueError(f"{jurisdiction}: a determination cannot precede aware_at")
+        return determinations

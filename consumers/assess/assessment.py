@@ -2,8 +2,9 @@
 
 Clocks run from the reporter's awareness (``report.aware_at``), the earliest moment anyone in the chain knew:
 NPC Circular 16-03 counts the processor's knowledge as the controller's, and for the other laws counting from
-it can only make a deadline earlier. The determination time is not known at assessment, so determination
-clocks count from awareness too (see ``Obligation.due_at``).
+it can only make a deadline earlier. Clocks the law runs from a determination (PDPA s26D, CRS 6-1-716, ...) use
+the report's ``determinations`` for their jurisdiction; without one they wait for it (``Deadline.waiting_for``)
+and show their latest possible date (see ``Obligation.due_at``).
 
 The number of people affected at one customer is not reported per customer. The customer's own number of data
 subjects and the report's approximate number are both upper bounds of it; the smaller known one is used, which
@@ -106,6 +107,7 @@ class Assessor:
                     due_at=self._due_at(jurisdiction, obligation),
                     citation=obligation.citation,
                     notifiable=obligation.is_notifiable(facts),
+                    waiting_for=obligation.waits_for(self._report.determinations.get(jurisdiction.id)),
                 )
                 deadlines.append(deadline)
                 # The processor files only what the facts do not rule out (and only where the contract says so).
@@ -117,7 +119,8 @@ class Assessor:
         key = (jurisdiction.id, obligation.id)
         due = self._due.get(key)
         if due is None:
-            due = self._due[key] = obligation.due_at(self._report.aware_at)
+            determination = self._report.determinations.get(jurisdiction.id)
+            due = self._due[key] = obligation.due_at(self._report.aware_at, determination)
         return due
 
 

@@ -23,6 +23,14 @@ Clocks
     The law gives no number ("without undue delay", "immediately", "promptly"); the rules file
     sets ``target_hours`` from the contract or from policy (``basis`` says which, and may not be
     ``"law"``), counted like an hours clock.
+``working_days``
+    The end of the Nth working day after the day of the anchor, in the jurisdiction's zone: a
+    working day is Monday to Friday and not a public holiday of the jurisdiction's ``holidays``
+    country (from the ``holidays`` package), so "3 working days" (ANPD Resolution 15/2024) skips
+    weekends, Carnival and Tiradentes alike.
+``after_year_end``
+    N calendar days after the end of the calendar year in which the anchor falls, ending at local
+    midnight: "within 60 days after the end of each calendar year" (45 CFR 164.408(c)).
 
 Anchors (``Clock.after``)
 -------------------------
@@ -30,9 +38,12 @@ Anchors (``Clock.after``)
     When the organisation became aware of (discovered, had knowledge or reasonable belief of)
     the breach. GDPR Art. 33, NPC Circular 16-03, Cal. Civ. Code 1798.82, NY GBL 899-aa, HIPAA.
 ``determination``
-    When the organisation determined that the breach occurred or is notifiable (PDPA s26D(1),
-    CRS 6-1-716, Fla. Stat. 501.171). Counted from awareness while no determination is known,
-    which can only make the deadline earlier.
+    When the organisation determined that the breach occurred or is notifiable, or concluded its
+    assessment of harm (PDPA s26D(1), CRS 6-1-716, Fla. Stat. 501.171, Privacy Act 1988 s26WH).
+    While no determination is recorded the clock *waits* for it (:meth:`Obligation.waits_for`)
+    and shows its latest possible date: counted from the end of ``determination_within_days``
+    after awareness, where the law or the regulator's guidance bounds the assessment (30 days in
+    Singapore and Australia), else from awareness, the earliest the determination can be.
 ``data_subjects_notice``
     When the notice to data subjects of the same jurisdiction went out (Cal. Civ. Code
     1798.82(f): the Attorney General within 15 calendar days of notifying residents; HIPAA
@@ -52,11 +63,12 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from holidays import HolidayBase, country_holidays
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -86,8 +98,8 @@ __all__ = [
     "load_rules",
 ]
 
-Audience = Literal["authority", "data_subjects", "controller"]
-ClockKind = Literal["hours", "calendar_days", "without_undue_delay"]
+Audience = Literal["authority", "data_subjects", "controller", "consumer_reporting_agencies", "media"]
+ClockKind = Literal["hours", "calendar_days", "working_days", "without_undue_delay", "after_year_end"]
 Anchor = Literal["awareness", "determination", "data_subjects_notice"]
 Basis = Literal["law", "contract", "policy"]
 Channel = Literal["online_form", "portal", "email", "mail"]
@@ -207,6 +219,9 @@ class Clock(_Model):
     days: int | None = Field(default=None, ge=0)
     target_hours: int | None = Field(default=None, gt=0)
     after: Anchor = "awareness"
+    determination_within_days: int | None = Field(default=None, gt=0)
+    """The longest the law (or the regulator's guidance) allows for the determination; only with
+    ``after = "determination"``. Bounds the latest possible date while no determination is known."""
     basis: Basis = "law"
     """Where the number comes from: the law itself, the contract, or our own policy."""
     wording: str = ""
@@ -214,7 +229,13 @@ class Clock(_Model):
 
     @model_validator(mode="after")
     def _one_length(self) -> Clock:
-        needed = {"hours": "hours", "calendar_days": "days", "without_undue_delay": "target_hours"}[self.kind]
+        needed = {
+            "hours": "hours",
+            "calendar_days": "days",
+            "working_days": "days",
+            "without_undue_delay": "target_hours",
+            "after_year_end": "days",
+        }[self.kind]
         for name in ("hours", "days", "target_hours"):
             value = getattr(self, name)
             if name == needed and value is None:
@@ -223,12 +244,14 @@ class Clock(_Model):
                 raise ValueError(f"a {self.kind} clock takes `{needed}`, not `{name}`")
         if self.kind == "without_undue_delay" and self.basis == "law":
             raise ValueError("the law sets no number for `without_undue_delay`: basis must be contract or policy")
+        if self.determination_within_days is not None and self.after != "determination":
+            raise ValueError('`determination_within_days` goes with after = "determination"')
         return self
 
     @property
     def length(self) -> timedelta:
         """The hours to add (hours and without-undue-delay clocks) or days to count."""
-        if self.kind == "calendar_days":
+        if self.kind in ("calendar_days", "working_days", "after_year_end"):
             return timedelta(days=self.days or 0)
         return timedelta(hours=(self.hours if self.kind == "hours" else self.target_hours) or 0)
 
@@ -237,11 +260,12 @@ class Threshold(_Model):
     """When a notice is owed.
 
     Notifiable iff all of these hold (an empty part holds):
-    ``affected >= min_affected``; every flag in ``all_of``; at least one of ``any_of`` or
+    ``affected >= min_affected``; ``affected <= max_affected``; every flag in ``all_of``; at least one of ``any_of`` or
     ``affected >= or_min_affected``; none of ``none_of`` (exemptions, safe harbours).
     """
 
     min_affected: int | None = Field(default=None, ge=1)
+    max_affected: int | None = Field(default=None, ge=0)
     all_of: list[Flag] = Field(default_factory=list)
     any_of: list[Flag] = Field(default_factory=list)
     or_min_affected: int | None = Field(default=None, ge=1)
@@ -251,6 +275,8 @@ class Threshold(_Model):
         parts: list[bool | None] = []
         if self.min_affected is not None:
             parts.append(_at_least(facts.affected, self.min_affected))
+        if self.max_affected is not None:
+            parts.append(_not(_at_least(facts.affected, self.max_affected + 1)))
         parts.extend(facts.flag(name) for name in self.all_of)
         if self.any_of or self.or_min_affected is not None:
             alternatives = [facts.flag(name) for name in self.any_of]
@@ -285,6 +311,7 @@ class Obligation(_Model):
     notes: str = ""
 
     _zone: ZoneInfo | None = PrivateAttr(default=None)
+    _holidays: HolidayBase | None = PrivateAttr(default=None)
     _subjects_notice: Obligation | None = PrivateAttr(default=None)
 
     @field_validator("contents", "late_contents")
@@ -301,7 +328,7 @@ class Obligation(_Model):
     def _authority_iff_audience(self) -> Obligation:
         if self.audience == "authority" and self.authority is None:
             raise ValueError("an authority notice needs an [obligations.authority] table")
-        if self.audience != "authority" and self.authority is not None:
+        if self.audience in ("controller", "data_subjects") and self.authority is not None:
             raise ValueError(f"a {self.audience} notice takes no authority")
         if self.audience == "data_subjects" and self.clock.after == "data_subjects_notice":
             raise ValueError("a data_subjects clock cannot run from the data_subjects notice")
@@ -310,6 +337,16 @@ class Obligation(_Model):
     def is_notifiable(self, facts: Facts) -> bool | None:
         """True or False, or None while a fact that could change the answer is unknown."""
         return self.threshold.evaluate(facts)
+
+    def waits_for(self, determination: datetime | None) -> Literal["determination"] | None:
+        """``"determination"`` while this clock (or the data-subject clock it runs from) waits for one."""
+        if determination is not None:
+            return None
+        if self.clock.after == "determination":
+            return "determination"
+        if self.clock.after == "data_subjects_notice" and self._subjects_notice is not None:
+            return self._subjects_notice.waits_for(determination)
+        return None
 
     def due_at(
         self,
@@ -322,11 +359,11 @@ class Obligation(_Model):
 
         ``awareness``: when the organisation became aware of the breach. ``determination``: when
         it determined that the breach occurred / is notifiable (only ``after = "determination"``
-        clocks use it; without it they count from awareness). ``subjects_notified``: when the
-        data-subject notice went out (only ``after = "data_subjects_notice"`` clocks use it).
-        Hours clocks add elapsed hours to the UTC instant; calendar-day clocks end at
-        23:59:59.999999 local time, in the jurisdiction's zone, on the Nth day after the anchor's
-        local day. All inputs must be timezone-aware.
+        clocks use it; without it they give their latest possible date, see the module docstring).
+        ``subjects_notified``: when the data-subject notice went out (only
+        ``after = "data_subjects_notice"`` clocks use it). Hours clocks add elapsed hours to the
+        UTC instant; day clocks end at 23:59:59.999999 local time, in the jurisdiction's zone.
+        All inputs must be timezone-aware.
         """
         for label, moment in (
             ("awareness", awareness),
@@ -339,18 +376,39 @@ class Obligation(_Model):
             raise ValueError("determination cannot precede awareness")
 
         anchor = self._anchor(awareness, determination, subjects_notified)
-        if self.clock.kind != "calendar_days":
+        kind = self.clock.kind
+        if kind in ("hours", "without_undue_delay"):
             return anchor.astimezone(UTC) + self.clock.length
-        if self._zone is None:
-            raise ValueError("a calendar-day clock needs its jurisdiction's timezone; load it with a Jurisdiction")
-        last_day = anchor.astimezone(self._zone).date() + self.clock.length
-        return datetime.combine(last_day, time.max, tzinfo=self._zone).astimezone(UTC)
+        zone = self._zone
+        if zone is None:
+            raise ValueError(f"a {kind} clock needs its jurisdiction's timezone; load it with a Jurisdiction")
+        day = anchor.astimezone(zone).date()
+        days = self.clock.days or 0
+        if kind == "working_days":
+            last_day = self._working_day(day, days)
+        elif kind == "after_year_end":
+            last_day = date(day.year, 12, 31) + timedelta(days=days)
+        else:
+            last_day = day + timedelta(days=days)
+        return datetime.combine(last_day, time.max, tzinfo=zone).astimezone(UTC)
+
+    def _working_day(self, day: date, count: int) -> date:
+        """The ``count``-th working day after ``day``: weekends and the jurisdiction's public holidays skipped."""
+        if self._holidays is None:
+            raise ValueError("a working_days clock needs its jurisdiction's `holidays`; load it with a Jurisdiction")
+        while count > 0:
+            day += timedelta(days=1)
+            if day.weekday() < 5 and day not in self._holidays:
+                count -= 1
+        return day
 
     def _anchor(
         self, awareness: datetime, determination: datetime | None, subjects_notified: datetime | None
     ) -> datetime:
         if self.clock.after == "determination":
-            return determination if determination is not None else awareness
+            if determination is not None:
+                return determination
+            return awareness + timedelta(days=self.clock.determination_within_days or 0)
         if self.clock.after == "data_subjects_notice":
             if subjects_notified is not None:
                 return subjects_notified
@@ -420,6 +478,11 @@ class Jurisdiction(_Model):
     """IANA zone in which calendar days are counted."""
     applies_to: AppliesTo
     sources: list[str] = Field(min_length=1)
+    checked: date
+    """The day the sources were last checked against the rules."""
+    holidays: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    """ISO 3166 country whose public holidays ``working_days`` clocks skip (the ``holidays`` package)."""
+    holidays_subdivision: str | None = None
     obligations: list[Obligation] = Field(min_length=1)
 
     @field_validator("timezone")
@@ -447,8 +510,10 @@ class Jurisdiction(_Model):
             raise ValueError(f"obligation ids must be unique: {', '.join(duplicates)}")
         subjects = [o for o in self.obligations if o.audience == "data_subjects"]
         zone = ZoneInfo(self.timezone)
+        calendar = self._holiday_calendar()
         for obligation in self.obligations:
             obligation._zone = zone
+            obligation._holidays = calendar
             if obligation.clock.after == "data_subjects_notice":
                 if len(subjects) != 1:
                     raise ValueError(
@@ -457,6 +522,20 @@ class Jurisdiction(_Model):
                     )
                 obligation._subjects_notice = subjects[0]
         return self
+
+    def _holiday_calendar(self) -> HolidayBase | None:
+        working = [o.id for o in self.obligations if o.clock.kind == "working_days"]
+        if self.holidays is None:
+            if working:
+                raise ValueError(f"obligation {working[0]!r} counts working days: give the top-level `holidays`")
+            if self.holidays_subdivision is not None:
+                raise ValueError("`holidays_subdivision` needs `holidays`")
+            return None
+        try:
+            # years are filled in lazily as dates are looked up
+            return country_holidays(self.holidays, subdiv=self.holidays_subdivision)
+        except NotImplementedError as exc:
+            raise ValueError(f"holidays: {exc}") from None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -173,8 +173,8 @@ HIPAA = {**US, "state": "WA", "covered_entity": True}
         ({"region": "uk", "country": "GB"}, "uk-gdpr", "ico", "2026-06-10T09:30Z", "2026-06-13T09:30:00+00:00"),
         ({"country": "PH"}, "ph-dpa", "npc", "2026-06-10T09:30Z", "2026-06-13T09:30:00+00:00"),
         ({"country": "PH"}, "ph-dpa", "data-subjects", "2026-06-10T09:30Z", "2026-06-13T09:30:00+00:00"),
-        # 3 calendar days in Singapore time: 06-10 17:30 SGT -> end of 06-13 SGT
-        (SG, "sg-pdpa", "pdpc", "2026-06-10T09:30Z", f"2026-06-13T{END}+08:00"),
+        # no determination yet: 30 days to assess (06-10 17:30 SGT -> 07-10), then 3 calendar days in SGT
+        (SG, "sg-pdpa", "pdpc", "2026-06-10T09:30Z", f"2026-07-13T{END}+08:00"),
         (
             {**US, "state": "CA"},
             "us-ca",
@@ -229,6 +229,28 @@ def test_each_jurisdictions_clock(
     assert jurisdiction in assessment.jurisdictions
     [deadline] = [d for d in assessment.deadlines if (d.jurisdiction, d.obligation) == (jurisdiction, obligation)]
     assert deadline.due_at == datetime.fromisoformat(due)
+
+
+def test_a_recorded_determination_starts_the_clocks_that_wait_for_it(rules: RuleBook) -> None:
+    subject = customer("c", data_subjects=1000, **SG)
+    waiting = run(a_map(subject), rules, reported("twilio", customer_accounts=["c"], aware_at="2026-06-10T09:30Z"))
+    [before] = [d for d in waiting.assessed[0].deadlines if d.obligation == "pdpc"]
+    assert before.waiting_for == "determination"
+    assert before.due_at == datetime.fromisoformat(f"2026-07-13T{END}+08:00")
+    # determined 06-11 12:00 SGT: 3 calendar days from that day; awareness clocks do not move
+    determined = reported(
+        "twilio",
+        customer_accounts=["c"],
+        aware_at="2026-06-10T09:30Z",
+        determinations={"sg-pdpa": "2026-06-11T04:00Z"},
+    )
+    [assessment] = run(a_map(subject), rules, determined).assessed
+    deadlines = {d.obligation: d for d in assessment.deadlines if d.jurisdiction == "sg-pdpa"}
+    assert deadlines["pdpc"].waiting_for is None
+    assert deadlines["pdpc"].due_at == datetime.fromisoformat(f"2026-06-14T{END}+08:00")
+    assert deadlines["controller"].due_at == datetime.fromisoformat("2026-06-11T09:30:00+00:00")
+    [controller] = [n for n in run(a_map(subject), rules, determined).notices if n.audience is Audience.CONTROLLER]
+    assert all(d.waiting_for is None for d in controller.deadlines if d.jurisdiction == "sg-pdpa")
 
 
 def test_controller_notices_carry_the_controllers_own_clocks(rules: RuleBook) -> None:

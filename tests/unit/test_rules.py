@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import get_args
 from zoneinfo import ZoneInfo
@@ -158,6 +158,7 @@ def _calendar_rule(timezone: str, days: int) -> Jurisdiction:
             "timezone": timezone,
             "applies_to": {"regions": ["eu"]},
             "sources": ["https://example.org/"],
+            "checked": date(2026, 12, 3),
             "obligations": [
                 {
                     "id": "authority",
@@ -192,9 +193,26 @@ def test_pdpa_counts_days_in_singapore_time(book: RuleBook, determination: str, 
     assert rule.due_at(utc("2026-06-11T01:00:00"), utc(determination)) == utc(expected_utc)
 
 
-def test_determination_clock_counts_from_awareness_until_determined(book: RuleBook) -> None:
+def test_determination_clock_shows_its_latest_date_until_determined(book: RuleBook) -> None:
+    # aware 10 Jun 17:30 SGT; the PDPC expects the assessment within 30 days (10 Jul), then 3 calendar days
     rule = book["sg-pdpa"].obligation("pdpc")
-    assert rule.due_at(AWARE) == datetime.fromisoformat(f"2026-06-13T{END}+08:00")
+    assert rule.waits_for(None) == "determination"
+    assert rule.due_at(AWARE) == datetime.fromisoformat(f"2026-07-13T{END}+08:00")
+    assert rule.waits_for(DETERMINED) is None
+    assert rule.due_at(AWARE, DETERMINED) == datetime.fromisoformat(f"2026-06-15T{END}+08:00")
+
+
+def test_unbounded_determination_clock_counts_from_awareness_and_waits(book: RuleBook) -> None:
+    # Colorado sets no time for the determination: its earliest end is shown, and the clock says it waits
+    rule = book["us-co"].obligation("residents")
+    assert rule.waits_for(None) == "determination"
+    assert rule.due_at(AWARE) == datetime.fromisoformat(f"2026-07-10T{END}-06:00")
+
+
+def test_awareness_clocks_never_wait(book: RuleBook) -> None:
+    for jurisdiction in ("eu-gdpr", "us-ca", "ph-dpa"):
+        for obligation in book[jurisdiction].obligations:
+            assert obligation.waits_for(None) is None, (jurisdiction, obligation.id)
 
 
 def test_awareness_clock_ignores_determination(book: RuleBook) -> None:
@@ -428,3 +446,135 @@ def test_empty_or_missing_directory(tmp_path: Path) -> None:
         load_rules(tmp_path)
     with pytest.raises(RulesError, match="not a directory"):
         load_rules(tmp_path / "nowhere")
+
+
+# ----------------------------------------------------------------------------------------------
+# Working days, the year's end, upper bounds
+
+
+def _rule(
+    clock: dict[str, object], *, holidays: str | None = None, threshold: dict[str, object] | None = None
+) -> Jurisdiction:
+    data: dict[str, object] = {
+        "id": "test",
+        "name": "Test",
+        "timezone": "America/Sao_Paulo",
+        "applies_to": {"countries": ["BR"]},
+        "sources": ["https://example.org/"],
+        "checked": date(2026, 12, 3),
+        "obligations": [
+            {
+                "id": "authority",
+                "audience": "authority",
+                "citation": "test",
+                "clock": clock,
+                "threshold": threshold or {},
+                "authority": {"name": "A", "channel": "online_form", "url": "https://example.org/"},
+            }
+        ],
+    }
+    if holidays:
+        data["holidays"] = holidays
+    return Jurisdiction.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("awareness", "expected_local_day"),
+    [
+        # Wed 15 Apr 2026 -> Thu 16, Fri 17, Mon 20 (no holiday in between)
+        ("2026-04-15T13:00:00", "2026-04-20"),
+        # Fri 17 Apr -> Mon 20, Wed 22, Thu 23: Tuesday 21 April is Tiradentes, a national holiday
+        ("2026-04-17T13:00:00", "2026-04-23"),
+        # late on Fri 17 Apr in UTC is still Friday in Sao Paulo (UTC-3)
+        ("2026-04-18T01:00:00", "2026-04-23"),
+        # Thu 31 Dec 2026 -> Fri 1 Jan is New Year's Day: Mon 4, Tue 5, Wed 6 Jan 2027
+        ("2026-12-31T13:00:00", "2027-01-06"),
+    ],
+)
+def test_working_days_skip_weekends_and_public_holidays(awareness: str, expected_local_day: str) -> None:
+    rule = _rule({"kind": "working_days", "days": 3}, holidays="BR").obligation("authority")
+    due = rule.due_at(utc(awareness))
+    assert due == datetime.fromisoformat(f"{expected_local_day}T{END}-03:00")
+
+
+def test_working_days_need_a_holiday_calendar() -> None:
+    with pytest.raises(ValueError, match="holidays"):
+        _rule({"kind": "working_days", "days": 3})
+
+
+def test_unknown_holiday_country_is_refused() -> None:
+    with pytest.raises(ValueError, match="holidays"):
+        _rule({"kind": "working_days", "days": 3}, holidays="ZZ")
+
+
+@pytest.mark.parametrize(
+    ("awareness", "expected"),
+    [
+        # within 60 days after the end of the calendar year: 1 Mar 2027 (2027 is not a leap year)
+        ("2026-06-10T12:00:00", f"2027-03-01T{END}-03:00"),
+        # 29 Feb in a leap year: a breach discovered in 2027 is due by 29 Feb 2028
+        ("2027-01-05T12:00:00", f"2028-02-29T{END}-03:00"),
+        # 1 Jan 02:00 UTC is 31 Dec 23:00 in Sao Paulo: still the year before
+        ("2027-01-01T02:00:00", f"2027-03-01T{END}-03:00"),
+    ],
+)
+def test_after_year_end(awareness: str, expected: str) -> None:
+    rule = _rule({"kind": "after_year_end", "days": 60}).obligation("authority")
+    assert rule.due_at(utc(awareness)) == datetime.fromisoformat(expected)
+
+
+@pytest.mark.parametrize(("affected", "notifiable"), [(None, None), (0, True), (499, True), (500, False)])
+def test_max_affected(affected: int | None, notifiable: bool | None) -> None:
+    rule = _rule({"kind": "after_year_end", "days": 60}, threshold={"max_affected": 499}).obligation("authority")
+    assert rule.is_notifiable(Facts(affected=affected)) is notifiable
+
+
+def test_determination_window_goes_with_a_determination_clock() -> None:
+    with pytest.raises(ValueError, match="determination_within_days"):
+        _rule({"kind": "hours", "hours": 72, "determination_within_days": 30})
+
+
+def test_a_clock_after_a_waiting_notice_waits_too(book: RuleBook) -> None:
+    # an authority told with the residents, whose own clock runs from the determination
+    jurisdiction = Jurisdiction.model_validate(
+        {
+            "id": "test",
+            "name": "Test",
+            "timezone": "UTC",
+            "applies_to": {"countries": ["US"]},
+            "sources": ["https://example.org/"],
+            "checked": date(2026, 12, 3),
+            "obligations": [
+                {
+                    "id": "people",
+                    "audience": "data_subjects",
+                    "citation": "t",
+                    "clock": {"kind": "calendar_days", "days": 30, "after": "determination"},
+                },
+                {
+                    "id": "ag",
+                    "audience": "authority",
+                    "citation": "t",
+                    "clock": {"kind": "calendar_days", "days": 0, "after": "data_subjects_notice"},
+                    "authority": {"name": "AG", "channel": "email", "url": "https://example.org/"},
+                },
+            ],
+        }
+    )
+    assert jurisdiction.obligation("ag").waits_for(None) == "determination"
+    assert jurisdiction.obligation("ag").waits_for(DETERMINED) is None
+
+
+def test_consumer_reporting_agencies_may_name_who_they_are() -> None:
+    rule = _rule({"kind": "hours", "hours": 1})
+    data = rule.model_dump()
+    data["obligations"][0].update(audience="consumer_reporting_agencies")
+    assert Jurisdiction.model_validate(data).obligations[0].audience == "consumer_reporting_agencies"
+    data["obligations"][0].update(audience="controller")
+    with pytest.raises(ValueError, match="takes no authority"):
+        Jurisdiction.model_validate(data)
+
+
+def test_every_rules_file_says_when_it_was_checked(book: RuleBook) -> None:
+    for jurisdiction in book.jurisdictions:
+        assert jurisdiction.checked >= date(2026, 1, 1), jurisdiction.id

@@ -50,6 +50,8 @@ def test_a_report_round_trips_with_its_schema_field() -> None:
             "occurred_until",
         ),
         ({"unexpected": 1}, "unexpected"),
+        ({"determinations": {"sg-pdpa": "2026-11-28T08:00:00Z"}}, "determinations"),  # before awareness
+        ({"determinations": {"SG PDPA": "2026-11-29T08:00:00Z"}}, "determinations"),  # not a rules id
     ],
 )
 def test_a_bad_report_names_the_field(changes: dict[str, object], field: str) -> None:
