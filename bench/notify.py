@@ -390,7 +390,11 @@ def main() -> int:
             ledger={"url": f"sqlite:///{work / 'ledger.db'}"},
             datamap_dir=datamap_dir,
             smtp={"host": "127.0.0.1", "port": smtp_port},
-            notify={"allow_targets": ["127.0.0.0/8"], "per_host": 10_000},  # one local host takes everything
+            notify={
+                "allow_targets": ["127.0.0.0/8"],
+                "require_https": False,
+                "per_host": 10_000,
+            },  # one local host takes everything
             # Warnings only: a log line a notice would be work the bare client does not do.
             log={"format": "json", "level": "warning"},
         )

@@ -123,7 +123,8 @@ class SmtpSettings(BaseModel):
 
 
 class WebhookSettings(BaseModel):
-    timeout_s: float = 10.0
+    timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for any one read or write.")
+    deadline_s: float = Field(default=30.0, gt=0, description="Longest one attempt may take, answer included.")
     user_agent: str = "breachwire/0.1"
 
 
@@ -135,7 +136,8 @@ class TwilioSettings(BaseModel):
     auth_token: SecretStr = SecretStr("")
     from_number: str | None = Field(default=None, description="E.164 sender number (or use a messaging service).")
     messaging_service_sid: str | None = None
-    timeout_s: float = 10.0
+    timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for any one read or write.")
+    deadline_s: float = Field(default=30.0, gt=0, description="Longest one attempt may take, answer included.")
 
 
 class NotifySettings(BaseModel):
@@ -176,6 +178,10 @@ class NotifySettings(BaseModel):
     allow_targets: list[str] = Field(
         default_factory=list,
         description="Webhook hosts or CIDRs admitted although private, loopback or link-local (tests: 127.0.0.0/8).",
+    )
+    require_https: bool = Field(
+        default=True,
+        description="Refuse http:// webhook targets: a notice and its signature are not for the network to read.",
     )
 
     def share(self) -> "NotifySettings":

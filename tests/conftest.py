@@ -49,7 +49,7 @@ def settings(broker_address: str, tmp_path: Path) -> Iterator[Settings]:
         state_dir=tmp_path / "state",
         log={"format": "json"},
         # Retries within seconds, not hours; the receivers run on loopback, which the target guard must admit.
-        notify={"retry_delays_s": (1, 2), "allow_targets": ["127.0.0.0/8", "::1/128"]},
+        notify={"retry_delays_s": (1, 2), "allow_targets": ["127.0.0.0/8", "::1/128"], "require_https": False},
     )
     table = topics_for(s.kafka, s.notify.retry_delays_s).partitions(s.kafka)
     topics = list(table)

@@ -27,7 +27,8 @@ Clocks
     The end of the Nth working day after the day of the anchor, in the jurisdiction's zone: a
     working day is Monday to Friday and not a public holiday of the jurisdiction's ``holidays``
     country (from the ``holidays`` package), so "3 working days" (ANPD Resolution 15/2024) skips
-    weekends, Carnival and Tiradentes alike.
+    weekends and national holidays such as Tiradentes; optional days off such as Carnival count as
+    working days, which can only make the deadline earlier.
 ``after_year_end``
     N calendar days after the end of the calendar year in which the anchor falls, ending at local
     midnight: "within 60 days after the end of each calendar year" (45 CFR 164.408(c)).

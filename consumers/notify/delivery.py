@@ -65,7 +65,7 @@ class Dispatcher:
         pool = httpx.Limits(max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency)
         # SMS goes to the configured Twilio base URL; webhooks go to customers' URLs, so only their client is guarded.
         self._client = CookielessClient(limits=pool)
-        guard = TargetGuard(limits.allow_targets, resolver=resolver)
+        guard = TargetGuard(limits.allow_targets, resolver=resolver, require_https=limits.require_https)
         ssl_context = httpx.create_ssl_context()
 
         def guarded(part: httpx.Limits) -> httpx.AsyncBaseTransport:

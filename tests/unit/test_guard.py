@@ -235,7 +235,8 @@ def test_the_notifier_connects_where_the_guard_resolved(
     # "hooks.example" resolves nowhere but through the guard: a delivery shows the notifier's webhook client
     # connects to the guard's addresses; a mixed answer is a final failure, not one to retry.
     settings = load_settings(
-        datamap_dir=PROJECT_ROOT / "examples" / "datamap", notify={"allow_targets": ["127.0.0.0/8"]}
+        datamap_dir=PROJECT_ROOT / "examples" / "datamap",
+        notify={"allow_targets": ["127.0.0.0/8"], "require_https": False},
     )
     notice = notice_from_report(
         sample_report(),

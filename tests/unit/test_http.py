@@ -99,7 +99,8 @@ def test_a_cookie_one_receiver_sets_never_goes_to_the_next(
         headers={"Set-Cookie": "session=acme-eu; Path=/"} if path == "/hooks/acme-eu" else {}
     )
     settings = load_settings(
-        datamap_dir=PROJECT_ROOT / "examples" / "datamap", notify={"allow_targets": ["127.0.0.0/8"]}
+        datamap_dir=PROJECT_ROOT / "examples" / "datamap",
+        notify={"allow_targets": ["127.0.0.0/8"], "require_https": False},
     )
     notices = [
         notice_from_report(

@@ -3,9 +3,12 @@ encoded ``To``, ``From`` (or ``MessagingServiceSid``) and ``Body``, HTTP Basic a
 auth token. Twilio answers 201 with the message resource (its ``sid`` is our receipt), or an error object
 ``{"code", "message", "more_info", "status"}`` whose HTTP status decides retry or not, as for any HTTP answer."""
 
+import json
+
 import httpx
 
-from consumers.notify.errors import FinalDelivery, RetryableDelivery, classify_http, retry_after_seconds
+from consumers.notify.errors import FinalDelivery, classify_http, retry_after_seconds
+from consumers.notify.http import Answer, post
 from runtime.settings import TwilioSettings
 
 
@@ -13,11 +16,15 @@ def messages_url(settings: TwilioSettings) -> str:
     return f"{settings.base_url.rstrip('/')}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
 
 
-def _error_text(response: httpx.Response) -> str:
+def _json(answer: Answer) -> object:
     try:
-        error = response.json()
-    except ValueError:
-        return response.reason_phrase
+        return json.loads(answer.body)
+    except ValueError:  # not JSON, or cut at MAX_ANSWER_BYTES
+        return None
+
+
+def _error_text(response: Answer) -> str:
+    error = _json(response)
     if isinstance(error, dict) and "message" in error:
         return f"Twilio {error.get('code')}: {error['message']}"
     return response.reason_phrase
@@ -39,25 +46,21 @@ class TwilioSender:
             form["From"] = s.from_number
         else:
             raise FinalDelivery("no SMS sender: set twilio.from_number or twilio.messaging_service_sid")
-        try:
-            response = await self._client.post(
-                self._url,
-                data=form,
-                auth=(s.account_sid, s.auth_token.get_secret_value()),
-                timeout=s.timeout_s,
-            )
-        except httpx.TimeoutException as exc:
-            raise RetryableDelivery(f"timeout: {exc.__class__.__name__}") from None
-        except httpx.TransportError as exc:
-            raise RetryableDelivery(f"connection: {exc.__class__.__name__}: {exc}") from None
+        response = await post(
+            self._client,
+            self._url,
+            data=form,
+            auth=(s.account_sid, s.auth_token.get_secret_value()),
+            timeout=s.timeout_s,
+            deadline_s=s.deadline_s,
+        )
         error = classify_http(
             response.status_code, _error_text(response), retry_after_seconds(response.headers.get("retry-after"))
         )
         if error is not None:
             raise error
-        try:
-            sid = response.json()["sid"]
-        except (ValueError, KeyError, TypeError):
+        resource = _json(response)
+        if not isinstance(resource, dict) or "sid" not in resource:
             # Twilio took it (2xx) but we cannot read the id: sending again could double it, so it counts.
             return f"HTTP {response.status_code}"
-        return str(sid)
+        return str(resource["sid"])

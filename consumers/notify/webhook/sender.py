@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from consumers.notify.errors import RetryableDelivery, classify_http, retry_after_seconds
+from consumers.notify.errors import classify_http, retry_after_seconds
 from consumers.notify.guard import TargetGuard
+from consumers.notify.http import post
 from runtime.settings import WebhookSettings
 
 __all__ = ["WebhookSender", "retry_after_seconds", "sign_headers"]
@@ -40,14 +41,15 @@ class WebhookSender:
             "user-agent": self._settings.user_agent,
             **sign_headers(secret, notice_id, body),
         }
-        try:
-            response = await self._client.post(
-                url, content=body, headers=headers, timeout=self._settings.timeout_s, follow_redirects=False
-            )
-        except httpx.TimeoutException as exc:
-            raise RetryableDelivery(f"timeout: {exc.__class__.__name__}") from None
-        except httpx.TransportError as exc:
-            raise RetryableDelivery(f"connection: {exc.__class__.__name__}: {exc}") from None
+        response = await post(
+            self._client,
+            url,
+            content=body,
+            headers=headers,
+            timeout=self._settings.timeout_s,
+            deadline_s=self._settings.deadline_s,
+            follow_redirects=False,
+        )
         error = classify_http(
             response.status_code,
             response.reason_phrase,
