@@ -169,13 +169,25 @@ def test_australia_with_a_determination_counts_from_it(book: RuleBook) -> None:
 
 
 def test_australia_without_a_determination_shows_the_latest_possible_date(book: RuleBook) -> None:
-    oaic = book["au-privacy"].obligation("oaic")
-    assert oaic.clock.determination_within_days == 30
-    latest = oaic.due_at(AWARE)
-    # Not before the 30-day assessment window closes: the deadline cannot be known earlier.
-    assert latest > utc("2026-07-10T09:30:00")
-    # And any determination within the window gives a deadline no later than that.
-    assert oaic.due_at(AWARE, utc("2026-07-09T09:30:00")) <= latest
+    australia = book["au-privacy"]
+    for obligation in ("oaic", "individuals"):
+        rule = australia.obligation(obligation)
+        assert rule.clock.determination_within_days == 30
+        assert rule.waits_for(None) == "determination"
+        assert rule.waits_for(utc("2026-06-20T02:00:00")) is None
+        # s26WH: 30 days to assess (to 07-10 09:30Z), then the 72-hour policy target.
+        latest = rule.due_at(AWARE)
+        assert latest == utc("2026-07-13T09:30:00")
+        # Any determination inside the window gives a deadline no later than that.
+        assert rule.due_at(AWARE, utc("2026-07-09T09:30:00")) < latest
+
+
+def test_pipeda_without_a_determination_counts_from_awareness(book: RuleBook) -> None:
+    # No bound on the determination in PIPEDA: the earliest it can be is awareness.
+    opc = book["ca-pipeda"].obligation("opc")
+    assert opc.clock.determination_within_days is None
+    assert opc.waits_for(None) == "determination"
+    assert opc.due_at(AWARE) == utc("2026-06-13T09:30:00")
 
 
 # ----------------------------------------------------------------------------------------------
