@@ -150,7 +150,7 @@ def write_datamap(directory: Path, recipients: int, port: int) -> dict[str, str]
     with (directory / "customers.jsonl").open("w") as out:
         for i in range(recipients):
             cid = f"bench-{i:05d}"
-            secret = "whsec_" + base64.b64encode(f"bench-secret-{i}".encode()).decode()
+            secret = "whsec_" + base64.b64encode(f"bench-webhook-secret-{i:08d}".encode()).decode()
             secrets[f"/hooks/{cid}"] = secret
             record = {
                 "id": cid,

@@ -1,5 +1,6 @@
 """The data map's records: subprocessors and customers, validated as they are read."""
 
+import base64
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +25,25 @@ Code = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$"), AfterValida
 Upper2 = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(sys.intern)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+
+def _signing_key(secret: SecretStr) -> SecretStr:
+    """A Standard Webhooks secret: ``whsec_`` and base64 of 24 to 64 random bytes, as the specification asks.
+
+    An empty or garbled secret (``""``, ``whsec_``, ``whsec_!!!!``) would decode to an empty HMAC key, with which
+    anyone can sign; the message never repeats the secret.
+    """
+    text = secret.get_secret_value().removeprefix("whsec_")
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ValueError("is not whsec_ followed by base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError(f"decodes to {len(key)} bytes; a webhook secret is 24 to 64 random bytes")
+    return secret
+
+
+WebhookSecret = Annotated[SecretStr, AfterValidator(_signing_key)]
 
 
 @cache
@@ -78,7 +98,7 @@ class Subprocessor(_Record):
     regions: list[Code] = Field(default_factory=list, description="Regions it hosts (infrastructure).")
     features: list[Code] = Field(default_factory=list, description="Product features it serves (service).")
     data_categories: list[Code] = Field(default_factory=list)
-    webhook_secrets: list[SecretStr] = Field(
+    webhook_secrets: list[WebhookSecret] = Field(
         default_factory=list,
         description="Active Standard Webhooks secrets (whsec_…); several while rotating.",
     )
@@ -126,7 +146,7 @@ class Customer(_Record):
     privacy_email: Email | None = Field(default=None, description="Privacy contact / DPO: formal notices.")
     admin_emails: list[Email] = Field(default_factory=list, description="Account admins: operational alerts.")
     webhook_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
-    webhook_secret: SecretStr | None = None
+    webhook_secret: WebhookSecret | None = None
     sms: Phone | None = None
     grants: list[AccessGrant] = Field(default_factory=list)
 

@@ -352,7 +352,9 @@ def test_customers_alike_share_clocks_but_not_thresholds(rules: RuleBook) -> Non
 
 def test_audiences_and_channels(rules: RuleBook) -> None:
     with_sms = customer("a", admin_emails=["one@a.example", "two@a.example"], sms="+15550001111")
-    without = customer("b", webhook_url="https://hooks.b.example/x", webhook_secret="whsec_c2VjcmV0")
+    without = customer(
+        "b", webhook_url="https://hooks.b.example/x", webhook_secret="whsec_YS1jdXN0b21lcnMtb3duLXdlYmhvb2stc2VjcmV0"
+    )
     recorder = run(a_map(with_sms, without), rules, reported("linode-eu", regions=["eu"]))
     channels = {(n.recipient_id, n.audience, n.channel, n.address) for n in recorder.notices}
     assert channels == {
