@@ -53,7 +53,8 @@ def run_intake(settings: Settings, datamap: DataMap) -> None:
     ledger = Ledger.connect(settings.ledger.url)
     app = build_app(settings, datamap, ledger, publisher)
     try:
-        uvicorn.run(app, host=settings.intake.host, port=settings.intake.port, log_level="warning", access_log=False)
+        # log_config=None: uvicorn logs through the handler runtime.logging installed (JSON, redacted)
+        uvicorn.run(app, host=settings.intake.host, port=settings.intake.port, log_config=None, access_log=False)
     finally:
         publisher.close()
         ledger.close()

@@ -2,9 +2,16 @@
 
 Ids (incident, notice) are bound with ``structlog.contextvars.bound_contextvars`` where work on them starts,
 so every line logged inside carries them.
+
+Redaction works two ways, at any depth: the value of a sensitive key is replaced whole, and inside every other
+string (the event, an error message, a formatted traceback) email addresses, phone numbers and secrets known by
+their prefix (``whsec_``, ``bw_`` on-call tokens, ``Bearer``/``Basic`` credentials) are replaced where they stand.
+The standard library's loggers (uvicorn's, kafka-python's, any library's) write through the same processors, so
+every line a service writes is one JSON object, redacted alike.
 """
 
 import logging
+import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -36,17 +43,34 @@ SENSITIVE_KEYS = frozenset(
 )
 
 
-class RedactSensitive:
-    """A structlog processor replacing the values of sensitive keys, at any depth, with ``[redacted]``."""
+# Values that are secret or personal wherever they appear in a string.
+SENSITIVE_VALUES = re.compile(
+    r"""
+      [^\s@<>"',;:()\[\]]+@[^\s@<>"',;:()\[\]]+\.[A-Za-z]{2,}   # an email address
+    | (?<![\w+])\+[1-9][0-9 ()-]{6,18}[0-9]                     # a phone number in international form
+    | \b(?:whsec|bw|sk|ghp)_[A-Za-z0-9+/=_-]{4,}                 # secrets and tokens known by their prefix
+    | \b(?:Bearer|Basic)\s+[A-Za-z0-9+/=._~-]+                  # credentials in an Authorization header
+    """,
+    re.VERBOSE,
+)
 
-    def __init__(self, keys: frozenset[str] = SENSITIVE_KEYS) -> None:
+
+class RedactSensitive:
+    """A structlog processor: sensitive keys' values, and sensitive values in any string, become ``[redacted]``."""
+
+    def __init__(self, keys: frozenset[str] = SENSITIVE_KEYS, values: re.Pattern[str] = SENSITIVE_VALUES) -> None:
         self._keys = keys
+        self._values = values
 
     def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._values.sub(REDACTED, value)
         if isinstance(value, Mapping):
             return {k: (REDACTED if str(k).lower() in self._keys else self._clean(v)) for k, v in value.items()}
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple | set | frozenset):
             return [self._clean(v) for v in value]
+        if isinstance(value, BaseException):
+            return self._clean(f"{type(value).__name__}: {value}")
         return value
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -59,24 +83,41 @@ class RedactSensitive:
 
 
 def configure(settings: LogSettings, service: str) -> None:
-    """Set structlog up for one process; call once, at the entry point."""
+    """Set structlog up for one process, and the standard library's logging through it; call once, at the entry
+    point."""
     as_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     level = logging.getLevelNamesMapping()[settings.level.upper()]
+    # format_exc_info before redaction, so that a traceback's text is redacted too
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        RedactSensitive(),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            RedactSensitive(),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    # Quieten the Kafka client's own chatter; it logs through the standard library.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+    # The standard library's records, uvicorn's included, rendered by the same processors.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder(), *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(level, logging.WARNING))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    # Quieten the Kafka client's own chatter.
     logging.getLogger("kafka").setLevel(logging.ERROR)

@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 import structlog
@@ -28,4 +29,76 @@ def test_secrets_and_personal_data_never_reach_the_log(capsys: pytest.CaptureFix
     # every line carries the ids of what it concerns
     assert line["incident_id"] == "inc_1"
     assert line["notice_id"] == "ntc_1"
+    structlog.reset_defaults()
+
+
+def last_line(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    line: dict[str, object] = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    return line
+
+
+@pytest.mark.parametrize(
+    "leaked",
+    [
+        "dpo@acme.example",
+        "+421 2 1234 5678",
+        "+15550001234",
+        "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY=",
+        "bw_Q2hhbmdlLW1lLWFsaWNlLXRva2Vu",
+        "Bearer abc.def-ghi",
+        "Basic dXNlcjpwYXNz",
+    ],
+)
+def test_sensitive_values_are_redacted_wherever_they_stand(capsys: pytest.CaptureFixture[str], leaked: str) -> None:
+    configure(LogSettings(format="json"), "test")
+    log = structlog.get_logger("t")
+    log.warning(
+        f"could not deliver to {leaked}",
+        error=f"550 mailbox {leaked} unknown",
+        nested={"deeper": [{"note": f"see {leaked}"}], "items": (leaked,)},
+    )
+    line = last_line(capsys)
+    assert leaked not in json.dumps(line)
+    assert line["error"] == f"550 mailbox {REDACTED} unknown"
+    structlog.reset_defaults()
+
+
+def test_ids_times_and_counts_are_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(LogSettings(format="json"), "test")
+    structlog.get_logger("t").info(
+        "sent", notice_id="ntc_3f2a9c", at="2026-12-03T10:00:00+00:00", attempts=3, receipt="HTTP 200"
+    )
+    line = last_line(capsys)
+    assert (line["notice_id"], line["at"], line["attempts"], line["receipt"]) == (
+        "ntc_3f2a9c",
+        "2026-12-03T10:00:00+00:00",
+        3,
+        "HTTP 200",
+    )
+    structlog.reset_defaults()
+
+
+def test_a_traceback_is_redacted_too(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(LogSettings(format="json"), "test")
+    try:
+        raise ValueError("no route to dpo@acme.example")
+    except ValueError:
+        structlog.get_logger("t").exception("failed")
+    line = last_line(capsys)
+    assert "dpo@acme.example" not in json.dumps(line)
+    assert "ValueError" in str(line["exception"])
+    structlog.reset_defaults()
+
+
+def test_standard_library_and_uvicorn_lines_are_json_and_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(LogSettings(format="json"), "intake")
+    logging.getLogger("uvicorn.error").error("client %s sent garbage", "dpo@acme.example")
+    line = last_line(capsys)
+    assert line["event"] == f"client {REDACTED} sent garbage"
+    assert line["logger"] == "uvicorn.error"
+    assert line["level"] == "error"
+    assert line["service"] == "intake"
+    logging.getLogger("some.library").warning("token whsec_c2VjcmV0c2VjcmV0c2VjcmV0 rotated")
+    line = last_line(capsys)
+    assert "whsec_" not in json.dumps(line)
     structlog.reset_defaults()
