@@ -415,9 +415,9 @@ def test_for_customer_finds_a_territory_filed_as_a_country(book: RuleBook, terri
 
 
 def test_a_state_code_is_not_a_country(book: RuleBook) -> None:
-    # Canada (CA) is not California; Guam's code as a state of another country matches nothing.
-    assert [j.id for j in book.for_customer("us", "CA", None, False)] == []
-    assert [j.id for j in book.for_customer("us", "MX", "GU", False)] == []
+    # Canada (CA) is not California; "GU" as a state of another country is not Guam.
+    assert "us-ca" not in [j.id for j in book.for_customer("us", "CA", None, False)]
+    assert not [j.id for j in book.for_customer("us", "MX", "GU", False) if j.id.startswith("us-")]
 
 
 # ----------------------------------------------------------------------------------------------
