@@ -424,8 +424,10 @@ class AppliesTo(_Model):
 
     A customer matches when its hosting region is in ``regions``, or its country is in
     ``countries`` and (when ``states`` is given) its state is in ``states``; with neither
-    ``regions`` nor ``countries`` every place matches. ``covered_entity = true`` further
-    requires the customer to be a HIPAA covered entity.
+    ``regions`` nor ``countries`` every place matches. A code listed both as a country and as a
+    state is a territory that customer records file either way (countries = ["US", "PR"],
+    states = ["PR"]): a customer whose country is that code matches whatever its state.
+    ``covered_entity = true`` further requires the customer to be a HIPAA covered entity.
     """
 
     regions: list[str] = Field(default_factory=list)
@@ -459,7 +461,9 @@ class AppliesTo(_Model):
     def matches(self, region: str, country: str, state: str | None, covered_entity: bool) -> bool:
         if self.regions or self.countries:
             in_region = region in self.regions
-            in_country = country in self.countries and (not self.states or state in self.states)
+            in_country = country in self.countries and (
+                not self.states or state in self.states or country in self.states
+            )
             if not (in_region or in_country):
                 return False
         return covered_entity or not self.covered_entity
