@@ -403,7 +403,7 @@ def main() -> int:
         ensure_topics(settings.kafka, table)
         datamap = load_datamap(datamap_dir)
         rules = load_rules(settings.rules_dir)
-        renderer = Renderer(settings.templates_dir)
+        renderer = Renderer(settings.templates_dir, rules)
         concurrency = settings.notify.concurrency
         results["concurrency"] = concurrency
         results["smtp_connections"] = settings.notify.smtp_connections

@@ -63,7 +63,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
             notice = sample_notice(
                 datamap, audience, channel, rules=rules, locale=args.locale, kind=kind, known=not args.unknown
             )
-        rendered = Renderer(settings.templates_dir).render(notice)
+        rendered = Renderer(settings.templates_dir, rules).render(notice)
     except (_BadInput, DataMapError, RulesError, LookupError) as exc:
         message = str(exc).strip('"').replace("\n", "; ")
         print(f"breachwire: {message}", file=sys.stderr)

@@ -34,6 +34,7 @@ from typing import TypeVar
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 
+from consumers.assess.rules import load_rules
 from consumers.notify.delivery import Attempt, Dispatcher
 from consumers.notify.errors import RetryableDelivery
 from consumers.notify.gate import DueGate
@@ -385,7 +386,8 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
     batch = settings.notify.batch_size
     requested_consumer = make_consumer(settings.kafka, "notify", [topics.requested], max_poll_records=batch)
     gate = DueGate(make_consumer(settings.kafka, "notify.retry", topics.retries, max_poll_records=batch))
-    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir))
+    # The rules say what each notice cites and must carry; read once, at start: a bad rules file stops it here.
+    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, load_rules(settings.rules_dir)))
     handler = Notify(
         ledger,
         dispatcher,

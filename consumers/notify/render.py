@@ -33,7 +33,9 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from consumers.assess.rules import RuleBook
 from consumers.notify.errors import FinalDelivery
+from consumers.notify.law import Law
 from schemas import Deadline, NoticeRequested
 
 FALLBACK_LOCALE = "en"
@@ -276,8 +278,11 @@ class _Rendered:
 
 
 class Renderer:
-    def __init__(self, templates_dir: Path) -> None:
+    """Renders notices from ``templates_dir``; ``rules`` say what each notice cites and carries (``law.py``)."""
+
+    def __init__(self, templates_dir: Path, rules: RuleBook) -> None:
         self._dir = templates_dir
+        self._law = Law(rules, templates_dir)
         self._locales: dict[tuple[str, str, str], str] = {}
         self._partials: dict[str, dict[str, str]] = {}
         self._templates: dict[str, Template] = {}
@@ -339,7 +344,9 @@ class Renderer:
                 span = (due - notice.incident.aware_at).total_seconds()
                 used = round(100 * (now - notice.incident.aware_at).total_seconds() / span)
             return {
+                "waiting_for": None,  # (a deadline from before clocks could wait for a determination)
                 **dumped,
+                **self._law.clock_terms(deadline),
                 "due": when(due),
                 "left": until(due),
                 "used": used,
@@ -360,8 +367,17 @@ class Renderer:
             if (name == "contact" and not incident.contact_name and not incident.contact_email)
             or (name != "contact" and getattr(incident, name) in (None, "", []))
         ]
+        audience = notice.audience.value
+        law = (
+            self._law.for_controller(notice.deadlines, incident, locale)
+            if audience == "controller"
+            else self._law.for_authority(notice.deadlines, incident, locale)
+            if audience == "authority"
+            else None
+        )
         return {
             "notice": dumped,
+            "law": law,
             "incident": dumped["incident"],
             "deadlines": dumped["deadlines"],
             "clocks": clocks,

@@ -248,7 +248,9 @@ def test_the_notifier_connects_where_the_guard_resolved(
     ).model_copy(update={"address": f"http://hooks.example:{webhook_sink.port}{PATH}"})
 
     def deliver(answer: list[str]) -> Attempt:
-        dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir), resolver=ScriptedDns(answer))
+        dispatcher = Dispatcher(
+            settings, datamap, Renderer(settings.templates_dir, rules), resolver=ScriptedDns(answer)
+        )
         try:
             [attempt] = dispatcher.run_chains([[notice]], lambda n, done: dispatcher.deliver(n))
         finally:

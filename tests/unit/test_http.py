@@ -108,7 +108,7 @@ def test_a_cookie_one_receiver_sets_never_goes_to_the_next(
         ).model_copy(update={"address": webhook_sink.url(f"/hooks/{c}")})
         for c in ("acme-eu", "acme-eu", "paris-voyages")
     ]
-    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir))
+    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, rules))
     try:
         attempts = dispatcher.run_chains([notices], lambda n, done: dispatcher.deliver(n))
     finally:
