@@ -219,6 +219,7 @@ class Law:
             "citations": list(duties.citations),
             "contents": items,
             "missing": list(dict.fromkeys(missing)),
+            "unfilled": [i["item"] for i in items if not i["facts"]],  # items no fact of a report fills
             # (the items as a webhook carries them)
             "required": [{"item": i["item"], "label": i["words"], "known": i["known"]} for i in items],
             "late_items": list(duties.late),

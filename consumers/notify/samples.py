@@ -59,7 +59,7 @@ class Recipient:
 AUTHORITIES = {
     "en": Recipient(
         "authority:eu-gdpr",
-        "Competent supervisory authority (GDPR Art. 55, 56)",
+        "Competent supervisory authority (Art. 55; lead supervisory authority under Art. 56)",  # as the rules name it
         {Channel.EMAIL: "breach-reports@dpa.example", Channel.WEBHOOK: "https://dpa.example/hooks/breach"},
         "en",
         "Europe/Berlin",
