@@ -344,7 +344,6 @@ class Renderer:
                 span = (due - notice.incident.aware_at).total_seconds()
                 used = round(100 * (now - notice.incident.aware_at).total_seconds() / span)
             return {
-                "waiting_for": None,  # (a deadline from before clocks could wait for a determination)
                 **dumped,
                 **self._law.clock_terms(deadline),
                 "due": when(due),
