@@ -136,6 +136,7 @@ class Law:
         self._words: dict[str, Words] = {}
         self._duties: dict[tuple[Any, ...], _Duties] = {}
         self._views: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._terms: dict[tuple[str, str], dict[str, Any]] = {}
 
     @cached_property
     def _english(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -170,12 +171,16 @@ class Law:
 
     def clock_terms(self, deadline: Deadline) -> dict[str, Any]:
         """What a deadline's line names beside its own fields: the law's name and the authority's real name."""
-        found = self.find(deadline.jurisdiction, deadline.obligation)
-        if found is None:
-            return {"law": deadline.jurisdiction, "authority": None}
-        jurisdiction, obligation = found
-        authority = obligation.authority.name if obligation is not None and obligation.authority else None
-        return {"law": jurisdiction.name, "authority": authority}
+        key = (deadline.jurisdiction, deadline.obligation)
+        if key not in self._terms:  # (a few per report, every notice: looked up once)
+            found = self.find(*key)
+            if found is None:
+                self._terms[key] = {"law": deadline.jurisdiction, "authority": None}
+            else:
+                jurisdiction, obligation = found
+                authority = obligation.authority.name if obligation is not None and obligation.authority else None
+                self._terms[key] = {"law": jurisdiction.name, "authority": authority}
+        return self._terms[key]
 
     def _forget_if_full(self) -> None:
         # Views are per set of jurisdictions, locale and known facts: a few per report, kept for the next notices.

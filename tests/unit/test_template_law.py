@@ -11,10 +11,10 @@ import pytest
 from support import project_rules
 
 from consumers.assess.assessment import Assessor
-from consumers.notify.law import FACTS, Law, plain, read_fills
+from consumers.notify.law import FACTS, Law, Words, plain, read_fills
 from consumers.notify.render import Renderer
 from consumers.notify.samples import notice_from_report, sample_report
-from runtime.datamap import DataMap
+from runtime.datamap import DataMap, load_datamap
 from runtime.settings import PROJECT_ROOT
 from schemas import Audience, Channel, NoticeKind, NoticeRequested
 
@@ -27,6 +27,14 @@ LOCALES = ("en", "fil", "sk")
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
     return Renderer(TEMPLATES, RULES)
+
+
+def renderer_words() -> Words:
+    return Law(RULES, TEMPLATES).words("en")
+
+
+def project_customers() -> list[str]:
+    return list(load_datamap(PROJECT_ROOT / "examples" / "datamap").customers)
 
 
 def controller_notice(
@@ -291,3 +299,44 @@ def test_a_jurisdiction_without_words_is_named_by_its_law(renderer: Renderer, da
     text = renderer.render(notice).text
     assert f"- {RULES['my-pdpa'].name}, " in text
     assert "- my-pdpa" not in text
+
+
+# --- every jurisdiction of the rules, as it is --------------------------------------------------------------------
+
+AUTHORITY_DUTIES = [
+    pytest.param(j.id, o.id, id=f"{j.id}/{o.id}")
+    for j in RULES.jurisdictions
+    for o in j.obligations
+    if o.audience == "authority"
+]
+
+
+@pytest.mark.parametrize(("jurisdiction", "obligation"), AUTHORITY_DUTIES)
+def test_every_authority_gets_a_report_under_its_own_law(
+    renderer: Renderer, datamap: DataMap, jurisdiction: str, obligation: str
+) -> None:
+    duty = RULES[jurisdiction].obligation(obligation)
+    assert duty.authority is not None
+    rendered = renderer.render(authority_report(datamap, jurisdiction, obligation))
+
+    assert rendered.text.startswith(f"To: {duty.authority.name}\n")
+    assert f"Legal basis: {duty.citation}, under the {RULES[jurisdiction].name}" in rendered.text
+    for slug in duty.contents:
+        assert f". {renderer_words().item(slug)}\n" in rendered.text, slug
+    if "GDPR" not in duty.citation:
+        assert "GDPR" not in rendered.text
+
+
+@pytest.mark.parametrize("customer", sorted(project_customers()))
+def test_every_customer_gets_a_controller_notice_under_its_own_laws(
+    renderer: Renderer, datamap: DataMap, customer: str
+) -> None:
+    notice = controller_notice(datamap, customer)
+    rendered = renderer.render(notice)
+    jurisdictions = {d.jurisdiction for d in notice.deadlines}
+    ours = [o for j in sorted(jurisdictions) for o in RULES[j].obligations_for("controller")]
+
+    for duty in ours:
+        assert duty.citation in rendered.text
+    if not any("GDPR" in o.citation for o in ours):
+        assert "GDPR" not in rendered.text
