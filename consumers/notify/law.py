@@ -268,7 +268,7 @@ class Law:
                 {
                     "authority": authority.name if authority else None,
                     "url": authority.url if authority else None,
-                    "law": found[0].name if found else (filing.jurisdiction if filing else None),
+                    "law": found[0].name if found else None,
                     # A clock whose obligation the rules no longer have still carries its citation.
                     "citations": view["citations"] or ([filing.citation] if filing and filing.citation else []),
                 }

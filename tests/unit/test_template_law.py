@@ -340,3 +340,21 @@ def test_every_customer_gets_a_controller_notice_under_its_own_laws(
         assert duty.citation in rendered.text
     if not any("GDPR" in o.citation for o in ours):
         assert "GDPR" not in rendered.text
+
+
+def test_a_notice_naming_a_law_the_rules_no_longer_have_still_renders(renderer: Renderer, datamap: DataMap) -> None:
+    """A notice requested before a rules file was renamed keeps what its clock carries: the citation, the id."""
+    notice = controller_notice(datamap, "acme-eu")
+    gone = [d.model_copy(update={"jurisdiction": "xx-gone", "obligation": "gone"}) for d in notice.deadlines]
+    text = renderer.render(notice.model_copy(update={"deadlines": gone})).text
+
+    assert "- xx-gone, notify the authority: by " in text and "[GDPR Art. 33(1), (3), (4)]" in text
+    assert "What your law" not in text  # no rules, no list of items to claim
+
+    report = authority_report(datamap, "eu-gdpr", "supervisory-authority")
+    orphan = report.model_copy(
+        update={"deadlines": [d.model_copy(update={"jurisdiction": "xx-gone"}) for d in report.deadlines]}
+    )
+    text = renderer.render(orphan).text
+    assert "Legal basis: GDPR Art. 33(1), (3), (4)\n" in text
+    assert "Nature of the breach: An attacker" in text
