@@ -248,7 +248,7 @@ class Law:
                     for o in found[0].obligations_for("controller")
                 ]
                 self._duties[duties_key] = self._duties_of(obligations, locale)
-            self._views[key] = self._view(self._duties[duties_key], known, locale)
+            self._views[key] = {**self._view(self._duties[duties_key], known, locale), "key": key}
         return self._views[key]
 
     def for_authority(self, deadlines: Iterable[Deadline], incident: IncidentFacts, locale: str) -> dict[str, Any]:
@@ -271,6 +271,7 @@ class Law:
                     "law": found[0].name if found else None,
                     # A clock whose obligation the rules no longer have still carries its citation.
                     "citations": view["citations"] or ([filing.citation] if filing and filing.citation else []),
+                    "key": key,
                 }
             )
             self._views[key] = view

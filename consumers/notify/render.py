@@ -76,6 +76,9 @@ _GSM7_REPLACEMENTS = {
 }
 # A body's partial holding the incident's facts, rendered once per report and reader's zone (``Renderer.facts``).
 FACTS_PARTIALS = {"body.txt.j2": "facts.txt.j2", "body.html.j2": "facts.html.j2"}
+# A body's partial saying what the recipient's law asks the notice to carry, rendered once per law view
+# (``Renderer.law``): the same for every notice under the same laws, in one locale, with the same facts known.
+LAW_PARTIALS = {"body.txt.j2": "law.txt.j2", "body.html.j2": "law.html.j2", "body.json.j2": "law.json.j2"}
 # All a facts partial sees: what the facts, the locale and the time zone decide, and nothing of the recipient's.
 FACTS_CONTEXT = ("incident", "pending", "aware_at", "occurred_from", "occurred_until", "when", "number", "locale")
 RENDERED_PARTS_KEPT = 512  # incident blocks and deadline lines kept rendered (a few per report)
@@ -429,14 +432,25 @@ class Renderer:
         )
 
     def partials(self, folder: str) -> dict[str, str]:
-        """The folder's facts partials (``facts.txt.j2`` beside ``body.txt.j2``, ...) by the part they belong to."""
+        """The folder's partials (``facts.txt.j2``, ``law.txt.j2`` beside ``body.txt.j2``, ...) that exist, by name."""
         if folder not in self._partials:  # (looked up once, like the templates themselves)
             self._partials[folder] = {
-                part: f"{folder}/{partial}"
-                for part, partial in FACTS_PARTIALS.items()
+                partial: f"{folder}/{partial}"
+                for partial in (*FACTS_PARTIALS.values(), *LAW_PARTIALS.values())
                 if (self._dir / folder / partial).is_file()
             }
         return self._partials[folder]
+
+    def law(self, partial: str | None, law: dict[str, Any] | None) -> str | None:
+        """A body's law partial, if it has one: what the recipient's law asks the notice to carry, the same for every
+        notice with the same law view (``Law``: laws, locale and facts known), so rendered once for them. It sees
+        only ``law``."""
+        if partial is None or law is None:
+            return None
+        text = self._block(partial, ("law", law["key"]), {"law": law})
+        if partial.endswith(".html.j2"):
+            return Markup(text)  # noqa: S704 - autoescaped by its own template: not to escape twice
+        return text
 
     def facts(self, partial: str | None, context: dict[str, Any], timezone: str, facts_json: str) -> str | None:
         """A body's facts partial, if it has one: the incident block that is the same in every notice of a report
@@ -468,7 +482,11 @@ class Renderer:
                 context["deadlines_json"] = self.deadlines_json(context["clocks"])
             for name in PARTS[channel]:
                 if name in FACTS_PARTIALS:  # (None for a body without a partial)
-                    context["facts"] = self.facts(partials.get(name), context, notice.timezone, facts_json)
+                    context["facts"] = self.facts(
+                        partials.get(FACTS_PARTIALS[name]), context, notice.timezone, facts_json
+                    )
+                if name in LAW_PARTIALS:
+                    context["law_part"] = self.law(partials.get(LAW_PARTIALS[name]), context["law"])
                 template = self.template(f"{folder}/{name}")
                 parts[name.removesuffix(".j2").replace("subject.txt", "subject")] = template.render(context)
         except TemplateNotFound as exc:
