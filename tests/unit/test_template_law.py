@@ -4,6 +4,7 @@ obligation and carries the items its form asks for; a clock waiting for a determ
 the rules name has words (``templates/_shared``), so adding a jurisdiction needs no code."""
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from support import project_rules
 
 from consumers.assess.assessment import Assessor
+from consumers.notify.errors import FinalDelivery
 from consumers.notify.law import FACTS, Law, Words, plain, read_fills
 from consumers.notify.render import Renderer
 from consumers.notify.samples import notice_from_report, sample_report
@@ -358,3 +360,26 @@ def test_a_notice_naming_a_law_the_rules_no_longer_have_still_renders(renderer: 
     text = renderer.render(orphan).text
     assert "Legal basis: GDPR Art. 33(1), (3), (4)\n" in text
     assert "Nature of the breach: An attacker" in text
+
+
+def test_a_law_partial_cannot_read_what_differs_between_recipients(datamap: DataMap, tmp_path: Path) -> None:
+    """The law part is shared by every notice with the same laws and facts known: it sees ``law``, never the
+    recipient."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    partial = templates / "controller/email/en/law.txt.j2"
+    partial.write_text(partial.read_text() + "Dear {{ notice.recipient_name }}\n")
+
+    with pytest.raises(FinalDelivery, match="'notice' is undefined"):
+        Renderer(templates, RULES).render(controller_notice(datamap, "acme-eu"))
+
+
+def test_notices_sharing_a_law_part_each_say_their_own(renderer: Renderer, datamap: DataMap) -> None:
+    """Rendered after one another, notices under other laws or with other facts known get their own law part."""
+    first = renderer.render(controller_notice(datamap, "acme-eu")).text
+    missing = renderer.render(controller_notice(datamap, "acme-eu", measures_taken=None)).text
+    california = renderer.render(controller_notice(datamap, "sf-software")).text
+
+    assert "Nothing required is missing." in first and "Still missing" not in first
+    assert "Still missing from this notice, to follow as soon as we have it: Measures taken or proposed." in missing
+    assert "(Cal. Civ. Code 1798.82(b))" in california and "GDPR" not in california
