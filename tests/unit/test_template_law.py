@@ -293,14 +293,19 @@ def test_a_contents_file_naming_an_unknown_fact_is_refused(tmp_path: Path) -> No
         read_fills(path)
 
 
-def test_a_jurisdiction_without_words_is_named_by_its_law(renderer: Renderer, datamap: DataMap) -> None:
+def test_a_jurisdiction_without_words_is_named_by_its_law(datamap: DataMap, tmp_path: Path) -> None:
     """A new rules file needs no words to be named: a clock's line falls back to the law's name from the rules."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    words = templates / "_shared/words/en.j2"
+    words.write_text("".join(line for line in words.read_text().splitlines(True) if '"my-pdpa"' not in line))
     notice = controller_notice(datamap, "kl-travel")
     assert any(d.jurisdiction == "my-pdpa" for d in notice.deadlines)
 
-    text = renderer.render(notice).text
+    text = Renderer(templates, RULES).render(notice).text
     assert f"- {RULES['my-pdpa'].name}, " in text
-    assert "- my-pdpa" not in text
+    assert "- my-pdpa" not in text and "- Malaysia (PDPA)" not in text
+    assert "- Malaysia (PDPA), " in Renderer(TEMPLATES, RULES).render(notice).text
 
 
 # --- every jurisdiction of the rules, as it is --------------------------------------------------------------------
