@@ -134,6 +134,9 @@ class Law:
         self._shared = templates_dir / "_shared"
         self._fills = read_fills(self._shared / "contents.toml")
         self._words: dict[str, Words] = {}
+        # Every words file read now: a broken one stops the notifier at start, naming the file, not a notice later.
+        for path in sorted((self._shared / "words").glob("*.toml")):
+            self.words(path.stem)
         self._duties: dict[tuple[Any, ...], _Duties] = {}
         self._views: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._terms: dict[tuple[str, str], dict[str, Any]] = {}

@@ -388,3 +388,12 @@ def test_notices_sharing_a_law_part_each_say_their_own(renderer: Renderer, datam
     assert "Nothing required is missing." in first and "Still missing" not in first
     assert "Still missing from this notice, to follow as soon as we have it: Measures taken or proposed." in missing
     assert "(Cal. Civ. Code 1798.82(b))" in california and "GDPR" not in california
+
+
+def test_a_broken_words_file_stops_the_renderer_at_start_naming_it(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    (templates / "_shared/words/sk.toml").write_text('[contents]\nnature = ""\n', encoding="utf-8")
+
+    with pytest.raises(ValueError, match=r"words/sk.toml: contents.nature: words, as a non-empty string"):
+        Renderer(templates, RULES)
