@@ -11,6 +11,7 @@ from support import a_report, read_topic, wait_until
 
 from consumers.assess.consumer import build
 from consumers.assess.rules import RuleBook
+from consumers.notify.render import Renderer
 from producers.publish import ReportPublisher
 from runtime.datamap import load_datamap
 from runtime.kafka import make_producer
@@ -122,3 +123,13 @@ def test_every_controller_notice_carries_its_own_laws_with_the_rules_citations_a
     assert sg and all(d.waiting_for is None for d in sg)
     tx = [d for d in controller["tx-energy"].deadlines if d.jurisdiction == "us-tx" and d.audience == "data_subjects"]
     assert tx and all(d.waiting_for == "determination" for d in tx)
+
+    # and the words follow: each email cites its controller's laws, never another's
+    renderer = Renderer(settings.templates_dir, rules)
+    california = renderer.render(controller["ca-saas"]).text
+    assert "1798.82" in california and "GDPR" not in california and "supervisory authority" not in california
+    assert "California Attorney General" in california
+    german = renderer.render(controller["de-shop"]).text
+    assert "Art. 33" in german and "1798.82" not in german
+    texas = renderer.render(controller["tx-energy"]).text
+    assert "determin" in texas and "GDPR" not in texas
