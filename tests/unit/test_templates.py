@@ -424,6 +424,8 @@ def test_oncall_alert_names_the_clock_and_the_problem(renderer: Renderer, datama
     expired = notice.model_copy(update={"requested_at": notice.incident.aware_at.replace(day=4, hour=10)})
     assert renderer.render(expired).subject.startswith("[on-call] Deadline expired:")
     assert "expired 2 hours ago" in renderer.render(expired).text
+    # the late clock's own law, not GDPR's for every clock
+    assert "(this clock: GDPR Art. 33(2))" in renderer.render(expired).text
     sms = renderer.render(expired.model_copy(update={"channel": Channel.SMS})).sms
     assert sms.startswith("On-call: DEADLINE EXPIRED, eu-gdpr controller notice was due 2 hours ago.")
 
