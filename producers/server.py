@@ -17,7 +17,7 @@ from runtime.settings import Settings
 
 def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: ReportPublisher) -> FastAPI:
     subprocessors = set(datamap.subprocessors)
-    actions = OncallActions(ledger, publisher, AuditLog(ledger), subprocessors)
+    actions = OncallActions(ledger, publisher, AuditLog(ledger), datamap.vocabulary)
     return create_app(
         settings.intake,
         datamap,

@@ -80,6 +80,10 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
     except (DataMapError, RulesError) as exc:
         print(f"breachwire: {exc}", file=sys.stderr)
         return 2
+    if reported.subprocessor_id not in datamap.subprocessors:
+        where = f"{path}: subprocessor_id" if isinstance(raw, dict) and "subprocessor_id" in raw else "--subprocessor"
+        known = ", ".join(sorted(datamap.subprocessors))
+        return _problem(where, f"unknown subprocessor {reported.subprocessor_id!r}; the data map has {known}")
 
     emitted: list[Message] = []
     topics = topics_for(settings.kafka)

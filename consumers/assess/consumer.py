@@ -1,8 +1,9 @@
 """The assess consumer: reads ``incidents.reported``, writes ``incidents.assessed`` and ``notices.requested``.
 
-Steps per report: parse (the loop) → look up the reporter → find the affected customers → if none, record that
-and alert on-call → per customer: its jurisdictions and clocks, then its notices → produce both (queued with
-the async ``send``) → remember the revision for later references → (the loop) flush once and commit.
+Steps per report: parse (the loop) → look up the reporter → find the affected customers (names in the report
+that match nothing never widen it; on-call is alerted about them) → if none, record that and alert on-call → per
+customer: its jurisdictions and clocks, then its notices → produce both (queued with the async ``send``) →
+remember the revision for later references → (the loop) flush once and commit.
 
 Messages go out through ``emit``, so the same steps run on Kafka, in ``breachwire assess --dry-run`` and in
 the benchmark. Customers are streamed one at a time: 300,000 affected customers never sit in memory as notices.
@@ -16,7 +17,7 @@ import structlog
 
 from consumers.assess.assessment import Assessor, CustomerAssessment
 from consumers.assess.history import Recall, RevisionHistory
-from consumers.assess.impact import affected_customers, data_categories
+from consumers.assess.impact import affected_customers, data_categories, unserved_names
 from consumers.assess.notices import NoticeBuilder, incident_facts
 from consumers.assess.rules import RuleBook, load_rules
 from runtime.consumer import ConsumerLoop, Received
@@ -57,6 +58,7 @@ class Assess:
         self._oncall = oncall
         self._clock = clock
         self._history = RevisionHistory(recall)
+        self._vocabulary = datamap.vocabulary
 
     def __call__(self, batch: Sequence[Received[IncidentReported]]) -> None:
         for received in batch:
@@ -75,6 +77,7 @@ class Assess:
 
         # 2. Whom it touches, and what data.
         customers = affected_customers(reported.report, subprocessor, self._datamap) if known else []
+        unserved = unserved_names(reported.report, subprocessor, self._vocabulary) if known else []
         categories = data_categories(reported.report, subprocessor)
         facts = incident_facts(reported, subprocessor, categories)
         # Earlier revisions only matter to customers' notices (recalling them may read Kafka).
@@ -84,6 +87,8 @@ class Assess:
         # 3. No one: recorded, and on-call told.
         if not customers:
             reason = "the reporter is not in the data map" if not known else _why_no_one(reported, subprocessor)
+            if unserved:
+                reason += f"; it names {_names(unserved, subprocessor)}"
             log_.warning("report touches no customer", reason=reason)
             no_one = prototype.model_copy(update={"no_one_affected": True})
             self._emit(self._topics.assessed, reported.incident_id, no_one)
@@ -91,9 +96,16 @@ class Assess:
             self._emit(self._topics.requested, alert.recipient_id, alert)
             return Outcome(0, 1)
 
-        # 4. Each customer: jurisdictions and clocks, then notices.
-        assessor = Assessor(self._rules, reported.report)
+        # 4. Names that matched nothing: the customers found are told, and on-call sees what was left out.
         requested = 0
+        if unserved:
+            log_.warning("report names what the data map does not serve", names=unserved)
+            alert = builder.unknown_names_alert(self._oncall, _names(unserved, subprocessor))
+            self._emit(self._topics.requested, alert.recipient_id, alert)
+            requested += 1
+
+        # 5. Each customer: jurisdictions and clocks, then notices.
+        assessor = Assessor(self._rules, reported.report)
         for customer in customers:
             assessment = assessor.assess(customer)
             notices = builder.for_customer(assessment, self._oncall.email)
@@ -102,7 +114,7 @@ class Assess:
                 self._emit(self._topics.requested, notice.recipient_id, notice)
             requested += len(notices)
 
-        # 5. Remembered, so that the next revision's notices reference these.
+        # 6. Remembered, so that the next revision's notices reference these.
         self._history.record(reported, frozenset(c.id for c in customers))
         log_.info("report assessed", customers=len(customers), notices=requested)
         return Outcome(len(customers), requested)
@@ -145,6 +157,10 @@ def _why_no_one(reported: IncidentReported, subprocessor: Subprocessor) -> str:
     if subprocessor.kind is SubprocessorKind.SERVICE:
         return f"no customer uses {', '.join(report.features or subprocessor.features)}"
     return "no customer had granted this subcontractor access during the incident window"
+
+
+def _names(unserved: list[str], subprocessor: Subprocessor) -> str:
+    return f"{', '.join(unserved)}, which {subprocessor.id} does not serve or the data map does not know"
 
 
 def _recorded_assessments(settings: Settings, topics: Topics, incident_id: str) -> list[IncidentAssessed]:

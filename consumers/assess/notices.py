@@ -8,7 +8,8 @@
   (``authority_filing`` in the data map), for each of that customer's authority obligations the facts do not rule
   out, for confirmed, update and resolved reports (a suspicion is not filed, a dismissed one never was). These
   are requested with ``requires_approval``: the notifier holds them until an approver approves;
-- oncall: an alert when a report reaches no one.
+- oncall: an alert when a report reaches no one, and when it names regions, features or data categories that
+  matched nothing.
 """
 
 from datetime import datetime
@@ -97,6 +98,11 @@ def recipient_key(customer_id: str, audience: Audience, channel: Channel, addres
     return customer_id
 
 
+UNKNOWN_NAMES = (
+    "This report names {names}: they matched no customer, and the report was not widened to cover them. The "
+    "customers it does reach were assessed. Check the report with its reporter, and the data map, then update "
+    "the incident if more customers are affected."
+)
 NO_ONE_AFFECTED = (
     "This report touches no customer in the data map ({reason}). Check the report's regions, features, "
     "customer accounts and window against the data map, and whether the data map is current."
@@ -164,6 +170,14 @@ class NoticeBuilder:
             revision=self._reported.revision,
             facts=facts,
             requested_at=self._now,
+        )
+
+    def unknown_names_alert(self, oncall: OncallSettings, names: str) -> NoticeRequested:
+        """Tells on-call that a report names regions, features or data categories that matched nothing."""
+        alert = UNKNOWN_NAMES.format(names=names)
+        facts = self._facts.model_copy(update={"description": f"{alert}\n\n{self._facts.description}".strip()})
+        return oncall_alert(
+            oncall, key="unknown-names", revision=self._reported.revision, facts=facts, requested_at=self._now
         )
 
     def _notice(

@@ -5,7 +5,8 @@ Steps of a request, in order:
   1. limit        — a body over ``max_body_bytes`` gets 413 (the middleware, before the body is read);
   2. authenticate — Standard Webhooks signature with every active secret of the subprocessor in the path
                     (rotation), timestamp within 5 minutes; the sender's identity is the secret that verified;
-  3. parse        — JSON (415 otherwise) into ``schemas.Report`` (422 naming each invalid field);
+  3. parse        — JSON (415 otherwise) into ``schemas.Report`` (422 naming each invalid field), and every
+                    region, feature and data category it names known to the data map (422 naming each other);
   4. dedupe       — a webhook-id already accepted gets the same answer, and nothing is published again;
   5. throttle     — over the subprocessor's rate limit: 429 with Retry-After;
   6. publish      — acks=all within the ack timeout, else 503 with Retry-After;
@@ -28,7 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from producers.intake import signatures
-from producers.intake.problems import Problem, invalid_fields, problem_responses
+from producers.intake.problems import Problem, invalid_fields, problem_responses, unknown_names
 from producers.intake.ratelimit import RateLimiter, retry_after
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
@@ -134,6 +135,7 @@ def reports_router(
     settings: IntakeSettings, datamap: DataMap, publisher: ReportPublisher, deliveries: Deliveries
 ) -> APIRouter:
     router = APIRouter(tags=["subprocessors"])
+    vocabulary = datamap.vocabulary
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, settings.rate_limits)
 
     @router.post(
@@ -181,6 +183,9 @@ def reports_router(
         if not is_json(request.headers.get("content-type", "")):
             raise Problem(415, "not-json", "Unsupported media type", "reports are sent as application/json")
         report = parse_report(body)
+        unknown = vocabulary.unknown_in(report)
+        if unknown:
+            raise unknown_names(unknown)
 
         key = (sender, verified.delivery_id)
         async with deliveries.locks.hold(key):

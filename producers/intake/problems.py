@@ -5,6 +5,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from runtime.datamap import Unknown
 from runtime.validation import field_errors
 
 PROBLEM_TYPE_BASE = "https://breachwire.dev/problems/"
@@ -49,6 +50,15 @@ def invalid_fields(error: ValidationError) -> Problem:
     return Problem(422, "invalid-field", "Invalid field", f"invalid field(s): {fields}", errors)
 
 
+def unknown_names(unknown: list[Unknown]) -> Problem:
+    """A report naming regions, features or data categories the data map does not know: refused, each named."""
+    errors = [{"field": u.field, "message": u.message} for u in unknown]
+    fields = ", ".join(e["field"] for e in errors)
+    return Problem(
+        422, "unknown-name", "Unknown region, feature or data category", f"not in the data map: {fields}", errors
+    )
+
+
 def problem_schema() -> dict[str, Any]:
     """The OpenAPI schema of a problem document, for the responses the intake declares."""
     return {
@@ -81,7 +91,7 @@ def problem_responses(*codes: int, retry_after: tuple[int, ...] = (429, 503)) ->
         409: "The same delivery is being processed right now, or the action does not fit the incident's state",
         413: "Body over the size limit",
         415: "Body is not JSON",
-        422: "Invalid field(s), each named",
+        422: "Invalid field(s), or regions, features or data categories the data map does not know, each named",
         429: "Over the sender's rate limit",
         503: "Kafka did not acknowledge in time; nothing was accepted",
     }

@@ -7,7 +7,7 @@ notice that needs approval is never delivered without one, whichever copy of it 
 """
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from producers.oncall.tokens import Action, Actor
 from producers.publish import ReportPublisher
 from runtime.audit import AuditLog
+from runtime.datamap import UnknownNames, Vocabulary
 from runtime.ledger import Ledger, NoticeState
 from schemas import IncidentReported, Report, ReportStatus, Source
 
@@ -42,20 +43,21 @@ class OncallActions:
         ledger: Ledger,
         publisher: ReportPublisher,
         audit: AuditLog,
-        subprocessors: Collection[str],
+        vocabulary: Vocabulary,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._ledger = ledger
         self._publisher = publisher
         self._audit = audit
-        self._subprocessors = subprocessors
+        self._vocabulary = vocabulary
         self._clock = clock
 
     def declare(self, actor: Actor, subprocessor_id: str, report: Report) -> IncidentReported:
         """A new incident (or a new report about one) as on-call staff see it."""
         actor.require(Action.DECLARE)
-        if subprocessor_id not in self._subprocessors:
+        if subprocessor_id not in self._vocabulary.subprocessors:
             raise NotFound(f"no subprocessor {subprocessor_id!r} in the data map")
+        self._vocabulary.require_known(report, "report")  # a typo must not widen to every region
         return self._publish(actor, Action.DECLARE, subprocessor_id, report, note="")
 
     def act(
@@ -76,6 +78,7 @@ class OncallActions:
         if note:
             fields["description"] = (fields.get("description") or "") + f"\n\n[{action.value} by {actor.name}] {note}"
         report = Report.model_validate(fields)  # raises ValidationError naming a bad field of ``changes``
+        self._vocabulary.require_known(report, "changes")
         return self._publish(actor, action, latest.subprocessor_id, report, note)
 
     def approve(self, actor: Actor, notice_id: str, reason: str) -> dict[str, Any]:
@@ -125,4 +128,4 @@ class OncallActions:
         return message
 
 
-__all__ = ["Conflict", "NotFound", "OncallActions", "ValidationError"]
+__all__ = ["Conflict", "NotFound", "OncallActions", "UnknownNames", "ValidationError"]

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
-from producers.intake.problems import Problem, invalid_fields, problem_responses
-from producers.oncall.actions import Conflict, NotFound, OncallActions
+from producers.intake.problems import Problem, invalid_fields, problem_responses, unknown_names
+from producers.oncall.actions import Conflict, NotFound, OncallActions, UnknownNames
 from producers.oncall.tokens import Action, Actor, Forbidden, Tokens, Unauthenticated
 from producers.oncall.views import IncidentSummary, IncidentView, incident_list, incident_view
 from runtime.kafka import PublishError
@@ -71,6 +71,8 @@ def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_
             raise Problem(409, "conflict", "Does not fit the incident's state", str(exc)) from None
         except ValidationError as exc:
             raise invalid_fields(exc) from None
+        except UnknownNames as exc:
+            raise unknown_names(exc.unknown) from None
         except ValueError as exc:
             field, _, message = str(exc).partition(": ")
             raise Problem(

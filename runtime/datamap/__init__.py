@@ -6,6 +6,7 @@ A data map is a folder: ``subprocessors.toml`` and one or more ``customers*.json
 from runtime.datamap.index import DataMap
 from runtime.datamap.load import DataMapError, load_customers, load_datamap, load_subprocessors
 from runtime.datamap.models import AccessGrant, Customer, Subprocessor, SubprocessorKind
+from runtime.datamap.vocabulary import Unknown, UnknownNames, Vocabulary
 
 __all__ = [
     "AccessGrant",
@@ -14,6 +15,9 @@ __all__ = [
     "DataMapError",
     "Subprocessor",
     "SubprocessorKind",
+    "Unknown",
+    "UnknownNames",
+    "Vocabulary",
     "load_customers",
     "load_datamap",
     "load_subprocessors",

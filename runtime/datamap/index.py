@@ -4,6 +4,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from runtime.datamap.models import Customer, Subprocessor
+from runtime.datamap.vocabulary import Vocabulary
 
 
 class DataMap:
@@ -33,3 +34,15 @@ class DataMap:
     @property
     def regions(self) -> list[str]:
         return sorted(self._by_region)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The names this map knows. Regions and features: those of subprocessors and customers; data
+        categories: those the subprocessors touch."""
+        subprocessors = self.subprocessors.values()
+        return Vocabulary(
+            subprocessors=frozenset(self.subprocessors),
+            regions=frozenset(self._by_region).union(*(s.regions for s in subprocessors)),
+            features=frozenset(self._by_feature).union(*(s.features for s in subprocessors)),
+            data_categories=frozenset().union(*(s.data_categories for s in subprocessors)),
+        )

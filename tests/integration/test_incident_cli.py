@@ -115,3 +115,15 @@ def test_a_bad_report_file_is_named_with_the_field(
     bad.write_text('{"reference": "R", "status": "bogus", "title": "t", "aware_at": "2026-01-01T00:00:00Z"}')
     assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(bad)]) == 1
     assert f"{bad}: status" in capsys.readouterr().err
+
+
+def test_a_report_file_naming_an_unknown_data_category_is_refused(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    responder = token("responder", capsys)
+    report = tmp_path / "report.json"
+    report.write_text(a_report(data_categories=["tickets", "tikets"]).model_dump_json())
+    assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(report)]) == 1
+    err = capsys.readouterr().err
+    assert "report.data_categories[1]: unknown data category 'tikets'" in err
+    assert read_topic(env, topics_for(env.kafka).reported, 1, timeout_s=2) == []

@@ -104,3 +104,31 @@ def test_kafka_not_acknowledging_gets_503_with_retry_after(
     response = post(client, a_report().model_dump_json().encode())
     assert response.status_code == 503  # type: ignore[attr-defined]
     assert response.headers["retry-after"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        pytest.param({"regions": ["eu", "eu-west"]}, {"regions[1]"}, id="region"),
+        pytest.param({"features": ["helpdesk", "helpdsk"]}, {"features[1]"}, id="feature"),
+        pytest.param({"data_categories": ["tickets", "passwords"]}, {"data_categories[1]"}, id="data category"),
+        pytest.param(
+            {"regions": ["mars"], "features": ["teleport"]}, {"regions[0]", "features[0]"}, id="each one named"
+        ),
+    ],
+)
+def test_a_name_the_data_map_does_not_know_gets_422_and_nothing_is_published(
+    client: TestClient, settings: Settings, changes: dict[str, list[str]], fields: set[str]
+) -> None:
+    response = post(client, a_report(**changes).model_dump_json().encode())
+    assert response.status_code == 422  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    problem = response.json()  # type: ignore[attr-defined]
+    assert problem["type"].endswith("/unknown-name")
+    assert {e["field"] for e in problem["errors"]} == fields
+    assert all("unknown" in e["message"] and "the data map knows" in e["message"] for e in problem["errors"])
+    # Refused, not widened: the next (valid) report is the first thing on the topic.
+    good = a_report()
+    assert post(client, good.model_dump_json().encode()).status_code == 202  # type: ignore[attr-defined]
+    [record] = read_topic(settings, topics_for(settings.kafka).reported, 1)
+    assert IncidentReported.model_validate_json(record.value).report.reference == good.reference

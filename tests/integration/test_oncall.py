@@ -165,6 +165,35 @@ def test_an_invalid_change_gets_422_naming_the_field(
     assert [e["field"] for e in response.json()["errors"]] == ["approx_records"]
 
 
+def test_a_declaration_naming_an_unknown_region_gets_422_naming_the_field(
+    client: TestClient, tokens: dict[Role, str]
+) -> None:
+    report = a_report(regions=["eu", "europe"], status=ReportStatus.SUSPECTED).model_dump(mode="json")
+    response = client.post(
+        "/v1/oncall/incidents",
+        json={"subprocessor_id": "linode-eu", "report": report},
+        headers=auth(tokens[Role.RESPONDER]),
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "report.regions[1]"
+    assert "unknown region 'europe'" in error["message"]
+
+
+def test_an_update_naming_an_unknown_feature_gets_422_naming_the_field(
+    client: TestClient, settings: Settings, ledger: Ledger, tokens: dict[Role, str]
+) -> None:
+    incident = declare(client, tokens[Role.RESPONDER])
+    record_reports(settings, ledger, 1)
+    response = client.post(
+        f"/v1/oncall/incidents/{incident}/update",
+        json={"changes": {"features": ["helpdesk", "hepldesk"]}},
+        headers=auth(tokens[Role.RESPONDER]),
+    )
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["changes.features[1]"]
+
+
 def test_an_unknown_incident_gets_404(client: TestClient, tokens: dict[Role, str]) -> None:
     response = client.post("/v1/oncall/incidents/inc_nope/confirm", json={}, headers=auth(tokens[Role.ADMIN]))
     assert response.status_code == 404

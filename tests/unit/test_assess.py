@@ -494,3 +494,45 @@ def test_a_report_touching_no_one_is_recorded_and_alerts_oncall(
     assert "touches no customer" in alert.incident.description
     again = run(a_map(customer("a", region="eu")), rules, reported(subprocessor, **fields))
     assert again.notices[0].notice_id == alert.notice_id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Names that match nothing never widen a report (one published straight to Kafka, past the intake's checks)
+
+
+@pytest.mark.parametrize(
+    ("subprocessor", "fields", "named"),
+    [
+        pytest.param("aws", {"regions": ["eu-west"]}, "region 'eu-west'", id="a region no one hosts"),
+        pytest.param("linode-eu", {"regions": ["uk"]}, "region 'uk'", id="a region the reporter does not host"),
+        pytest.param("twilio", {"features": ["call-centre"]}, "feature 'call-centre'", id="a feature"),
+    ],
+)
+def test_a_report_naming_only_unknown_places_reaches_no_one_and_alerts_oncall(
+    rules: RuleBook, subprocessor: str, fields: dict[str, Any], named: str
+) -> None:
+    recorder = run(KIND_MAP, rules, reported(subprocessor, **fields))
+    [assessment] = recorder.assessed
+    assert assessment.no_one_affected
+    [alert] = recorder.notices
+    assert alert.audience is Audience.ONCALL
+    assert named in alert.incident.description
+
+
+def test_known_names_are_assessed_and_the_unknown_ones_alert_oncall(rules: RuleBook) -> None:
+    report = reported("aws", regions=["uk", "eu-west"], data_categories=["attachments", "passwords"])
+    recorder = run(KIND_MAP, rules, report)
+    assert {a.customer_id for a in recorder.assessed} == {"uk-a"}  # not every region aws hosts
+    [alert] = [n for n in recorder.notices if n.audience is Audience.ONCALL]
+    assert "region 'eu-west'" in alert.incident.description
+    assert "data category 'passwords'" in alert.incident.description
+    assert "not widened" in alert.incident.description
+    assert {n.recipient_id for n in recorder.notices if n.audience is not Audience.ONCALL} == {"uk-a"}
+    again = run(KIND_MAP, rules, report)
+    assert [n.notice_id for n in again.notices] == [n.notice_id for n in recorder.notices]
+
+
+def test_a_report_naming_nothing_still_reaches_everything_the_reporter_serves(rules: RuleBook) -> None:
+    recorder = run(KIND_MAP, rules, reported("aws"))
+    assert {a.customer_id for a in recorder.assessed} >= {"eu-a", "uk-a", "us-calls"}
+    assert not [n for n in recorder.notices if n.audience is Audience.ONCALL]

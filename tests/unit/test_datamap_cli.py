@@ -132,3 +132,26 @@ def test_assess_dry_run_refuses_a_bad_report(
     assert main(["assess", "--dry-run", str(report), *extra]) == 2
     captured = capsys.readouterr()
     assert message in captured.err and str(report) in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["bare report, --subprocessor", "incidents.reported"])
+def test_assess_dry_run_refuses_an_unknown_subprocessor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], wrapped: bool
+) -> None:
+    bare = {"reference": "x", "status": "confirmed", "title": "t", "aware_at": "2026-01-01T00:00:00Z"}
+    message = {
+        "incident_id": "inc_x",
+        "subprocessor_id": "twillio",
+        "source": "oncall",
+        "delivery_id": "d",
+        "received_at": "2026-01-01T00:00:00Z",
+        "report": bare,
+    }
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(message if wrapped else bare))
+    extra = [] if wrapped else ["--subprocessor", "twillio"]
+    assert main(["assess", "--dry-run", str(report), "--datamap", str(EXAMPLES), *extra]) == 2
+    captured = capsys.readouterr()
+    assert "unknown subprocessor 'twillio'" in captured.err and "twilio" in captured.err
+    assert (f"{report}: subprocessor_id" if wrapped else "--subprocessor:") in captured.err
+    assert captured.out == ""
