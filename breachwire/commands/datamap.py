@@ -3,6 +3,11 @@
 An import adds the customers of one CSV or JSON Lines file to the data map folder (``settings.datamap_dir``, or
 ``--datamap``) as ``customers-<name>.<ext>``. The whole map, with the new file in it, is checked first, in a
 scratch copy: a file with any error changes nothing, and every error names the file, line and field.
+
+Both check each customer against the subprocessors (its region hosted, its features provided, grants naming
+subcontractors, a US customer's state) and against the rule book (``settings.rules_dir``, or ``--rules``): a
+customer whose country or state no rules file covers is an error unless the map marks it ``no_applicable_law``
+with a ``no_applicable_law_reason``. See docs/datamap.md.
 """
 
 import argparse
@@ -12,7 +17,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runtime.datamap import CustomerCheck
 from runtime.settings import Settings
+
+
+def _coverage(args: argparse.Namespace, settings: Settings) -> CustomerCheck:
+    """The rules check for each customer; raises RulesError when the rule book cannot be read."""
+    from consumers.assess.coverage import coverage_check
+    from consumers.assess.rules import load_rules
+
+    directory = Path(args.rules) if args.rules else settings.rules_dir
+    return coverage_check(load_rules(directory), str(directory))
 
 
 def _target_name(source: Path) -> str:
@@ -26,11 +41,17 @@ def _refused(source: Path, problems: str) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.assess.rules import RulesError
     from runtime.datamap import DataMapError, load_customers, load_datamap
 
     source = Path(args.file)
     directory = Path(args.datamap) if args.datamap else settings.datamap_dir
     target = directory / _target_name(source)
+    try:
+        covered = _coverage(args, settings)
+    except RulesError as exc:
+        print(f"breachwire: {exc}", file=sys.stderr)
+        return 2
     try:
         customers = load_customers(source)
         with tempfile.TemporaryDirectory() as scratch:
@@ -39,7 +60,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             shutil.copytree(directory, trial)
             shutil.copyfile(source, trial / target.name)
             try:
-                datamap = load_datamap(trial)
+                datamap = load_datamap(trial, covered)
             except DataMapError as exc:
                 # Name the user's files, not the scratch copies.
                 text = str(exc).replace(str(trial / target.name), str(source)).replace(str(trial), str(directory))
@@ -57,11 +78,17 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.assess.rules import RulesError
     from runtime.datamap import DataMapError, load_datamap
 
     directory = Path(args.dir) if args.dir else settings.datamap_dir
     try:
-        datamap = load_datamap(directory)
+        covered = _coverage(args, settings)
+    except RulesError as exc:
+        print(f"breachwire: {exc}", file=sys.stderr)
+        return 2
+    try:
+        datamap = load_datamap(directory, covered)
     except DataMapError as exc:
         print(f"{exc}\nbreachwire: {directory}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 1
@@ -79,8 +106,10 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
     a = actions.add_parser("import", help="add customers from a CSV or JSON Lines file (all or nothing)")
     a.add_argument("file", help="customers as .csv or .jsonl")
     a.add_argument("--datamap", help="the data map folder (default: settings.datamap_dir)")
+    a.add_argument("--rules", help="the rules folder every customer must be covered by (default: settings.rules_dir)")
     a.set_defaults(func=cmd_import)
 
     c = actions.add_parser("check", help="validate a data map folder; every problem names file, line and field")
     c.add_argument("dir", nargs="?", help="the data map folder (default: settings.datamap_dir)")
+    c.add_argument("--rules", help="the rules folder every customer must be covered by (default: settings.rules_dir)")
     c.set_defaults(func=cmd_check)

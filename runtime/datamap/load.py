@@ -4,7 +4,7 @@ import csv
 import gc
 import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from runtime.datamap.index import DataMap
-from runtime.datamap.models import Customer, Subprocessor, compact
+from runtime.datamap.models import Customer, Subprocessor, SubprocessorKind, compact
 from runtime.validation import field_errors
 
 # Columns of a customers CSV whose cells hold several values, separated by ";".
@@ -20,8 +20,12 @@ CSV_LIST_COLUMNS = ("features", "admin_emails")
 # A grant cell: "subcontractor|valid_from|valid_until" entries separated by ";" (valid_until may be empty).
 CSV_GRANT_COLUMN = "grants"
 # Yes/no columns: true/false, yes/no or 1/0; anything else is left for validation to refuse, naming the field.
-CSV_BOOL_COLUMNS = ("covered_entity", "authority_filing")
+CSV_BOOL_COLUMNS = ("covered_entity", "authority_filing", "no_applicable_law")
 _CSV_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+CustomerCheck = Callable[[Customer], list[tuple[str, str]]]
+"""A check of one customer against the rest of the map: (field, message) for each problem found."""
 
 
 def _csv_bool(cell: str) -> bool | str:
@@ -121,15 +125,16 @@ def _jsonl_rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict
             yield number, value
 
 
-def load_customers(path: Path) -> list[Customer]:
-    """Customers from one CSV or JSON Lines file; raises DataMapError listing every bad line and field."""
+def load_customers(path: Path, check: CustomerCheck | None = None) -> list[Customer]:
+    """Customers from one CSV or JSON Lines file; raises DataMapError listing every bad line and field (``check``
+    adds the problems it finds with each customer, by line)."""
     # Loading creates millions of objects that all live on; the cyclic collector would scan them again and
     # again for nothing (none of them forms a cycle), so it pauses while a file loads, and the loaded objects
     # are then frozen out of its sight: at 1,000,000 customers one later scan of them costs seconds.
     paused = gc.isenabled()
     gc.disable()
     try:
-        customers = _load_customers(path)
+        customers = _load_customers(path, check)
         gc.freeze()
         return customers
     finally:
@@ -137,7 +142,7 @@ def load_customers(path: Path) -> list[Customer]:
             gc.enable()
 
 
-def _load_customers(path: Path) -> list[Customer]:
+def _load_customers(path: Path, check: CustomerCheck | None) -> list[Customer]:
     problems: list[Problem] = []
     customers: list[Customer] = []
     seen: dict[str, int] = {}
@@ -161,6 +166,8 @@ def _load_customers(path: Path) -> list[Customer]:
                 )
                 continue
             seen[customer.id] = line
+            if check is not None:
+                problems += [Problem(path, line, field, message) for field, message in check(customer)]
             compact(customer)
             for grant in customer.grants:
                 compact(grant)
@@ -178,21 +185,72 @@ def customer_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.name.startswith("customers") and p.suffix in (".csv", ".jsonl"))
 
 
-def load_datamap(directory: Path) -> DataMap:
-    """The whole map in a folder, checked as one: ids unique across files, grants naming known subcontractors."""
+def map_check(subprocessors: list[Subprocessor]) -> CustomerCheck:
+    """What one customer must agree with in the subprocessors: without it, an incident would silently miss it.
+
+    Its region hosted by an infrastructure subprocessor, each feature provided by a subprocessor, grants naming
+    subcontractors only, and a US customer's state (the state's breach law follows it)."""
+    kinds = {s.id: s.kind for s in subprocessors}
+    hosted = {r for s in subprocessors if s.kind is SubprocessorKind.INFRASTRUCTURE for r in s.regions}
+    provided = {f for s in subprocessors for f in s.features}
+
+    def check(customer: Customer) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        if customer.region not in hosted:
+            found.append(
+                (
+                    "region",
+                    f"no infrastructure subprocessor hosts region {customer.region!r} (hosted: {_names(hosted)})",
+                )
+            )
+        for i, feature in enumerate(customer.features):
+            if feature not in provided:
+                found.append(
+                    (f"features[{i}]", f"no subprocessor provides feature {feature!r} (provided: {_names(provided)})")
+                )
+        if customer.country == "US" and customer.state is None:
+            found.append(("state", "a US customer needs its state (e.g. TX): the state's breach law follows it"))
+        for i, grant in enumerate(customer.grants):
+            kind = kinds.get(grant.subcontractor)
+            if kind is None:
+                found.append((f"grants[{i}].subcontractor", f"unknown subprocessor {grant.subcontractor!r}"))
+            elif kind is not SubprocessorKind.SUBCONTRACTOR:
+                found.append(
+                    (
+                        f"grants[{i}].subcontractor",
+                        f"{grant.subcontractor!r} is a {kind.value} subprocessor: access is granted to subcontractors",
+                    )
+                )
+        return found
+
+    return check
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+def load_datamap(directory: Path, check: CustomerCheck | None = None) -> DataMap:
+    """The whole map in a folder, checked as one: ids unique across files, and each customer agreeing with the
+    subprocessors (:func:`map_check`) and passing ``check`` (e.g. that a rules file covers it), by file and line."""
     if not directory.is_dir():
         raise DataMapError([Problem(directory, None, None, "no such data map folder")])
     problems: list[Problem] = []
     subprocessors: list[Subprocessor] = []
     customers: list[Customer] = []
+    checks: list[CustomerCheck] = []
     try:
         subprocessors = load_subprocessors(directory / "subprocessors.toml")
+        checks.append(map_check(subprocessors))
     except DataMapError as exc:
         problems += exc.problems
+    if check is not None:
+        checks.append(check)
+    every = checks[0] if len(checks) == 1 else _both(checks) if checks else None
     origin: dict[str, Path] = {}
     for path in customer_files(directory):
         try:
-            loaded = load_customers(path)
+            loaded = load_customers(path, every)
         except DataMapError as exc:
             problems += exc.problems
             continue
@@ -203,20 +261,11 @@ def load_datamap(directory: Path) -> DataMap:
                 )
             origin[customer.id] = path
         customers += loaded
-    known = {s.id for s in subprocessors}
-    if subprocessors:
-        for customer in customers:
-            for i, grant in enumerate(customer.grants):
-                if grant.subcontractor not in known:
-                    problems.append(
-                        Problem(
-                            origin[customer.id],
-                            None,
-                            f"{customer.id}.grants[{i}].subcontractor",
-                            f"unknown subprocessor {grant.subcontractor!r}",
-                        )
-                    )
     if problems:
         raise DataMapError(problems)
     del origin  # a million-entry dict: gone before the map builds its own, to keep the peak down
     return DataMap(subprocessors, customers)
+
+
+def _both(checks: list[CustomerCheck]) -> CustomerCheck:
+    return lambda customer: [problem for check in checks for problem in check(customer)]

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -117,6 +118,14 @@ class AccessGrant(_Record):
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = None
 
+    @field_validator("valid_until")
+    @classmethod
+    def _ends_after_start(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("valid_from")
+        if until is not None and start is not None and until < start:
+            raise ValueError(f"the grant ends ({until.isoformat()}) before it starts ({start.isoformat()})")
+        return until
+
     def overlaps(self, start: datetime, end: datetime | None) -> bool:
         """True when the grant was in force at some instant of [start, end] (end None: still going)."""
         starts_before_end = end is None or self.valid_from <= end
@@ -149,6 +158,22 @@ class Customer(_Record):
     webhook_secret: WebhookSecret | None = None
     sms: Phone | None = None
     grants: list[AccessGrant] = Field(default_factory=list)
+    no_applicable_law_reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
+        default=None, description="Why no breach-notification law reaches this customer (with no_applicable_law)."
+    )
+    no_applicable_law: bool = Field(
+        default=False,
+        description="The map says, with a reason, that no rules file is to cover this customer's country or state; "
+        "otherwise `datamap check` refuses a customer no rules file covers.",
+    )
+
+    @field_validator("no_applicable_law")
+    @classmethod
+    def _says_why(cls, value: bool, info: ValidationInfo) -> bool:
+        # Declared after the reason, so that the reason has been read when this runs.
+        if value and not info.data.get("no_applicable_law_reason"):
+            raise ValueError("needs no_applicable_law_reason: say why no breach law applies")
+        return value
 
     @field_validator("timezone")
     @classmethod

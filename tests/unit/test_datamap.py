@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.datamap import DataMapError, load_customers, load_datamap
+from consumers.assess.coverage import coverage_check, place_laws
+from consumers.assess.rules import RuleBook
+from runtime.datamap import CustomerCheck, DataMapError, load_customers, load_datamap
 from runtime.settings import PROJECT_ROOT
 
 EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
@@ -77,4 +79,143 @@ def test_grants_to_unknown_subprocessors_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(DataMapError) as info:
         load_datamap(tmp_path)
-    assert "a.grants[0].subcontractor: unknown subprocessor 'nobody'" in str(info.value)
+    assert (
+        str(info.value) == f"{tmp_path / 'customers.jsonl'}:1: grants[0].subcontractor: unknown subprocessor 'nobody'"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Never silent: each customer agrees with the subprocessors and the rule book, every problem by file, line, field
+
+BASE = '"name": "N", "privacy_email": "p@n.example"'
+
+
+def a_map(tmp_path: Path, *lines: str) -> Path:
+    (tmp_path / "subprocessors.toml").write_text((EXAMPLES / "subprocessors.toml").read_text())
+    (tmp_path / "customers.jsonl").write_text(
+        '{"id": "ok", "region": "eu", "country": "DE", ' + BASE + "}\n" + "".join(line + "\n" for line in lines)
+    )
+    return tmp_path
+
+
+def problems(directory: Path, check: CustomerCheck | None = None) -> list[str]:
+    with pytest.raises(DataMapError) as info:
+        load_datamap(directory, check)
+    return str(info.value).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("line", "where", "message"),
+    [
+        pytest.param(
+            '{"id": "x", "region": "eu", "country": "DE", "features": ["chat", "fax"], ' + BASE + "}",
+            "features[1]",
+            "no subprocessor provides feature 'fax' (provided: call-center, chat, helpdesk, knowledge-base)",
+            id="a feature no subprocessor provides",
+        ),
+        pytest.param(
+            '{"id": "x", "region": "mars", "country": "DE", ' + BASE + "}",
+            "region",
+            "no infrastructure subprocessor hosts region 'mars' (hosted: eu, sg, uk, us)",
+            id="a region no infrastructure hosts",
+        ),
+        pytest.param(
+            '{"id": "x", "region": "us", "country": "US", ' + BASE + "}",
+            "state",
+            "a US customer needs its state",
+            id="a US customer without a state",
+        ),
+        pytest.param(
+            '{"id": "x", "region": "eu", "country": "DE", ' + BASE + ', "grants": [{"subcontractor": "support-24x7", '
+            '"valid_from": "2026-01-01T00:00:00Z"}, '
+            '{"subcontractor": "twilio", "valid_from": "2026-01-01T00:00:00Z"}]}',
+            "grants[1].subcontractor",
+            "'twilio' is a service subprocessor: access is granted to subcontractors",
+            id="a grant to a subprocessor that is not a subcontractor",
+        ),
+        pytest.param(
+            '{"id": "x", "region": "eu", "country": "DE", ' + BASE + ', "grants": [{"subcontractor": "support-24x7", '
+            '"valid_from": "2026-06-01T00:00:00Z", "valid_until": "2026-05-01T00:00:00Z"}]}',
+            "grants[0].valid_until",
+            "the grant ends (2026-05-01T00:00:00+00:00) before it starts (2026-06-01T00:00:00+00:00)",
+            id="a grant that ends before it starts",
+        ),
+        pytest.param(
+            '{"id": "x", "region": "eu", "country": "DE", "no_applicable_law": true, ' + BASE + "}",
+            "no_applicable_law",
+            "needs no_applicable_law_reason",
+            id="no applicable law without a reason",
+        ),
+    ],
+)
+def test_a_customer_the_map_cannot_serve_is_named_by_file_line_and_field(
+    tmp_path: Path, line: str, where: str, message: str
+) -> None:
+    directory = a_map(tmp_path, line)
+    [problem] = problems(directory)
+    assert problem.startswith(f"{directory / 'customers.jsonl'}:2: {where}: ")
+    assert message in problem
+
+
+@pytest.mark.parametrize(
+    ("place", "where", "message"),
+    [
+        pytest.param('"region": "us", "country": "US", "state": "XY"', "state", "covers US-XY", id="a US state"),
+        pytest.param('"region": "sg", "country": "AQ"', "country", "covers AQ", id="a country"),
+        pytest.param(
+            '"region": "eu", "country": "US", "state": "XY"', "state", "covers US-XY", id="hosted under the GDPR"
+        ),
+        pytest.param(
+            '"region": "us", "country": "US", "state": "XY", "covered_entity": true',
+            "state",
+            "covers US-XY",
+            id="HIPAA alone is not the state's law",
+        ),
+    ],
+)
+def test_a_customer_no_rules_file_covers_is_an_error(
+    tmp_path: Path, rules: RuleBook, place: str, where: str, message: str
+) -> None:
+    directory = a_map(tmp_path, '{"id": "x", ' + place + ", " + BASE + "}")
+    [problem] = problems(directory, coverage_check(rules, "rules/"))
+    assert problem.startswith(f"{directory / 'customers.jsonl'}:2: {where}: no rules file in rules/ {message}")
+    assert "no_applicable_law" in problem
+
+
+def test_a_customer_the_map_says_no_law_reaches_passes_and_says_why(tmp_path: Path, rules: RuleBook) -> None:
+    reason = "Research station; no breach-notification law applies (counsel, 2026-11-02)"
+    line = '{"id": "x", "region": "sg", "country": "AQ", "no_applicable_law": true, '
+    directory = a_map(tmp_path, line + f'"no_applicable_law_reason": "{reason}", ' + BASE + "}")
+    datamap = load_datamap(directory, coverage_check(rules))
+    assert datamap.customers["x"].no_applicable_law_reason == reason
+
+
+def test_saying_no_law_applies_where_a_rules_file_covers_is_an_error(tmp_path: Path, rules: RuleBook) -> None:
+    line = '{"id": "x", "region": "eu", "country": "DE", "no_applicable_law": true, "no_applicable_law_reason": "r", '
+    directory = a_map(tmp_path, line + BASE + "}")
+    [problem] = problems(directory, coverage_check(rules))
+    assert (
+        problem == f"{directory / 'customers.jsonl'}:2: no_applicable_law: eu-gdpr covers DE: remove no_applicable_law"
+    )
+
+
+def test_csv_says_no_law_applies_with_yes(tmp_path: Path, rules: RuleBook) -> None:
+    (tmp_path / "subprocessors.toml").write_text((EXAMPLES / "subprocessors.toml").read_text())
+    (tmp_path / "customers.csv").write_text(
+        "id,name,region,country,privacy_email,no_applicable_law,no_applicable_law_reason\n"
+        "x,X,sg,AQ,p@x.example,yes,No breach law reaches this research station\n"
+    )
+    assert load_datamap(tmp_path, coverage_check(rules)).customers["x"].no_applicable_law
+
+
+def test_every_example_customer_has_a_jurisdiction_of_its_own(rules: RuleBook) -> None:
+    """Fails when a customer of the example map would get no jurisdiction (a rules file missing or renamed)."""
+    datamap = load_datamap(EXAMPLES)
+    without = [
+        f"{c.id} ({c.country}{'-' + c.state if c.state else ''})"
+        for c in datamap.customers.values()
+        if not c.no_applicable_law and not place_laws(rules, c.country, c.state)
+    ]
+    assert without == []
+    for c in datamap.customers.values():
+        assert rules.for_customer(c.region, c.country, c.state, c.covered_entity), c.id

@@ -50,7 +50,7 @@ def test_check_names_file_line_and_field(map_dir: Path, capsys: pytest.CaptureFi
         ),
         pytest.param(
             "id,name,region,country,privacy_email,grants\nn1,N1,eu,DE,p@n1.example,nobody|2026-01-01T00:00:00Z|\n",
-            "n1.grants[0].subcontractor: unknown subprocessor 'nobody'",
+            "new.csv:2: grants[0].subcontractor: unknown subprocessor 'nobody'",
             id="grant to an unknown subprocessor",
         ),
         pytest.param(
