@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint schemas kafka-up kafka-down up clean bench-assess bench-notify bench-intake
+.PHONY: demo test lint schemas rules-table kafka-up kafka-down up clean bench-assess bench-notify bench-intake
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
+
+# docs/rules.md: the rule book as a table, from rules/*.toml (CI checks it is current)
+rules-table: $(STAMP)
+	$(BIN)/breachwire rules table --format markdown > docs/rules.md.tmp
+	mv docs/rules.md.tmp docs/rules.md
 
 kafka-up: $(STAMP)
 	$(BIN)/breachwire kafka up

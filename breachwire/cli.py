@@ -8,11 +8,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from breachwire.commands import assess, audit, datamap, dlq, incident, notices, stack
+from breachwire.commands import assess, audit, datamap, dlq, incident, notices, rules, stack
 from runtime.settings import Settings, load_settings
 
 # Each module registers its subcommands; `breachwire --help` lists them in this order.
-COMMAND_MODULES = [stack, datamap, assess, notices, dlq, incident, audit]
+COMMAND_MODULES = [stack, datamap, rules, assess, notices, dlq, incident, audit]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
