@@ -536,3 +536,22 @@ def test_a_report_naming_nothing_still_reaches_everything_the_reporter_serves(ru
     recorder = run(KIND_MAP, rules, reported("aws"))
     assert {a.customer_id for a in recorder.assessed} >= {"eu-a", "uk-a", "us-calls"}
     assert not [n for n in recorder.notices if n.audience is Audience.ONCALL]
+
+
+def test_quality_unit_ukraine_reaches_only_the_customers_who_granted_it_access(
+    rules: RuleBook, datamap: DataMap
+) -> None:
+    """The source document: Quality Unit Ukraine "works as a subcontractor" (access only with prior permission)."""
+    window = {
+        "occurred_from": datetime(2026, 9, 19, tzinfo=UTC),
+        "occurred_until": datetime(2026, 9, 20, tzinfo=UTC),
+    }
+    recorder = run(datamap, rules, reported("quality-unit-ukraine", **window))
+    granted = {
+        c.id for c in datamap.customers.values() if any(g.subcontractor == "quality-unit-ukraine" for g in c.grants)
+    }
+    reached = {a.customer_id for a in recorder.assessed}
+    # Every customer whose grant covers the window, and no one else: not the helpdesk and chat users at large.
+    assert reached == {"bratislava-books", "paris-voyages", "cardiff-games", "sf-software"}
+    assert reached < granted  # manila-telco's grant starts after the window
+    assert len(datamap.using_feature("chat")) > len(reached)
