@@ -6,6 +6,7 @@ from consumers.assess.coverage import coverage_check, place_laws
 from consumers.assess.rules import RuleBook
 from runtime.datamap import CustomerCheck, DataMapError, load_customers, load_datamap
 from runtime.settings import PROJECT_ROOT
+from schemas import Report
 
 EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
 
@@ -219,3 +220,26 @@ def test_every_example_customer_has_a_jurisdiction_of_its_own(rules: RuleBook) -
     assert without == []
     for c in datamap.customers.values():
         assert rules.for_customer(c.region, c.country, c.state, c.covered_entity), c.id
+
+
+def test_the_vocabulary_is_what_the_map_names() -> None:
+    vocabulary = load_datamap(EXAMPLES).vocabulary
+    assert vocabulary.regions == {"eu", "uk", "us", "sg"}
+    assert vocabulary.features == {"helpdesk", "chat", "knowledge-base", "call-center"}
+    assert "call_recordings" in vocabulary.data_categories and "quality-unit-ukraine" in vocabulary.subprocessors
+    report = Report.model_validate(
+        {
+            "reference": "R",
+            "status": "suspected",
+            "title": "t",
+            "aware_at": "2026-01-01T00:00:00Z",
+            "regions": ["eu", "eux"],
+            "features": ["chat"],
+            "data_categories": ["tickets", "passwords"],
+        }
+    )
+    assert [str(u) for u in vocabulary.unknown_in(report, "report")] == [
+        "report.regions[1]: unknown region 'eux'; the data map knows eu, sg, uk, us",
+        "report.data_categories[1]: unknown data category 'passwords'; the data map knows "
+        + ", ".join(sorted(vocabulary.data_categories)),
+    ]
