@@ -155,3 +155,17 @@ def test_assess_dry_run_refuses_an_unknown_subprocessor(
     assert "unknown subprocessor 'twillio'" in captured.err and "twilio" in captured.err
     assert (f"{report}: subprocessor_id" if wrapped else "--subprocessor:") in captured.err
     assert captured.out == ""
+
+
+def test_check_names_a_customer_whose_state_has_no_rules_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", rules)
+    (rules / "us-ca.toml").unlink()
+    assert main(["datamap", "check", str(EXAMPLES), "--rules", str(rules)]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "US-CA" in line]
+    # sf-software and la-clinic, by line; HIPAA (la-clinic is a covered entity) is not California's law
+    assert [line.split(": ")[0].rsplit(":", 1)[1] for line in lines] == ["19", "20"]
+    assert all(f"{EXAMPLES / 'customers.jsonl'}:" in line and ": state: no rules file in " in line for line in lines)
