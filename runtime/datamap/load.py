@@ -191,10 +191,19 @@ def map_check(subprocessors: list[Subprocessor]) -> CustomerCheck:
     Its region hosted by an infrastructure subprocessor, each feature provided by a subprocessor, grants naming
     subcontractors only, and a US customer's state (the state's breach law follows it)."""
     kinds = {s.id: s.kind for s in subprocessors}
+    contractor = SubprocessorKind.SUBCONTRACTOR
     hosted = {r for s in subprocessors if s.kind is SubprocessorKind.INFRASTRUCTURE for r in s.regions}
     provided = {f for s in subprocessors for f in s.features}
 
     def check(customer: Customer) -> list[tuple[str, str]]:
+        # A million customers pass here at every load: the common case, nothing wrong, allocates nothing.
+        if (
+            customer.region in hosted
+            and provided.issuperset(customer.features)
+            and (customer.state is not None or customer.country != "US")
+            and (not customer.grants or all(kinds.get(g.subcontractor) is contractor for g in customer.grants))
+        ):
+            return _NOTHING
         found: list[tuple[str, str]] = []
         if customer.region not in hosted:
             found.append(
@@ -224,6 +233,9 @@ def map_check(subprocessors: list[Subprocessor]) -> CustomerCheck:
         return found
 
     return check
+
+
+_NOTHING: list[tuple[str, str]] = []  # returned, never changed: callers only read it
 
 
 def _names(names: set[str]) -> str:
