@@ -84,6 +84,13 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
         where = f"{path}: subprocessor_id" if isinstance(raw, dict) and "subprocessor_id" in raw else "--subprocessor"
         known = ", ".join(sorted(datamap.subprocessors))
         return _problem(where, f"unknown subprocessor {reported.subprocessor_id!r}; the data map has {known}")
+    # Refused as the intake refuses it: a name the map does not know is never widened to everything.
+    prefix = "report" if isinstance(raw, dict) and "subprocessor_id" in raw else ""
+    unknown = datamap.vocabulary.unknown_in(reported.report, prefix)
+    if unknown:
+        for name in unknown:
+            print(f"breachwire: {path}: {name}", file=sys.stderr)
+        return 2
 
     emitted: list[Message] = []
     topics = topics_for(settings.kafka)

@@ -169,3 +169,16 @@ def test_check_names_a_customer_whose_state_has_no_rules_file(
     # sf-software and la-clinic, by line; HIPAA (la-clinic is a covered entity) is not California's law
     assert [line.split(": ")[0].rsplit(":", 1)[1] for line in lines] == ["19", "20"]
     assert all(f"{EXAMPLES / 'customers.jsonl'}:" in line and ": state: no rules file in " in line for line in lines)
+
+
+def test_assess_dry_run_refuses_a_name_the_map_does_not_know(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report.json"
+    bare = {"reference": "x", "status": "confirmed", "title": "t", "aware_at": "2026-01-01T00:00:00Z"}
+    report.write_text(json.dumps({**bare, "regions": ["eu", "europe"]}))
+    args = ["assess", "--dry-run", str(report), "--subprocessor", "aws", "--datamap", str(EXAMPLES)]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert f"{report}: regions[1]: unknown region 'europe'; the data map knows eu, sg, uk, us" in captured.err
+    assert captured.out == ""
