@@ -3,8 +3,9 @@
 from fastapi import FastAPI
 
 from producers.intake import create_app
+from producers.intake.app import add_body_schemas
 from producers.monitors import MonitorProducer
-from producers.monitors.alertmanager import alertmanager_router
+from producers.monitors.alertmanager import AlertmanagerPayload, alertmanager_router
 from producers.oncall.actions import OncallActions
 from producers.oncall.api import oncall_router
 from producers.oncall.tokens import Tokens
@@ -18,7 +19,7 @@ from runtime.settings import Settings
 def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: ReportPublisher) -> FastAPI:
     subprocessors = set(datamap.subprocessors)
     actions = OncallActions(ledger, publisher, AuditLog(ledger), datamap.vocabulary)
-    return create_app(
+    app = create_app(
         settings.intake,
         datamap,
         publisher,
@@ -28,3 +29,5 @@ def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: R
             oncall_router(Tokens(ledger), actions, ledger, settings.intake.retry_after_s),
         ),
     )
+    add_body_schemas(app, AlertmanagerPayload)  # read after the token is checked, so described by hand
+    return app

@@ -42,8 +42,9 @@ class Report(Message):
         default_factory=list, max_length=10_000
     )
     data_categories: list[Code] = Field(default_factory=list, max_length=50)
-    approx_data_subjects: Annotated[int, Field(ge=0)] | None = None
-    approx_records: Annotated[int, Field(ge=0)] | None = None
+    # bounded: a count past any real breach (and past a database's 64-bit integer) is a mistake, not a number
+    approx_data_subjects: Annotated[int, Field(ge=0, le=10_000_000_000)] | None = None
+    approx_records: Annotated[int, Field(ge=0, le=1_000_000_000_000_000)] | None = None
     likely_consequences: LongText | None = None
     measures_taken: LongText | None = None
     contact: Contact | None = None

@@ -2,7 +2,8 @@
 with the incident id only after Kafka has acknowledged it.
 
 Steps of a request, in order:
-  1. limit        — a body over ``max_body_bytes`` gets 413 (the middleware, before the body is read);
+  1. limit        — a body over ``max_body_bytes`` gets 413 while it streams in, whatever its transfer encoding
+                    (``BodyLimit``, before anything else reads it);
   2. authenticate — Standard Webhooks signature with every active secret of the subprocessor in the path
                     (rotation), timestamp within 5 minutes; the sender's identity is the secret that verified;
   3. parse        — JSON (415 otherwise) into ``schemas.Report`` (422 naming each invalid field), and every
@@ -16,7 +17,7 @@ Steps of a request, in order:
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,10 +27,11 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from producers.intake import signatures
-from producers.intake.problems import Problem, invalid_fields, problem_responses, unknown_names
+from producers.intake.bodylimit import BodyLimit
+from producers.intake.problems import Problem, parse_body, problem_responses, unknown_names
 from producers.intake.ratelimit import RateLimiter, retry_after
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
@@ -74,20 +76,7 @@ def is_json(content_type: str) -> bool:
 
 
 def parse_report(body: bytes) -> Report:
-    try:
-        raw = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Problem(
-            422,
-            "invalid-json",
-            "Body is not JSON",
-            f"the body is not valid JSON: {exc}",
-            [{"field": "body", "message": "not valid JSON"}],
-        ) from None
-    try:
-        return Report.model_validate(raw)
-    except ValidationError as exc:
-        raise invalid_fields(exc) from None
+    return parse_body(Report, body)
 
 
 class Deliveries:
@@ -161,9 +150,7 @@ def reports_router(
         },
     )
     async def post_report(subprocessor_id: str, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise Problem(413, "too-large", "Body too large", f"the body is over {settings.max_body_bytes} bytes")
+        body = await request.body()  # within max_body_bytes: BodyLimit has read it
 
         subprocessor = datamap.subprocessors.get(subprocessor_id)
         if subprocessor is None or not subprocessor.webhook_secrets:
@@ -241,19 +228,21 @@ def reports_router(
     return router
 
 
-def _add_report_components(app: FastAPI) -> None:
-    """Put the Report's JSON Schema (and the models it uses) under ``components/schemas``, where the request
-    body refers to it: generators and validators then resolve it like any other component."""
+def add_body_schemas(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Put each model's JSON Schema (and the models it uses) under ``components/schemas``, where a request body read
+    by hand (after its sender is authenticated) refers to it: generators and validators then resolve it like any
+    other component."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = generate()
-        schema = Report.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         components = document.setdefault("components", {}).setdefault("schemas", {})
-        components.update(schema.pop("$defs", {}))
-        components["Report"] = schema
+        for model in models:
+            schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            components[model.__name__] = schema
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -290,21 +279,15 @@ def create_app(
         detail = "invalid field(s): " + ", ".join(e["field"] for e in errors)
         return Problem(422, "invalid-field", "Invalid field", detail, errors).response(str(request.url.path))
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            return Problem(
-                413, "too-large", "Body too large", f"the body is over {settings.max_body_bytes} bytes"
-            ).response(str(request.url.path))
-        return await call_next(request)
+    # first of all: a body over the limit is refused while it streams in, before anything reads or checks it
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     deliveries = Deliveries(ledger, wait_s=publisher.ack_timeout_s + 5)
     app.include_router(reports_router(settings, datamap, publisher, deliveries))
     for router in routers:
         app.include_router(router)
 
-    _add_report_components(app)
+    add_body_schemas(app, Report)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -1,9 +1,10 @@
 """RFC 9457 problem details (application/problem+json): every error the intake answers with."""
 
-from typing import Any
+import json
+from typing import Any, TypeVar
 
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from runtime.datamap import Unknown
 from runtime.validation import field_errors
@@ -42,6 +43,32 @@ class Problem(Exception):
         if self.errors:
             body["errors"] = self.errors
         return JSONResponse(body, status_code=self.status, headers=self.headers, media_type="application/problem+json")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """A JSON body as ``model``; 422 problem+json for anything else, however hostile.
+
+    Not JSON, not UTF-8, nested past the parser's depth (RecursionError) or an integer past Python's 4,300 digits
+    (ValueError) are all "not valid JSON"; a body that parses is validated, each invalid field named.
+    """
+    try:
+        raw = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise Problem(
+            422,
+            "invalid-json",
+            "Body is not JSON",
+            f"the body is not valid JSON: {reason}",
+            [{"field": "body", "message": "not valid JSON"}],
+        ) from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid_fields(exc) from None
 
 
 def invalid_fields(error: ValidationError) -> Problem:

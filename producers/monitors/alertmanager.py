@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from producers.intake.problems import Problem, problem_responses
+from producers.intake.problems import Problem, parse_body, problem_responses
 from producers.monitors.producer import MonitorProducer
 from runtime.kafka import PublishError
 from runtime.settings import AlertmanagerMapping, MonitorsSettings
@@ -92,11 +92,23 @@ def alertmanager_router(settings: MonitorsSettings, producer: MonitorProducer, s
         response_model=MonitorAccepted,
         summary="Alertmanager webhook (version 4): firing alerts report suspected breaches, resolved ones resolve",
         responses=problem_responses(401, 413, 422, 503),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AlertmanagerPayload"}}},
+            }
+        },
     )
-    async def alertmanager(payload: AlertmanagerPayload, request: Request) -> MonitorAccepted:
+    async def alertmanager(request: Request) -> MonitorAccepted:
+        # The token first: nothing of the body is parsed for a sender that is not authenticated.
         expected = settings.alertmanager_token.get_secret_value() if settings.alertmanager_token else None
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+        # as bytes: compare_digest refuses str with non-ASCII characters, which a header may carry
+        if (
+            not expected
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(token.strip().encode(), expected.encode())
+        ):
             raise Problem(
                 401,
                 "unauthenticated",
@@ -104,6 +116,7 @@ def alertmanager_router(settings: MonitorsSettings, producer: MonitorProducer, s
                 "a valid bearer token is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        payload = parse_body(AlertmanagerPayload, await request.body())
         reports: list[tuple[str, Report, str]] = []
         errors: list[dict[str, str]] = []
         for index, alert in enumerate(payload.alerts):
