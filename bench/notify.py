@@ -259,10 +259,8 @@ class Notifier:
     """
 
     def __init__(self, settings: Any, workers: int, log_dir: Path) -> None:
-        from kafka import KafkaAdminClient
-
         from breachwire.stack import Stack
-        from runtime.kafka import make_producer
+        from runtime.kafka import make_admin, make_producer
         from runtime.settings import settings_env
         from runtime.topics import topics_for
 
@@ -270,7 +268,7 @@ class Notifier:
         self._topic = topics_for(settings.kafka, settings.notify.retry_delays_s).requested
         self._group = f"{settings.kafka.group_prefix}.notify"
         self._producer = make_producer(settings.kafka)
-        self._admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="bench")
+        self._admin = make_admin(settings.kafka, client_id="bench")
         service = settings.model_copy(update={"notify": settings.notify.model_copy(update={"workers": workers})})
         self._stack = Stack(settings_env(service), services=["notify"], log_dir=log_dir)
         self._stack.start()

@@ -61,7 +61,7 @@ def run_intake(settings: Settings, datamap: DataMap) -> None:
 
 
 def run_service(settings: Settings, service: str) -> None:
-    if not broker.is_serving_address(settings.kafka.bootstrap_servers):
+    if not broker.is_serving_address(settings.kafka):
         raise SystemExit(
             f"breachwire: no Kafka broker answers at {settings.kafka.bootstrap_servers}; "
             "start one with `breachwire kafka up`"

@@ -5,23 +5,31 @@ that Maven Central serves, so that the demo and the tests talk to the real thing
 into a cache folder with ``mvn dependency:copy-dependencies``; ``start`` formats the data folder once, starts
 ``kafka.Kafka`` with a bounded heap and waits until the broker serves metadata; a broker already listening on
 the port is reused.
+
+With ``BrokerSettings.auth`` the broker runs on its own ports and data folder and serves clients only over
+SASL_SSL: TLS with a certificate from a CA made once (with the JDK's keytool) into the data folder, and a
+SCRAM-SHA-512 sign-in whose users are written into the metadata log when the folder is formatted. How a client
+reaches it (address, user, password, CA) is written to ``client.toml`` there, a settings file ``--config`` takes.
 """
 
 import base64
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from runtime.settings import BrokerSettings
+from runtime.kafka import make_admin
+from runtime.settings import BrokerSettings, KafkaSettings
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -51,11 +59,8 @@ SERVER_PROPERTIES = """# written by breachwire: a single-node KRaft broker for t
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@{host}:{controller_port}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
-advertised.listeners=PLAINTEXT://{host}:{port}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+{listeners}
 log.dirs={log_dir}
 num.partitions=1
 default.replication.factor=1
@@ -69,6 +74,34 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 """
+
+PLAINTEXT_LISTENERS = """listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=PLAINTEXT://{host}:{port}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT"""
+
+# Clients, and the broker itself, sign in with SCRAM-SHA-512 over TLS. The controller listener stays PLAINTEXT on
+# the loopback address: only this machine reaches it (SCRAM cannot guard it: KRaft controllers read the SCRAM
+# credentials from the very metadata log they serve).
+AUTH_LISTENERS = """listeners=CLIENT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=CLIENT://{host}:{port}
+listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=CLIENT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+  required username="{broker_user}" password="{broker_password}";
+ssl.keystore.type=PKCS12
+ssl.keystore.location={keystore}
+ssl.keystore.password={store_password}
+ssl.truststore.type=PKCS12
+ssl.truststore.location={truststore}
+ssl.truststore.password={store_password}
+ssl.client.auth=none"""
+
+BROKER_USER = "broker"
+CLIENT_USER = "breachwire"
+SCRAM = "SCRAM-SHA-512"
 
 LOG4J2 = """status = warn
 appender.file.type = File
@@ -94,6 +127,9 @@ class BrokerPaths:
     log4j: Path
     log_file: Path
     pid_file: Path
+    tls: Path
+    secrets: Path
+    client: Path
 
     @property
     def fetched(self) -> Path:
@@ -102,7 +138,7 @@ class BrokerPaths:
 
     @classmethod
     def of(cls, settings: BrokerSettings) -> "BrokerPaths":
-        data = settings.data_dir
+        data = settings.auth_data_dir if settings.auth else settings.data_dir
         return cls(
             libs=settings.cache_dir / f"kafka-{settings.version}" / "libs",
             data=data,
@@ -111,11 +147,42 @@ class BrokerPaths:
             log4j=data / "log4j2.properties",
             log_file=data / "server.log",
             pid_file=data / "broker.pid",
+            tls=data / "tls",
+            secrets=data / "secrets.json",
+            client=data / "client.toml",
         )
 
 
+def _ports(settings: BrokerSettings) -> tuple[int, int]:
+    """The client and controller ports: the auth broker has its own, so it runs beside the plain one."""
+    if settings.auth:
+        return settings.auth_port, settings.auth_controller_port
+    return settings.port, settings.controller_port
+
+
 def address(settings: BrokerSettings) -> str:
-    return f"{settings.host}:{settings.port}"
+    return f"{settings.host}:{_ports(settings)[0]}"
+
+
+def credentials_file(settings: BrokerSettings) -> Path:
+    """The settings file (``[kafka]``) naming the auth broker's address, client user, password and CA."""
+    return BrokerPaths.of(settings).client
+
+
+def client_settings(settings: BrokerSettings, base: KafkaSettings | None = None) -> KafkaSettings:
+    """``base`` (topics, groups, timeouts) pointed at this broker, signed in when it is the auth broker.
+    Raises BrokerError when the auth broker has not been set up yet (``start`` does that)."""
+    base = base or KafkaSettings()
+    update: dict[str, object] = {"bootstrap_servers": address(settings)}
+    if settings.auth:
+        path = credentials_file(settings)
+        try:
+            update = tomllib.loads(path.read_text(encoding="utf-8"))["kafka"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+            raise BrokerError(
+                f"{path}: no client credentials ({exc}); `breachwire kafka up --auth` makes them"
+            ) from exc
+    return KafkaSettings.model_validate(base.model_dump() | update)
 
 
 def is_fetched(settings: BrokerSettings) -> bool:
@@ -154,18 +221,17 @@ def fetch(settings: BrokerSettings) -> Path:
     return paths.libs
 
 
-def is_serving_address(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True when a broker at ``host:port`` (the first of a list) answers a metadata request."""
-    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+def is_serving_address(kafka: KafkaSettings, timeout_s: float = 3.0) -> bool:
+    """True when the broker ``kafka`` names (the first of its list) answers a metadata request, signed in as
+    ``kafka`` says."""
+    host, _, port = kafka.bootstrap_servers.split(",")[0].strip().rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=1.0):
             pass
     except (OSError, ValueError):
         return False
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), client_id="probe"
-        )
+        admin = make_admin(kafka, request_timeout_ms=int(timeout_s * 1000), client_id="probe")
     except KafkaError:
         return False
     try:
@@ -178,29 +244,138 @@ def is_serving_address(bootstrap: str, timeout_s: float = 3.0) -> bool:
 
 
 def is_serving(settings: BrokerSettings, timeout_s: float = 3.0) -> bool:
-    return is_serving_address(address(settings), timeout_s)
+    try:
+        kafka = client_settings(settings)
+    except BrokerError:  # an auth broker never set up: none of ours serves there
+        return False
+    return is_serving_address(kafka, timeout_s)
+
+
+def _jdk_tool(name: str) -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / name).exists():
+        return str(Path(home) / "bin" / name)
+    found = shutil.which(name)
+    if found is None:
+        raise BrokerError(f"{name} is not on PATH; Kafka needs Java 17 or newer")
+    return found
 
 
 def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return str(Path(home) / "bin" / "java")
-    java = shutil.which("java")
-    if java is None:
-        raise BrokerError("java is not on PATH; Kafka needs Java 17 or newer")
-    return java
+    return _jdk_tool("java")
+
+
+def _keytool(*args: str) -> None:
+    result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        [_jdk_tool("keytool"), *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise BrokerError(f"keytool {args[0]} failed:\n{result.stdout}{result.stderr}")
+
+
+def _make_tls(settings: BrokerSettings, tls: Path, password: str) -> None:
+    """A CA, and a broker certificate it signs for the broker's address, as PKCS12 stores; the CA's certificate
+    also as PEM for clients. Made once: clients keep trusting the same CA across restarts."""
+    if (tls / "broker.p12").exists():
+        return
+    tls.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ca, broker, csr = tls / "ca.p12", tls / "broker.p12", tls / "broker.csr"
+    signed, ca_pem, trust = tls / "broker.pem", tls / "ca.pem", tls / "truststore.p12"
+    for stale in (ca, broker, csr, signed, ca_pem, trust):  # left by a run cut short
+        stale.unlink(missing_ok=True)
+    store = ["-storetype", "PKCS12", "-storepass", password]
+    key = ["-keyalg", "EC", "-groupname", "secp256r1"]
+    _keytool("-genkeypair", "-keystore", str(ca), *store, "-alias", "ca", *key, "-validity", "3650",
+             "-dname", "CN=breachwire local Kafka CA", "-ext", "bc:c", "-ext", "KU:c=keyCertSign,cRLSign")  # fmt: skip
+    _keytool("-exportcert", "-keystore", str(ca), *store, "-alias", "ca", "-rfc", "-file", str(ca_pem))
+    _keytool("-genkeypair", "-keystore", str(broker), *store, "-alias", "broker", *key, "-validity", "825",
+             "-dname", f"CN={settings.host}")  # fmt: skip
+    _keytool("-certreq", "-keystore", str(broker), *store, "-alias", "broker", "-file", str(csr))
+    names = f"ip:{settings.host}" if _is_ip(settings.host) else f"dns:{settings.host}"
+    _keytool("-gencert", "-keystore", str(ca), *store, "-alias", "ca", "-infile", str(csr), "-outfile", str(signed),
+             "-rfc", "-validity", "825", "-ext", f"SAN={names},dns:localhost",
+             "-ext", "KU:c=digitalSignature", "-ext", "EKU=serverAuth,clientAuth")  # fmt: skip
+    _keytool("-importcert", "-keystore", str(broker), *store, "-alias", "ca", "-file", str(ca_pem), "-noprompt")
+    _keytool("-importcert", "-keystore", str(broker), *store, "-alias", "broker", "-file", str(signed))
+    _keytool("-importcert", "-keystore", str(trust), *store, "-alias", "ca", "-file", str(ca_pem), "-noprompt")
+    csr.unlink()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except OSError:
+        return False
+    return True
+
+
+def _secrets(paths: BrokerPaths) -> dict[str, str]:
+    """The auth broker's passwords (key stores, the broker's own user, the client user), made once."""
+    try:
+        loaded: dict[str, str] = json.loads(paths.secrets.read_text(encoding="utf-8"))
+        return loaded
+    except (OSError, ValueError):
+        if (paths.log_dir / "meta.properties").exists():
+            raise BrokerError(
+                f"{paths.data} is formatted but {paths.secrets.name} is missing: its users' passwords are lost; "
+                "delete the folder to start afresh"
+            ) from None
+    made = {name: secrets.token_urlsafe(24) for name in ("store", BROKER_USER, CLIENT_USER)}
+    _write_private(paths.secrets, json.dumps(made))
+    return made
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds passwords)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def _write_client(settings: BrokerSettings, paths: BrokerPaths, password: str) -> None:
+    kafka = {
+        "bootstrap_servers": address(settings),
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": SCRAM,
+        "username": CLIENT_USER,
+        "password": password,
+        "ssl_cafile": str(paths.tls / "ca.pem"),
+    }
+    lines = [f"{key} = {json.dumps(value)}" for key, value in kafka.items()]  # JSON strings are TOML strings
+    _write_private(
+        paths.client,
+        "# written by `breachwire kafka up --auth`: how clients reach this broker (a settings file for --config)\n"
+        "[kafka]\n" + "\n".join(lines) + "\n\n[broker]\nauth = true\n",
+    )
 
 
 def _format(settings: BrokerSettings, paths: BrokerPaths) -> None:
-    paths.data.mkdir(parents=True, exist_ok=True)
-    paths.properties.write_text(
-        SERVER_PROPERTIES.format(
+    paths.data.mkdir(mode=0o700 if settings.auth else 0o777, parents=True, exist_ok=True)
+    port, controller_port = _ports(settings)
+    users: list[str] = []
+    if settings.auth:
+        passwords = _secrets(paths)
+        _make_tls(settings, paths.tls, passwords["store"])
+        listeners = AUTH_LISTENERS.format(
             host=settings.host,
-            port=settings.port,
-            controller_port=settings.controller_port,
-            log_dir=paths.log_dir,
+            port=port,
+            controller_port=controller_port,
+            broker_user=BROKER_USER,
+            broker_password=passwords[BROKER_USER],
+            keystore=paths.tls / "broker.p12",
+            truststore=paths.tls / "truststore.p12",
+            store_password=passwords["store"],
+        )
+        users = [f"{SCRAM}=[name={user},password={passwords[user]}]" for user in (BROKER_USER, CLIENT_USER)]
+        _write_client(settings, paths, passwords[CLIENT_USER])
+    else:
+        listeners = PLAINTEXT_LISTENERS.format(host=settings.host, port=port, controller_port=controller_port)
+    _write_private(
+        paths.properties,
+        SERVER_PROPERTIES.format(
+            host=settings.host, controller_port=controller_port, listeners=listeners, log_dir=paths.log_dir
         ),
-        encoding="utf-8",
     )
     paths.log4j.write_text(LOG4J2.format(log_file=paths.log_file), encoding="utf-8")
     if (paths.log_dir / "meta.properties").exists():
@@ -219,6 +394,8 @@ def _format(settings: BrokerSettings, paths: BrokerPaths) -> None:
             cluster_id,
             "-c",
             str(paths.properties),
+            # the SCRAM users go into the metadata log with the cluster itself: no broker runs unguarded meanwhile
+            *(arg for user in users for arg in ("--add-scram", user)),
         ],
         capture_output=True,
         text=True,

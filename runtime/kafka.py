@@ -22,10 +22,33 @@ class PublishError(RuntimeError):
     """Kafka did not acknowledge a message in time; nothing may be promised to the sender."""
 
 
+def connection(settings: KafkaSettings) -> dict[str, Any]:
+    """Where and how every client connects (kafka-python's keyword arguments): the one place that turns the
+    settings' broker address, TLS and SASL sign-in into a client's configuration."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol == "SASL_SSL":
+        # (KafkaSettings refuses SASL_SSL without a username and password)
+        config.update(
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.username,
+            sasl_plain_password=settings.password.get_secret_value() if settings.password else None,
+            ssl_cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+            ssl_check_hostname=settings.check_hostname,
+        )
+    return config
+
+
+def make_admin(settings: KafkaSettings, **extra: Any) -> KafkaAdminClient:
+    return KafkaAdminClient(**(connection(settings) | extra))
+
+
 def make_producer(settings: KafkaSettings) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=settings.client_id,
+        **connection(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
@@ -56,8 +79,7 @@ def send(producer: KafkaProducer, topic: str, key: str, message: Message) -> Any
 
 def make_consumer(settings: KafkaSettings, group: str, topics: Iterable[str], **extra: Any) -> KafkaConsumer:
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "client_id": settings.client_id,
+        **connection(settings),
         "group_id": f"{settings.group_prefix}.{group}",
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -75,12 +97,7 @@ def read_key(settings: KafkaSettings, topic: str, key: str, timeout_s: float) ->
     """Every value written under ``key`` so far, oldest first: the key's partition, from its start to its end
     when the read began. Raises TimeoutError when that takes longer than ``timeout_s``."""
     wanted = key.encode()
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=settings.client_id,
-        group_id=None,
-        enable_auto_commit=False,
-    )
+    consumer = KafkaConsumer(**connection(settings), group_id=None, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -105,7 +122,7 @@ def read_key(settings: KafkaSettings, topic: str, key: str, timeout_s: float) ->
 
 def ensure_topics(settings: KafkaSettings, partitions: dict[str, int]) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+    admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())
         missing = [
@@ -127,7 +144,7 @@ def ensure_topics(settings: KafkaSettings, partitions: dict[str, int]) -> list[s
 
 def delete_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
     """Delete topics that exist among ``names`` (tests clean up after themselves with it)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+    admin = make_admin(settings)
     try:
         doomed = sorted(set(names) & set(admin.list_topics()))
         if doomed:
@@ -150,7 +167,7 @@ def group_members(admin: KafkaAdminClient, group: str) -> int:
 
 
 def list_topics(settings: KafkaSettings) -> list[str]:
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+    admin = make_admin(settings)
     try:
         return sorted(admin.list_topics())
     finally:

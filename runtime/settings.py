@@ -45,6 +45,22 @@ class KafkaSettings(BaseModel):
         default=60.0,
         description="How long assess may read an incident's earlier assessments back after a restart.",
     )
+    security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="SASL_SSL: TLS to the broker, and a SCRAM sign-in over it."
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    username: str | None = None
+    password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA certificate(s) the broker's certificate is checked against; else the system's."
+    )
+    check_hostname: bool = Field(default=True, description="The broker's certificate must name the host dialled.")
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> "KafkaSettings":
+        if self.security_protocol == "SASL_SSL" and (not self.username or self.password is None):
+            raise ValueError("kafka.security_protocol SASL_SSL needs kafka.username and kafka.password")
+        return self
 
 
 class BrokerSettings(BaseModel):
@@ -56,6 +72,13 @@ class BrokerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 9092
     controller_port: int = 9093
+    auth: bool = Field(
+        default=False,
+        description="Serve clients over SASL_SSL (SCRAM-SHA-512), on the auth ports and data folder below.",
+    )
+    auth_port: int = 9094
+    auth_controller_port: int = 9095
+    auth_data_dir: Path = STATE_DIR / "kafka-auth"
     heap: str = "512m"
     start_timeout_s: float = 90.0
 
@@ -229,7 +252,8 @@ class Settings(BaseSettings):
     def _bootstrap_follows_local_broker(self) -> "Settings":
         """Unless set, clients talk to the local broker wherever its settings put it."""
         if "bootstrap_servers" not in self.kafka.model_fields_set:
-            self.kafka.bootstrap_servers = f"{self.broker.host}:{self.broker.port}"
+            port = self.broker.auth_port if self.broker.auth else self.broker.port
+            self.kafka.bootstrap_servers = f"{self.broker.host}:{port}"
         return self
 
     @classmethod

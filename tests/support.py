@@ -10,6 +10,7 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from consumers.assess.rules import RuleBook, load_rules
+from runtime.kafka import connection
 from runtime.settings import PROJECT_ROOT, Settings
 from schemas import Report, ReportStatus
 
@@ -70,7 +71,7 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float =
     """Every record of a topic, from the beginning, once at least ``expected`` arrived."""
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **connection(settings.kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,

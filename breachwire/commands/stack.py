@@ -15,27 +15,40 @@ def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
     from runtime.kafka import ensure_topics, list_topics
     from runtime.topics import topics_for
 
+    local = settings.broker.model_copy(update={"auth": True}) if args.auth else settings.broker
     if args.action == "up":
-        if not broker.is_fetched(settings.broker):
-            print(f"fetching Kafka {settings.broker.version} into {settings.broker.cache_dir} (once)", flush=True)
-        broker.fetch(settings.broker)
-        started = broker.start(settings.broker)
-        made = ensure_topics(settings.kafka, topics_for(settings.kafka).partitions(settings.kafka))
+        if not broker.is_fetched(local):
+            print(f"fetching Kafka {local.version} into {local.cache_dir} (once)", flush=True)
+        broker.fetch(local)
+        started = broker.start(local)
+        kafka = broker.client_settings(local, settings.kafka) if local.auth else settings.kafka
+        made = ensure_topics(kafka, topics_for(kafka).partitions(kafka))
         state = "started" if started else "already running, reused"
-        print(f"Kafka {broker.address(settings.broker)}: {state}; {len(made)} topics created")
+        print(f"Kafka {broker.address(local)}: {state}; {len(made)} topics created")
+        if local.auth:
+            print(_auth_instructions(broker.credentials_file(local)))
         return 0
     if args.action == "down":
-        stopped = broker.stop(settings.broker)
+        stopped = broker.stop(local)
         print("Kafka stopped" if stopped else "no broker started by breachwire was running")
         return 0
-    if not broker.is_serving_address(settings.kafka.bootstrap_servers):
-        print(f"Kafka {settings.kafka.bootstrap_servers}: not running")
+    kafka = broker.client_settings(local, settings.kafka) if local.auth else settings.kafka
+    if not broker.is_serving_address(kafka):
+        print(f"Kafka {kafka.bootstrap_servers}: not running")
         return 1
-    pid = broker.running_pid(settings.broker)
-    print(f"Kafka {settings.kafka.bootstrap_servers}: running" + (f" (pid {pid})" if pid else ""))
-    for topic in list_topics(settings.kafka):
+    pid = broker.running_pid(local)
+    print(f"Kafka {kafka.bootstrap_servers} ({kafka.security_protocol}): running" + (f" (pid {pid})" if pid else ""))
+    for topic in list_topics(kafka):
         print(f"  {topic}")
     return 0
+
+
+def _auth_instructions(credentials: Path) -> str:
+    return (
+        "Clients sign in with SCRAM-SHA-512 over TLS; the address, user, password and CA certificate are in\n"
+        f"  {credentials}\n"
+        f"Run the services on it with --config {credentials} (or copy its [kafka] lines into your settings file)."
+    )
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -97,6 +110,11 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
 
     p = sub.add_parser("kafka", help="the local Kafka broker: up, down, status")
     p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument(
+        "--auth",
+        action="store_true",
+        help="the broker that serves clients only over SASL_SSL (SCRAM-SHA-512), on its own ports and data folder",
+    )
     p.set_defaults(func=cmd_kafka)
 
     p = sub.add_parser("run", help="run one service in the foreground (as containers do)")

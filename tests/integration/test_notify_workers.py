@@ -8,12 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
 from support import produce_webhook_notices, wait_until
 
 from breachwire.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
-from runtime.kafka import group_members
+from runtime.kafka import group_members, make_admin
 from runtime.ledger import Ledger
 from runtime.settings import Settings, settings_env
 
@@ -36,7 +35,7 @@ def alive(pid: int) -> bool:
 
 
 def notify_members(settings: Settings) -> int:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="test")
+    admin = make_admin(settings.kafka, client_id="test")
     try:
         return group_members(admin, f"{settings.kafka.group_prefix}.notify")
     finally:
