@@ -13,6 +13,7 @@ reaches it (address, user, password, CA) is written to ``client.toml`` there, a 
 """
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -98,6 +99,9 @@ ssl.truststore.type=PKCS12
 ssl.truststore.location={truststore}
 ssl.truststore.password={store_password}
 ssl.client.auth=none"""
+
+# keytool runs eight times, each a short-lived JVM: it starts faster without the optimising compiler
+KEYTOOL_JVM = ("-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC")
 
 BROKER_USER = "broker"
 CLIENT_USER = "breachwire"
@@ -267,7 +271,7 @@ def _java() -> str:
 
 def _keytool(*args: str) -> None:
     result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-        [_jdk_tool("keytool"), *args], capture_output=True, text=True, check=False
+        [_jdk_tool("keytool"), *KEYTOOL_JVM, *args], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise BrokerError(f"keytool {args[0]} failed:\n{result.stdout}{result.stderr}")
@@ -410,6 +414,9 @@ def _pid(paths: BrokerPaths) -> int | None:
         pid = int(paths.pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
+    # A broker this very process started stays a zombie, which signal 0 still reaches, until it is reaped.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     try:
         os.kill(pid, 0)
     except OSError:
