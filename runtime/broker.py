@@ -102,6 +102,7 @@ ssl.client.auth=none"""
 
 # keytool runs eight times, each a short-lived JVM: it starts faster without the optimising compiler
 KEYTOOL_JVM = ("-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC")
+STORE_PASSWORD_VAR = "BREACHWIRE_KEYSTORE_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 
 BROKER_USER = "broker"
 CLIENT_USER = "breachwire"
@@ -269,9 +270,13 @@ def _java() -> str:
     return _jdk_tool("java")
 
 
-def _keytool(*args: str) -> None:
+def _keytool(password: str, *args: str) -> None:
     result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-        [_jdk_tool("keytool"), *KEYTOOL_JVM, *args], capture_output=True, text=True, check=False
+        [_jdk_tool("keytool"), *KEYTOOL_JVM, *args, "-storepass:env", STORE_PASSWORD_VAR],
+        env={**os.environ, STORE_PASSWORD_VAR: password},  # not on the command line, where `ps` shows it
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise BrokerError(f"keytool {args[0]} failed:\n{result.stdout}{result.stderr}")
@@ -287,21 +292,24 @@ def _make_tls(settings: BrokerSettings, tls: Path, password: str) -> None:
     signed, ca_pem, trust = tls / "broker.pem", tls / "ca.pem", tls / "truststore.p12"
     for stale in (ca, broker, csr, signed, ca_pem, trust):  # left by a run cut short
         stale.unlink(missing_ok=True)
-    store = ["-storetype", "PKCS12", "-storepass", password]
+
+    def keytool(*args: str) -> None:
+        _keytool(password, *args, "-storetype", "PKCS12")
+
     key = ["-keyalg", "EC", "-groupname", "secp256r1"]
-    _keytool("-genkeypair", "-keystore", str(ca), *store, "-alias", "ca", *key, "-validity", "3650",
-             "-dname", "CN=breachwire local Kafka CA", "-ext", "bc:c", "-ext", "KU:c=keyCertSign,cRLSign")  # fmt: skip
-    _keytool("-exportcert", "-keystore", str(ca), *store, "-alias", "ca", "-rfc", "-file", str(ca_pem))
-    _keytool("-genkeypair", "-keystore", str(broker), *store, "-alias", "broker", *key, "-validity", "825",
-             "-dname", f"CN={settings.host}")  # fmt: skip
-    _keytool("-certreq", "-keystore", str(broker), *store, "-alias", "broker", "-file", str(csr))
+    keytool("-genkeypair", "-keystore", str(ca), "-alias", "ca", *key, "-validity", "3650",
+            "-dname", "CN=breachwire local Kafka CA", "-ext", "bc:c", "-ext", "KU:c=keyCertSign,cRLSign")  # fmt: skip
+    keytool("-exportcert", "-keystore", str(ca), "-alias", "ca", "-rfc", "-file", str(ca_pem))
+    keytool("-genkeypair", "-keystore", str(broker), "-alias", "broker", *key, "-validity", "825",
+            "-dname", f"CN={settings.host}")  # fmt: skip
+    keytool("-certreq", "-keystore", str(broker), "-alias", "broker", "-file", str(csr))
     names = f"ip:{settings.host}" if _is_ip(settings.host) else f"dns:{settings.host}"
-    _keytool("-gencert", "-keystore", str(ca), *store, "-alias", "ca", "-infile", str(csr), "-outfile", str(signed),
-             "-rfc", "-validity", "825", "-ext", f"SAN={names},dns:localhost",
-             "-ext", "KU:c=digitalSignature", "-ext", "EKU=serverAuth,clientAuth")  # fmt: skip
-    _keytool("-importcert", "-keystore", str(broker), *store, "-alias", "ca", "-file", str(ca_pem), "-noprompt")
-    _keytool("-importcert", "-keystore", str(broker), *store, "-alias", "broker", "-file", str(signed))
-    _keytool("-importcert", "-keystore", str(trust), *store, "-alias", "ca", "-file", str(ca_pem), "-noprompt")
+    keytool("-gencert", "-keystore", str(ca), "-alias", "ca", "-infile", str(csr), "-outfile", str(signed),
+            "-rfc", "-validity", "825", "-ext", f"SAN={names},dns:localhost",
+            "-ext", "KU:c=digitalSignature", "-ext", "EKU=serverAuth,clientAuth")  # fmt: skip
+    keytool("-importcert", "-keystore", str(broker), "-alias", "ca", "-file", str(ca_pem), "-noprompt")
+    keytool("-importcert", "-keystore", str(broker), "-alias", "broker", "-file", str(signed))
+    keytool("-importcert", "-keystore", str(trust), "-alias", "ca", "-file", str(ca_pem), "-noprompt")
     csr.unlink()
 
 
