@@ -4,6 +4,7 @@ Schema: compose-spec/compose-spec, schema/compose-spec.json, commit 170098ba07d9
 """
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
+DEPLOY = ROOT / "deploy" / "kafka"
 APP_SERVICES = ("intake", "assess", "notify", "record", "clock")
 
 
@@ -77,21 +79,102 @@ def test_app_services_share_one_build_and_run_their_own_service(compose: dict[st
     assert "8080:8080" in services["intake"]["ports"]
 
 
-def test_kafka_is_a_single_kraft_node_with_replication_factor_one(compose: dict[str, Any]) -> None:
+def _properties(path: Path) -> dict[str, str]:
+    """A Java properties file as Kafka reads it (comments, ``key=value``, backslash-continued lines)."""
+    text = re.sub(r"\\\n\s*", "", path.read_text(encoding="utf-8"))
+    pairs = (line.split("=", 1) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def kafka_config(compose: dict[str, Any]) -> dict[str, str]:
+    """The broker's server.properties: the file its start script runs the broker with, from the mounted folder."""
+    kafka: dict[str, Any] = compose["services"]["kafka"]
+    assert kafka["command"] == ["/bin/sh", "/opt/breachwire/start.sh"]
+    assert f"./{DEPLOY.relative_to(ROOT)}:/opt/breachwire:ro" in kafka["volumes"]
+    assert "/opt/breachwire/server.properties" in (DEPLOY / "start.sh").read_text(encoding="utf-8")
+    return _properties(DEPLOY / "server.properties")
+
+
+def _listeners(value: str) -> dict[str, str]:
+    """``NAME://host:port,...`` as {NAME: "host:port"}."""
+    return dict(entry.split("://", 1) for entry in value.split(","))
+
+
+def test_kafka_is_a_single_kraft_node_with_replication_factor_one(
+    compose: dict[str, Any], kafka_config: dict[str, str]
+) -> None:
     kafka: dict[str, Any] = compose["services"]["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
-    environment: dict[str, str] = kafka["environment"]
-    assert set(environment["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
-    assert environment["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{environment['KAFKA_NODE_ID']}@kafka:9093"
-    assert "CONTROLLER" in environment["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert set(kafka_config["process.roles"].split(",")) == {"broker", "controller"}
+    assert kafka_config["controller.quorum.voters"] == f"{kafka_config['node.id']}@localhost:9093"
+    assert "CONTROLLER" in kafka_config["controller.listener.names"]
     for key in (
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
-        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
     ):
-        assert environment[key] == "1", key
+        assert kafka_config[key] == "1", key
+    assert kafka_config["log.dirs"] == "/var/lib/kafka/data"
+    assert "kafka-data:/var/lib/kafka/data" in kafka["volumes"]
     assert "healthcheck" in kafka
+
+
+def test_kafka_serves_clients_only_over_sasl_ssl_with_scram(
+    compose: dict[str, Any], kafka_config: dict[str, str]
+) -> None:
+    protocols = dict(pair.split(":") for pair in kafka_config["listener.security.protocol.map"].split(","))
+    listeners = _listeners(kafka_config["listeners"])
+    controller = kafka_config["controller.listener.names"]
+    for name, bound in listeners.items():
+        if name == controller:
+            # PLAINTEXT, so reachable from the container's own loopback address only
+            assert bound.startswith("localhost:"), bound
+        else:
+            assert protocols[name] == "SASL_SSL", name
+            assert f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config" in kafka_config
+    assert kafka_config["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert protocols[kafka_config["inter.broker.listener.name"]] == "SASL_SSL"
+    assert kafka_config["ssl.keystore.location"].startswith("/etc/kafka/secrets/")
+    # every secret comes from the environment, none is written down
+    for key, value in kafka_config.items():
+        if "password" in key or "jaas" in key:
+            assert "password" not in value or "${env:" in value, key
+    kafka: dict[str, Any] = compose["services"]["kafka"]
+    assert kafka["ports"] == ["127.0.0.1:9094:9094"]
+    assert listeners["HOST"].endswith(":9094")
+    assert "--command-config" in " ".join(kafka["healthcheck"]["test"])
+    health = _properties(DEPLOY / "healthcheck.properties")
+    assert health["security.protocol"] == "SASL_SSL"
+    for name in ("KAFKA_BROKER_PASSWORD", "KAFKA_CLIENT_PASSWORD", "KAFKA_TLS_PASSWORD"):
+        assert kafka["environment"][name] == f"${{{name}:?set {name} in .env}}", name  # no default password
+
+
+def test_the_services_sign_in_and_check_the_brokers_certificate(
+    compose: dict[str, Any], kafka_config: dict[str, str]
+) -> None:
+    services: dict[str, dict[str, Any]] = compose["services"]
+    protocols = dict(pair.split(":") for pair in kafka_config["listener.security.protocol.map"].split(","))
+    advertised = {bound: name for name, bound in _listeners(kafka_config["advertised.listeners"]).items()}
+    users = re.findall(r"name=([^,\]]+)", (DEPLOY / "start.sh").read_text(encoding="utf-8"))
+    tls = services["kafka-tls"]
+    ca_volume = next(v.split(":")[0] for v in tls["volumes"] if v.split(":")[1] == "/etc/breachwire/kafka")
+    for name in APP_SERVICES:
+        environment: dict[str, str] = services[name]["environment"]
+        # nothing connects PLAINTEXT: the address a service dials is a SASL_SSL listener, and it signs in
+        assert protocols[advertised[environment["BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS"]]] == "SASL_SSL", name
+        assert environment["BREACHWIRE_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert environment["BREACHWIRE_KAFKA__SASL_MECHANISM"] == "SCRAM-SHA-512", name
+        assert environment["BREACHWIRE_KAFKA__USERNAME"] in users, name
+        assert environment["BREACHWIRE_KAFKA__PASSWORD"].startswith("${KAFKA_CLIENT_PASSWORD:?"), name
+        assert environment.get("BREACHWIRE_KAFKA__CHECK_HOSTNAME", "true") == "true", name
+        cafile = Path(environment["BREACHWIRE_KAFKA__SSL_CAFILE"])
+        assert f"{ca_volume}:{cafile.parent}:ro" in services[name]["volumes"], name
+    assert services["kafka"]["depends_on"]["kafka-tls"]["condition"] == "service_completed_successfully"
+    assert tls["entrypoint"] == ["/bin/sh", "/opt/breachwire/tls.sh"]
+    # the broker's key stores never reach a service: the CA volume carries its certificate only
+    assert not any(v.startswith("kafka-tls:") for name in APP_SERVICES for v in services[name]["volumes"])
 
 
 def test_postgres_and_mailpit(compose: dict[str, Any]) -> None:
