@@ -24,6 +24,7 @@ import subprocess
 import time
 import tomllib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,11 +355,21 @@ def _write_client(settings: BrokerSettings, paths: BrokerPaths, password: str) -
         "password": password,
         "ssl_cafile": str(paths.tls / "ca.pem"),
     }
-    lines = [f"{key} = {json.dumps(value)}" for key, value in kafka.items()]  # JSON strings are TOML strings
+    # and which broker this is, so that `breachwire --config client.toml up` starts or reuses this one
+    local = {
+        "auth": True,
+        "auth_port": settings.auth_port,
+        "auth_controller_port": settings.auth_controller_port,
+        "auth_data_dir": str(paths.data),
+    }
+
+    def table(values: Mapping[str, object]) -> str:
+        return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())  # JSON values are TOML
+
     _write_private(
         paths.client,
         "# written by `breachwire kafka up --auth`: how clients reach this broker (a settings file for --config)\n"
-        "[kafka]\n" + "\n".join(lines) + "\n\n[broker]\nauth = true\n",
+        f"[kafka]\n{table(kafka)}\n[broker]\n{table(local)}",
     )
 
 

@@ -83,6 +83,10 @@ def test_the_credentials_file_signs_clients_in_over_tls(auth_broker: BrokerSetti
     from_file = load_settings(credentials)  # the file is a settings file for --config, too
     assert from_file.kafka == kafka
     assert from_file.broker.auth
+    assert (from_file.broker.auth_port, from_file.broker.auth_data_dir) == (
+        auth_broker.auth_port,
+        auth_broker.auth_data_dir,
+    )
 
 
 def test_a_report_is_assessed_and_its_notices_read_back_all_signed_in(
