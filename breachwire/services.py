@@ -61,10 +61,12 @@ def run_intake(settings: Settings, datamap: DataMap) -> None:
 
 
 def run_service(settings: Settings, service: str) -> None:
-    if not broker.is_serving_address(settings.kafka):
+    kafka = settings.kafka
+    if not broker.is_serving_address(kafka):
+        signed_in = f", signed in as {kafka.username!r}" if kafka.security_protocol == "SASL_SSL" else ""
         raise SystemExit(
-            f"breachwire: no Kafka broker answers at {settings.kafka.bootstrap_servers}; "
-            "start one with `breachwire kafka up`"
+            f"breachwire: no Kafka broker answers at {kafka.bootstrap_servers} ({kafka.security_protocol}{signed_in}); "
+            "start one with `breachwire kafka up` (`--auth` for SASL_SSL), or check the address and credentials"
         )
     datamap = prepare(settings, service)
     runners: dict[str, Callable[[], None]] = {

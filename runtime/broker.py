@@ -237,7 +237,8 @@ def is_serving_address(kafka: KafkaSettings, timeout_s: float = 3.0) -> bool:
     except (OSError, ValueError):
         return False
     try:
-        admin = make_admin(kafka, request_timeout_ms=int(timeout_s * 1000), client_id="probe")
+        wait_ms = int(timeout_s * 1000)
+        admin = make_admin(kafka, request_timeout_ms=wait_ms, bootstrap_timeout_ms=wait_ms, client_id="probe")
     except KafkaError:
         return False
     try:

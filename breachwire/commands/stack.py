@@ -11,6 +11,16 @@ from runtime.settings import Settings
 
 
 def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.broker import BrokerError
+
+    try:
+        return _kafka(args, settings)
+    except BrokerError as exc:
+        print(f"breachwire: {exc}", file=sys.stderr)
+        return 1
+
+
+def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     from runtime import broker
     from runtime.kafka import ensure_topics, list_topics
     from runtime.topics import topics_for
