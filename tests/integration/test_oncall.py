@@ -26,6 +26,7 @@ from schemas import (
     IncidentReported,
     NoticeKind,
     NoticeRequested,
+    Release,
     ReportStatus,
     incident_id,
     notice_id,
@@ -81,7 +82,7 @@ def held_authority_notice(ledger: Ledger, incident: str) -> NoticeRequested:
         kind=NoticeKind.FULL,
         address="breaches@authority.example",
         requested_at=now,
-        requires_approval=True,
+        release=Release.APPROVE,
         incident=IncidentFacts(
             incident_id=incident,
             subprocessor_id="linode-eu",

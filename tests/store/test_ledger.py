@@ -11,6 +11,7 @@ from schemas import (
     IncidentReported,
     NoticeKind,
     NoticeRequested,
+    Release,
     Report,
     ReportStatus,
     Source,
@@ -48,7 +49,7 @@ def requested(notice_id: str, approval: bool = False) -> NoticeRequested:
         kind=NoticeKind.PRELIMINARY,
         address="privacy@acme.example",
         requested_at=T0,
-        requires_approval=approval,
+        release=Release.APPROVE if approval else Release.AUTO,
         incident=IncidentFacts(
             incident_id="inc_1",
             subprocessor_id="linode-eu",
