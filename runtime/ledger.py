@@ -30,6 +30,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
     update,
 )
@@ -287,13 +288,13 @@ class ClockRow:
 
 @dataclass
 class HeldClocks:
-    """An incident's held notices: how many, the reminder stage reached, and (audience, started, due) of the
-    clocks of the customers they go to."""
+    """An incident's held notices: how many, the reminder stage reached, and (jurisdiction, audience, started,
+    due) of the clocks of the customers they go to, the earliest due per jurisdiction, audience and start."""
 
     incident_id: str
     held: int
     stage: int
-    clocks: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    clocks: list[tuple[str, str, datetime, datetime]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -920,7 +921,7 @@ class Ledger:
 
     def held_clocks(self) -> list[HeldClocks]:
         """Per incident with held notices (and not dismissed): how many, and the clocks of the customers they
-        go to, earliest due first within each group of audience and start."""
+        go to (a few rows per incident, however many customers)."""
         held = (
             select(notices.c.incident_id, notices.c.recipient_id)
             .where(notices.c.state == NoticeState.HELD.value)
@@ -933,21 +934,27 @@ class Ledger:
             .group_by(notices.c.incident_id)
         )
         query = (
-            select(clocks.c.incident_id, clocks.c.audience, clocks.c.started_at, func.min(clocks.c.due_at))
+            select(
+                clocks.c.incident_id,
+                clocks.c.jurisdiction,
+                clocks.c.audience,
+                clocks.c.started_at,
+                func.min(clocks.c.due_at),
+            )
             .join(held, (held.c.incident_id == clocks.c.incident_id) & (held.c.recipient_id == clocks.c.customer_id))
-            .join(incidents, incidents.c.incident_id == clocks.c.incident_id)
-            .where(incidents.c.status != "dismissed")
-            .group_by(clocks.c.incident_id, clocks.c.audience, clocks.c.started_at)
+            .outerjoin(incidents, incidents.c.incident_id == clocks.c.incident_id)
+            .where(or_(incidents.c.status.is_(None), incidents.c.status != "dismissed"))
+            .group_by(clocks.c.incident_id, clocks.c.jurisdiction, clocks.c.audience, clocks.c.started_at)
         )
         found: dict[str, HeldClocks] = {}
         with self.engine.connect() as conn:
             count = {incident: n for incident, n in conn.execute(counts)}
             stages = {incident: stage for incident, stage in conn.execute(select(hold_reminders))}
-            for incident, audience, started, due in conn.execute(query):
+            for incident, jurisdiction, audience, started, due in conn.execute(query):
                 entry = found.setdefault(
                     incident, HeldClocks(incident, count.get(incident, 0), stages.get(incident, 0))
                 )
-                entry.clocks.append((audience, started, due))
+                entry.clocks.append((jurisdiction, audience, started, due))
         return list(found.values())
 
     def advance_hold_reminder(self, incident_id: str, stage: int) -> bool:
