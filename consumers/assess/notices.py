@@ -112,8 +112,8 @@ UNKNOWN_NAMES = (
 
 ONCALL_ONLY = (
     "By the release policy ({source}, {status}), this report reaches on-call only: no notice goes to {audiences} "
-    "of the {customers} affected customer(s) until a responder confirms it (`breachwire incident confirm "
-    "{incident}`) or declares an incident; or dismiss it."
+    "of the {customers} affected customer(s). A responder decides: confirm it (`breachwire incident confirm "
+    "{incident}`), update or resolve it (those reports go out under the on-call policy), or dismiss it."
 )
 
 NO_ONE_AFFECTED = (
