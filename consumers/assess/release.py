@@ -52,6 +52,8 @@ class Modes(_Model):
 
     def release(self, audience: Audience) -> Release | None:
         """The notices' release mode, or None when the audience gets no notice (on-call is alerted instead)."""
+        if audience is Audience.ONCALL:
+            return Release.AUTO  # on-call's own alerts are never held: they are how a hold gets noticed
         mode: Mode = getattr(self, audience.value)
         return None if mode == "oncall" else Release(mode)
 

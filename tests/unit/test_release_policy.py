@@ -61,6 +61,7 @@ def test_the_project_policy_decides_per_source_status_and_audience(
     assert policy.decide(source, status, Audience.CONTROLLER) == controller
     assert policy.decide(source, status, Audience.CUSTOMER) == customer
     assert policy.decide(source, status, Audience.AUTHORITY) is Release.APPROVE
+    assert policy.decide(source, status, Audience.ONCALL) is Release.AUTO
 
 
 def test_authority_reports_always_need_approval(policy: ReleasePolicy) -> None:
