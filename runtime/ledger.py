@@ -286,6 +286,10 @@ class ClockRow:
     stage: int
 
 
+HeldClock = tuple[str, str, datetime, datetime]
+"""(jurisdiction, audience, started, due) of a clock that held notices affect."""
+
+
 @dataclass
 class HeldClocks:
     """An incident's held notices: how many, the reminder stage reached, and (jurisdiction, audience, started,
@@ -294,7 +298,7 @@ class HeldClocks:
     incident_id: str
     held: int
     stage: int
-    clocks: list[tuple[str, str, datetime, datetime]] = field(default_factory=list)
+    clocks: list[HeldClock] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from kafka import KafkaProducer
 
 from runtime.consumer import ConsumerLoop, Received
 from runtime.kafka import make_consumer, make_producer, publish
-from runtime.ledger import ClockRow, HeldClocks, Ledger, NoticeState
+from runtime.ledger import ClockRow, HeldClock, HeldClocks, Ledger, NoticeState
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
@@ -100,7 +100,7 @@ class WatchClocks:
     def _holds(self, now: datetime) -> int:
         sent = 0
         for held in self._ledger.held_clocks():
-            stage, clock = self._hold_stage(held, now)
+            stage, clock = hold_stage(held, now, self._fractions, self._oncall.hold_escalation_fraction)
             if stage <= held.stage:
                 continue
             notice = self._hold_notice(held, stage, clock, now)
@@ -110,21 +110,7 @@ class WatchClocks:
                 log.info("held notices reminder", incident_id=held.incident_id, stage=stage, held=held.held)
         return sent
 
-    def _hold_stage(self, held: HeldClocks, now: datetime) -> tuple[int, tuple[str, str, datetime, datetime]]:
-        """The stage the incident's held notices reached, and the clock it is told by: a reminder per share of
-        the earliest clock used, the escalation once the controller clock (else the earliest) reached its
-        share."""
-        earliest = min(held.clocks, key=lambda c: c[3])
-        controller = [c for c in held.clocks if c[1] == "controller"]
-        basis = min(controller, key=lambda c: c[3]) if controller else earliest
-        if _run(basis[2], basis[3], now) >= self._oncall.hold_escalation_fraction:
-            return len(self._fractions) + 1, basis
-        run = _run(earliest[2], earliest[3], now)
-        return sum(1 for f in self._fractions if run >= f), earliest
-
-    def _hold_notice(
-        self, held: HeldClocks, stage: int, clock: tuple[str, str, datetime, datetime], now: datetime
-    ) -> NoticeRequested:
+    def _hold_notice(self, held: HeldClocks, stage: int, clock: HeldClock, now: datetime) -> NoticeRequested:
         jurisdiction, audience, started, due = clock
         release = f"`breachwire incident release {held.incident_id} --reason ...`"
         if stage > len(self._fractions):
@@ -208,6 +194,19 @@ class WatchClocks:
             description=description,
             aware_at=latest.report.aware_at if latest else started,
         )
+
+
+def hold_stage(held: HeldClocks, now: datetime, fractions: Sequence[float], escalation: float) -> tuple[int, HeldClock]:
+    """The stage an incident's held notices reached, and the clock that tells it: one reminder per share in
+    ``fractions`` of the earliest clock they affect, then the escalation (``len(fractions) + 1``) once the
+    controller clock (else the earliest) has run its ``escalation`` share."""
+    earliest = min(held.clocks, key=lambda c: c[3])
+    controller = [c for c in held.clocks if c[1] == "controller"]
+    basis = min(controller, key=lambda c: c[3]) if controller else earliest
+    if _run(basis[2], basis[3], now) >= escalation:
+        return len(fractions) + 1, basis
+    run = _run(earliest[2], earliest[3], now)
+    return sum(1 for f in fractions if run >= f), earliest
 
 
 def _run(started: datetime, due: datetime, now: datetime) -> float:
