@@ -923,6 +923,12 @@ class Ledger:
             row = conn.execute(select(decisions).where(decisions.c.notice_id == notice_id)).first()
         return None if row is None else dict(row._mapping)
 
+    def held_recipients(self) -> set[tuple[str, str]]:
+        """(incident, recipient) of every held notice."""
+        query = select(notices.c.incident_id, notices.c.recipient_id).where(notices.c.state == NoticeState.HELD.value)
+        with self.engine.connect() as conn:
+            return {(incident, recipient) for incident, recipient in conn.execute(query.distinct())}
+
     def held_clocks(self) -> list[HeldClocks]:
         """Per incident with held notices (and not dismissed): how many, and the clocks of the customers they
         go to (a few rows per incident, however many customers)."""

@@ -9,7 +9,9 @@ Steps:
   3. holds   — an incident whose notices the release policy holds reminds on-call at the same shares of the
                earliest clock those notices affect (the clocks of the customers they go to), and escalates at
                80% of the controller clock (``settings.oncall.hold_escalation_fraction``) while any is still
-               held: a hold can delay a notice, never make it silently late;
+               held: a hold can delay a notice, never make it silently late. These reminders stand for the
+               held customers' own clock reminders (one per incident, not one per customer); a deadline that
+               passes while held is escalated per clock as any other;
   4. notify  — each reminder is a ``NoticeRequested`` with audience on-call, acknowledged by Kafka before the
                clock moves on; its id is fixed per clock (or held incident) and stage, so a repeat after a crash
                is one notice.
@@ -85,9 +87,16 @@ class WatchClocks:
     def _clocks(self, now: datetime) -> int:
         sent = 0
         final = len(self._fractions) + 1
+        held = self._ledger.held_recipients()
         for clock in self._ledger.clocks(below_stage=final):
             stage = self._stage(clock, now)
-            if stage <= clock.stage or self._met(clock):
+            if stage <= clock.stage:
+                continue
+            # One reminder per incident speaks for the customers whose notices are held (``_holds``), not one per
+            # customer and clock; a deadline that passes while held is still escalated here.
+            if stage < final and (clock.incident_id, clock.customer_id) in held:
+                continue
+            if self._met(clock):
                 continue
             publish(
                 self._producer, self._topics.requested, "oncall", self._notice(clock, stage, now), self._ack_timeout_s

@@ -153,9 +153,14 @@ def test_held_notices_remind_oncall_at_half_time_and_escalate_at_80_percent_of_t
     assert len(hold_reminders(settings, 3)) == 1  # the same stage is one reminder
     at["now"] = START + timedelta(hours=20)  # 83% of the controller clock, still held
     service.run_once()
-    sent = hold_reminders(settings, 4)
+    sent = hold_reminders(settings, 2)
     assert len(sent) == 2 and sent[-1].incident.description.startswith("ESCALATION: 80% of the controller clock")
     assert len({n.notice_id for n in sent}) == 2
+    assert len(reminders(settings, 3)) == 2  # they stand for the customer's own clock reminders
+    at["now"] = CONTROLLER_DUE + timedelta(minutes=1)  # still held when the controller's deadline passes
+    service.run_once()
+    [passed] = [n for n in reminders(settings, 3) if n.revision.startswith("clock.")]
+    assert passed.incident.description.startswith("ESCALATION: deadline passed — controller notice")
 
 
 def test_a_release_stops_the_held_notice_reminders(settings: Settings, ledger: Ledger) -> None:

@@ -167,6 +167,7 @@ def test_held_clocks_are_the_clocks_of_the_customers_held_notices_go_to(ledger: 
         clock = ClockRow("inc_1", "acme-eu", "eu-gdpr", audience, T0, T0 + timedelta(hours=hours), "Art. 33", 0)
         ledger.track_clock(clock)
     ledger.track_clock(ClockRow("inc_1", "other", "eu-gdpr", "controller", T0, T0 + timedelta(hours=1), "x", 0))
+    assert ledger.held_recipients() == {("inc_1", "acme-eu")}
     [held] = ledger.held_clocks()
     assert (held.incident_id, held.held, held.stage) == ("inc_1", 1, 0)
     assert sorted(held.clocks) == [
