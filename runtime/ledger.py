@@ -1011,12 +1011,18 @@ class Ledger:
                     .values(due_at=clock.due_at, citation=clock.citation)
                 )
 
-    def clocks(self, incident_id: str | None = None, *, below_stage: int | None = None) -> list[ClockRow]:
+    def clocks(
+        self, incident_id: str | None = None, *, below_stage: int | None = None, running: bool = False
+    ) -> list[ClockRow]:
+        """The clocks (of one incident), earliest due first; ``running``: not those of dismissed incidents."""
         query = select(clocks).order_by(clocks.c.due_at, clocks.c.customer_id, clocks.c.jurisdiction)
         if incident_id is not None:
             query = query.where(clocks.c.incident_id == incident_id)
         if below_stage is not None:
             query = query.where(clocks.c.stage < below_stage)
+        if running:
+            dismissed = select(incidents.c.incident_id).where(incidents.c.status == "dismissed")
+            query = query.where(clocks.c.incident_id.not_in(dismissed))
         with self.engine.connect() as conn:
             return [ClockRow(**row._mapping) for row in conn.execute(query)]
 

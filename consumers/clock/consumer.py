@@ -88,7 +88,8 @@ class WatchClocks:
         sent = 0
         final = len(self._fractions) + 1
         held = self._ledger.held_recipients()
-        for clock in self._ledger.clocks(below_stage=final):
+        # A dismissed report was no breach: its clocks stop (its notices are often held and never sent).
+        for clock in self._ledger.clocks(below_stage=final, running=True):
             stage = self._stage(clock, now)
             if stage <= clock.stage:
                 continue

@@ -187,3 +187,24 @@ def test_a_release_stops_the_held_notice_reminders(settings: Settings, ledger: L
     at["now"] = START + timedelta(hours=20)
     service.run_once()
     assert len(hold_reminders(settings, 4)) == 1  # released: no escalation
+
+
+def test_a_dismissed_incidents_clocks_stop(settings: Settings, ledger: Ledger) -> None:
+    assessed(settings, "inc_clock3")
+    at = {"now": START + timedelta(hours=1)}
+    service = build(settings, ledger)
+    service._now = lambda: at["now"]
+    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks("inc_clock3")), 30, "its clock", step_s=0)
+    ledger.record_report(
+        IncidentReported(
+            incident_id="inc_clock3",
+            subprocessor_id="linode-eu",
+            source=Source.ONCALL,
+            delivery_id="msg_clock3",
+            received_at=START,
+            report=a_report(status=ReportStatus.DISMISSED, aware_at=START),
+        )
+    )
+    at["now"] = DUE + timedelta(hours=1)
+    service.run_once()
+    assert reminders(settings, 1) == []  # no breach, no deadline: not even the escalation
