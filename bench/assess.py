@@ -35,6 +35,7 @@ def peak_mb() -> float:
 
 def child(map_dir: Path) -> dict[str, object]:
     from consumers.assess.consumer import Assess
+    from consumers.assess.release import load_release_policy
     from consumers.assess.rules import load_rules
     from runtime.datamap import load_datamap
     from runtime.settings import OncallSettings, load_settings
@@ -78,7 +79,8 @@ def child(map_dir: Path) -> dict[str, object]:
         counts["bytes"] += len(key) + len(message.to_json())
 
     topics = topics_for(load_settings().kafka)
-    assess = Assess(datamap, rules, topics, emit, OncallSettings())
+    policy = load_release_policy(ROOT / "rules" / "release.toml")
+    assess = Assess(datamap, rules, topics, emit, OncallSettings(), policy=policy)
     started = time.perf_counter()
     outcome = assess.assess(reported)
     assess_s = time.perf_counter() - started

@@ -25,6 +25,7 @@ from breachwire.twilio_sink import TwilioSink
 from consumers.assess.assessment import Assessor
 from consumers.assess.consumer import Assess
 from consumers.assess.impact import affected_customers
+from consumers.assess.release import load_release_policy
 from consumers.assess.rules import RuleBook, load_rules
 from consumers.notify.webhook import sign_headers
 from runtime import broker
@@ -114,9 +115,9 @@ def expected_notices(scenario: Scenario, datamap: DataMap, rules: RuleBook, sett
         report=scenario.report,
     )
     emitted: list[Message] = []
-    Assess(datamap, rules, topics_for(settings.kafka), lambda _t, _k, m: emitted.append(m), settings.oncall).assess(
-        reported
-    )
+    policy = load_release_policy(settings.release_policy)
+    topics = topics_for(settings.kafka)
+    Assess(datamap, rules, topics, lambda _t, _k, m: emitted.append(m), settings.oncall, policy=policy).assess(reported)
     return {
         m.notice_id: Expected(m.recipient_id, m.audience.value, m.channel.value)
         for m in emitted

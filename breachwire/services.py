@@ -81,10 +81,12 @@ def run_service(settings: Settings, service: str) -> None:
 
 def _assess(settings: Settings, datamap: DataMap) -> None:
     from consumers.assess.consumer import build
+    from consumers.assess.release import load_release_policy
     from consumers.assess.rules import load_rules
 
-    rules = load_rules(settings.rules_dir)  # once, at start: a bad rules file stops the service here
-    run_loops([build(settings, datamap, rules)])
+    # once, at start: a bad rules or policy file stops the service here
+    rules, policy = load_rules(settings.rules_dir), load_release_policy(settings.release_policy)
+    run_loops([build(settings, datamap, rules, policy)])
 
 
 def _notify(settings: Settings, datamap: DataMap) -> None:

@@ -1,12 +1,12 @@
 """Publishing a report onto ``incidents.reported``: the one step every way in ends with."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from runtime.kafka import PublishError, publish
+from runtime.kafka import PublishError, publish, send
 from runtime.topics import Topics
 from schemas import IncidentReported, Report, Source, incident_id
 from schemas.common import Message
@@ -44,6 +44,17 @@ class ReportPublisher:
     def publish_message(self, topic: str, key: str, message: Message) -> None:
         """Any other message (a released notice, say), with the same wait for acks=all."""
         publish(self._connected(), topic, key, message, self._timeout)
+
+    def publish_messages(self, topic: str, messages: Sequence[tuple[str, Message]]) -> None:
+        """(key, message) pairs, all sent before waiting for their acks (an incident's released notices)."""
+        producer = self._connected()
+        try:
+            futures = [send(producer, topic, key, message) for key, message in messages]
+            producer.flush(timeout=self._timeout)
+            for future in futures:
+                future.get(timeout=self._timeout)
+        except KafkaError as exc:
+            raise PublishError(f"{topic}: not acknowledged: {exc}") from exc
 
     @property
     def ack_timeout_s(self) -> float:

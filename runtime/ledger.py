@@ -7,7 +7,7 @@ so a consumer that replays messages after a crash changes nothing it already rec
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -30,13 +30,14 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from schemas import IncidentAssessed, IncidentReported, NoticeRequested
+from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Release
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -59,10 +60,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 class NoticeState(StrEnum):
     REQUESTED = "requested"
     AWAITING_APPROVAL = "awaiting_approval"
+    HELD = "held"  # until an on-call responder releases it (the release policy's ``held``)
+    REJECTED = "rejected"  # an approver refused it: settled, never sent
     RETRYING = "retrying"
     DELIVERED = "delivered"
     DEAD = "dead"
 
+
+# A notice's state when first recorded, by how the release policy lets it go.
+FIRST_STATE = {
+    Release.AUTO: NoticeState.REQUESTED,
+    Release.HELD: NoticeState.HELD,
+    Release.APPROVE: NoticeState.AWAITING_APPROVAL,
+}
 
 metadata = MetaData()
 
@@ -136,7 +146,7 @@ held_notices = Table(
     "held_notices",
     metadata,
     Column("notice_id", String(64), primary_key=True),
-    Column("message", Text, nullable=False, doc="The NoticeRequested, republished once approved."),
+    Column("message", Text, nullable=False, doc="The NoticeRequested, republished once approved or released."),
 )
 
 approvals = Table(
@@ -146,6 +156,23 @@ approvals = Table(
     Column("approved_by", String(128), nullable=False),
     Column("reason", Text, nullable=False),
     Column("approved_at", UTCDateTime, nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("notice_id", String(64), primary_key=True),
+    Column("decision", String(16), nullable=False, doc="released (a held notice) or rejected (never sent)"),
+    Column("decided_by", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+)
+
+hold_reminders = Table(
+    "hold_reminders",
+    metadata,
+    Column("incident_id", String(64), primary_key=True),
+    Column("stage", Integer, nullable=False, doc="Reminders about the incident's held notices sent so far."),
 )
 
 api_tokens = Table(
@@ -195,6 +222,11 @@ notice_queue = Table(
     Column("state", String(16), nullable=False, doc="waiting, dead (kept for replay) or replayed"),
     Column("message", Text, nullable=False, doc="The NoticeRequested, for replay."),
 )
+
+
+class Decision(StrEnum):
+    RELEASED = "released"
+    REJECTED = "rejected"
 
 
 class Queued(StrEnum):
@@ -252,6 +284,21 @@ class ClockRow:
     due_at: datetime
     citation: str
     stage: int
+
+
+HeldClock = tuple[str, str, datetime, datetime]
+"""(jurisdiction, audience, started, due) of a clock that held notices affect."""
+
+
+@dataclass
+class HeldClocks:
+    """An incident's held notices: how many, the reminder stage reached, and (jurisdiction, audience, started,
+    due) of the clocks of the customers they go to, the earliest due per jurisdiction, audience and start."""
+
+    incident_id: str
+    held: int
+    stage: int
+    clocks: list[HeldClock] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -415,7 +462,8 @@ class Ledger:
     def record_requested(self, requests: Sequence[NoticeRequested]) -> int:
         """Record notices as requested unless already known; returns how many were new.
 
-        A notice that needs approval is kept whole too, so that approving it can release it."""
+        A held notice, or one that needs approval, is kept whole too, so that releasing or approving it can
+        republish it."""
         rows = [
             {
                 "notice_id": r.notice_id,
@@ -425,14 +473,18 @@ class Ledger:
                 "audience": r.audience.value,
                 "channel": r.channel.value,
                 "kind": r.kind.value,
-                "state": (NoticeState.AWAITING_APPROVAL if r.requires_approval else NoticeState.REQUESTED).value,
+                "state": FIRST_STATE[r.release].value,
                 "attempts": 0,
                 "locale": r.locale,
                 "requested_at": r.requested_at,
             }
             for r in requests
         ]
-        held = [{"notice_id": r.notice_id, "message": r.model_dump_json()} for r in requests if r.requires_approval]
+        held = [
+            {"notice_id": r.notice_id, "message": r.model_dump_json()}
+            for r in requests
+            if r.release is not Release.AUTO
+        ]
         with self._tx() as conn:
             self._insert_new(conn, held_notices, held)
             return self._insert_ignore(conn, notices, rows)
@@ -754,7 +806,7 @@ class Ledger:
                 )
             )
 
-    # -- approvals: an authority notice is delivered only once the ledger holds its approval ----------------
+    # -- holds: a held notice is delivered once released, an authority notice once approved, a rejected never --
 
     def approve(self, notice_id: str, *, by: str, reason: str, at: datetime) -> bool:
         """Record an approval; returns False when the notice was approved before (the first one stands)."""
@@ -780,10 +832,152 @@ class Ledger:
         return None if row is None else dict(row._mapping)
 
     def held_request(self, notice_id: str) -> NoticeRequested | None:
-        """The notice, as requested, of a notice that needs approval."""
+        """The notice, as requested, of a notice that is held or needs approval."""
         with self.engine.connect() as conn:
             message = conn.execute(select(held_notices.c.message).where(held_notices.c.notice_id == notice_id)).scalar()
         return None if message is None else NoticeRequested.model_validate_json(message)
+
+    def cleared(self, notice_ids: Sequence[str]) -> set[str]:
+        """Those of ``notice_ids`` a person let go: approved, or released."""
+        if not notice_ids:
+            return set()
+        wanted = set(notice_ids)
+        approved = select(approvals.c.notice_id).where(approvals.c.notice_id.in_(wanted))
+        released = select(decisions.c.notice_id).where(
+            decisions.c.notice_id.in_(wanted), decisions.c.decision == Decision.RELEASED.value
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(approved.union(released)).scalars())
+
+    def release(
+        self, incident_id: str, audience: str | None, *, by: str, reason: str, at: datetime
+    ) -> tuple[int, list[NoticeRequested]]:
+        """Release an incident's held notices (of one audience, or all): records who, when and why for each and
+        makes it requested again. Returns how many were released now, and the notices to republish: those,
+        and those released before and not attempted yet (a release whose republishing failed is completed by
+        the next one)."""
+        held = (notices.c.incident_id == incident_id) & (notices.c.state == NoticeState.HELD.value)
+        if audience is not None:
+            held &= notices.c.audience == audience
+        with self._tx() as conn:
+            ids = list(conn.execute(select(notices.c.notice_id).where(held)).scalars())
+            rows = [
+                {
+                    "notice_id": i,
+                    "decision": Decision.RELEASED.value,
+                    "decided_by": by,
+                    "reason": reason,
+                    "decided_at": at,
+                }
+                for i in ids
+            ]
+            self._insert_new(conn, decisions, rows)
+            if ids:
+                conn.execute(update(notices).where(held).values(state=NoticeState.REQUESTED.value))
+            pending = (
+                select(held_notices.c.message)
+                .join(notices, notices.c.notice_id == held_notices.c.notice_id)
+                .join(decisions, decisions.c.notice_id == held_notices.c.notice_id)
+                .outerjoin(notice_queue, notice_queue.c.notice_id == held_notices.c.notice_id)
+                .where(
+                    notices.c.incident_id == incident_id,
+                    notices.c.state == NoticeState.REQUESTED.value,
+                    notice_queue.c.notice_id.is_(None),
+                    decisions.c.decision == Decision.RELEASED.value,
+                )
+            )
+            if audience is not None:
+                pending = pending.where(notices.c.audience == audience)
+            released = [NoticeRequested.model_validate_json(m) for m in conn.execute(pending).scalars()]
+        return len(ids), released
+
+    def reject(self, notice_id: str, *, by: str, reason: str, at: datetime) -> bool:
+        """Refuse a notice that awaits approval: it is settled and never sent. False when it does not await
+        approval (approved, sent, rejected before, or never held for approval)."""
+        with self._tx() as conn:
+            result = conn.execute(
+                update(notices)
+                .where(notices.c.notice_id == notice_id, notices.c.state == NoticeState.AWAITING_APPROVAL.value)
+                .values(state=NoticeState.REJECTED.value)
+            )
+            if not result.rowcount:
+                return False
+            self._insert_new(
+                conn,
+                decisions,
+                [
+                    {
+                        "notice_id": notice_id,
+                        "decision": Decision.REJECTED.value,
+                        "decided_by": by,
+                        "reason": reason,
+                        "decided_at": at,
+                    }
+                ],
+            )
+        return True
+
+    def decision(self, notice_id: str) -> dict[str, Any] | None:
+        """Who released or rejected a notice, when and why."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(decisions).where(decisions.c.notice_id == notice_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def held_recipients(self) -> set[tuple[str, str]]:
+        """(incident, recipient) of every held notice."""
+        query = select(notices.c.incident_id, notices.c.recipient_id).where(notices.c.state == NoticeState.HELD.value)
+        with self.engine.connect() as conn:
+            return {(incident, recipient) for incident, recipient in conn.execute(query.distinct())}
+
+    def held_clocks(self) -> list[HeldClocks]:
+        """Per incident with held notices (and not dismissed): how many, and the clocks of the customers they
+        go to (a few rows per incident, however many customers)."""
+        held = (
+            select(notices.c.incident_id, notices.c.recipient_id)
+            .where(notices.c.state == NoticeState.HELD.value)
+            .distinct()
+            .subquery()
+        )
+        counts = (
+            select(notices.c.incident_id, func.count())
+            .where(notices.c.state == NoticeState.HELD.value)
+            .group_by(notices.c.incident_id)
+        )
+        query = (
+            select(
+                clocks.c.incident_id,
+                clocks.c.jurisdiction,
+                clocks.c.audience,
+                clocks.c.started_at,
+                func.min(clocks.c.due_at),
+            )
+            .join(held, (held.c.incident_id == clocks.c.incident_id) & (held.c.recipient_id == clocks.c.customer_id))
+            .outerjoin(incidents, incidents.c.incident_id == clocks.c.incident_id)
+            .where(or_(incidents.c.status.is_(None), incidents.c.status != "dismissed"))
+            .group_by(clocks.c.incident_id, clocks.c.jurisdiction, clocks.c.audience, clocks.c.started_at)
+        )
+        found: dict[str, HeldClocks] = {}
+        with self.engine.connect() as conn:
+            count = {incident: n for incident, n in conn.execute(counts)}
+            stages = {incident: stage for incident, stage in conn.execute(select(hold_reminders))}
+            for incident, jurisdiction, audience, started, due in conn.execute(query):
+                entry = found.setdefault(
+                    incident, HeldClocks(incident, count.get(incident, 0), stages.get(incident, 0))
+                )
+                entry.clocks.append((jurisdiction, audience, started, due))
+        return list(found.values())
+
+    def advance_hold_reminder(self, incident_id: str, stage: int) -> bool:
+        """Move an incident's held-notice reminders to ``stage``; False when another process already did."""
+        with self._tx() as conn:
+            if self._insert_ignore(conn, hold_reminders, [{"incident_id": incident_id, "stage": stage}]):
+                return True
+            result = conn.execute(
+                update(hold_reminders)
+                .where(hold_reminders.c.incident_id == incident_id, hold_reminders.c.stage < stage)
+                .values(stage=stage)
+            )
+        return bool(result.rowcount)
 
     # -- API tokens (stored as sha256 hashes) ----------------------------------------------------------------
 
@@ -817,12 +1011,18 @@ class Ledger:
                     .values(due_at=clock.due_at, citation=clock.citation)
                 )
 
-    def clocks(self, incident_id: str | None = None, *, below_stage: int | None = None) -> list[ClockRow]:
+    def clocks(
+        self, incident_id: str | None = None, *, below_stage: int | None = None, running: bool = False
+    ) -> list[ClockRow]:
+        """The clocks (of one incident), earliest due first; ``running``: not those of dismissed incidents."""
         query = select(clocks).order_by(clocks.c.due_at, clocks.c.customer_id, clocks.c.jurisdiction)
         if incident_id is not None:
             query = query.where(clocks.c.incident_id == incident_id)
         if below_stage is not None:
             query = query.where(clocks.c.stage < below_stage)
+        if running:
+            dismissed = select(incidents.c.incident_id).where(incidents.c.status == "dismissed")
+            query = query.where(clocks.c.incident_id.not_in(dismissed))
         with self.engine.connect() as conn:
             return [ClockRow(**row._mapping) for row in conn.execute(query)]
 

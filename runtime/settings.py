@@ -133,6 +133,9 @@ class OncallSettings(BaseModel):
     reminder_fractions: tuple[float, ...] = Field(
         default=(0.5, 0.8), description="Remind on-call when this share of a legal clock has run."
     )
+    hold_escalation_fraction: float = Field(
+        default=0.8, gt=0, le=1, description="Escalate held notices when this share of the controller clock has run."
+    )
 
 
 class SmtpSettings(BaseModel):
@@ -245,6 +248,10 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     datamap_dir: Path = PROJECT_ROOT / "examples" / "datamap"
     rules_dir: Path = PROJECT_ROOT / "rules"
+    release_policy: Path = Field(
+        default=PROJECT_ROOT / "rules" / "release.toml",
+        description="Which notices go out at once, wait for an on-call release, or need an approval.",
+    )
     templates_dir: Path = PROJECT_ROOT / "templates"
     state_dir: Path = STATE_DIR
 

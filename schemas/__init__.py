@@ -4,7 +4,7 @@ Every model carries a ``schema`` field naming its kind and version; ``schemas.ex
 Schemas under ``schemas/json/``. This package imports nothing else of the project.
 """
 
-from schemas.common import Audience, Channel, NoticeKind, ReportStatus, Source
+from schemas.common import Audience, Channel, NoticeKind, Release, ReportStatus, Source
 from schemas.ids import incident_id, notice_id
 from schemas.messages import (
     Deadline,
@@ -33,6 +33,7 @@ __all__ = [
     "NoticeRequested",
     "NoticeRetry",
     "NoticeSent",
+    "Release",
     "Report",
     "ReportStatus",
     "Source",

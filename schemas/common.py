@@ -36,6 +36,14 @@ class Channel(StrEnum):
     SMS = "sms"
 
 
+class Release(StrEnum):
+    """How a notice goes out, as the release policy (``rules/release.toml``) decided it."""
+
+    AUTO = "auto"  # at once
+    HELD = "held"  # once an on-call responder releases it
+    APPROVE = "approve"  # once an approver approves it (authority reports, always)
+
+
 class NoticeKind(StrEnum):
     """What a notice is in the incident's story (GDPR Art. 33(4) lets facts follow in phases)."""
 

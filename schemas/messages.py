@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.common import Audience, Channel, Message, NoticeKind, ReportStatus, Source
+from schemas.common import Audience, Channel, Message, NoticeKind, Release, ReportStatus, Source
 from schemas.report import Report
 
 
@@ -112,7 +112,7 @@ class NoticeRequested(Message):
     locale: str = "en"
     timezone: str = "UTC"
     requested_at: AwareDatetime
-    requires_approval: bool = False
+    release: Release = Field(default=Release.AUTO, description="auto, held until released, or approve first.")
     references: list[str] = Field(default_factory=list, description="Earlier notices this one follows.")
     incident: IncidentFacts
     deadlines: list[Deadline] = Field(default_factory=list)

@@ -32,6 +32,7 @@ def _problem(where: str, message: str) -> int:
 
 def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.assess.consumer import Assess
+    from consumers.assess.release import load_release_policy
     from consumers.assess.rules import RulesError, load_rules
     from runtime.datamap import DataMapError, load_datamap
     from runtime.logging import configure
@@ -77,6 +78,7 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
     try:
         datamap = load_datamap(Path(args.datamap) if args.datamap else settings.datamap_dir)
         rules = load_rules(settings.rules_dir)
+        policy = load_release_policy(settings.release_policy)
     except (DataMapError, RulesError) as exc:
         print(f"breachwire: {exc}", file=sys.stderr)
         return 2
@@ -94,9 +96,9 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
 
     emitted: list[Message] = []
     topics = topics_for(settings.kafka)
-    outcome = Assess(datamap, rules, topics, lambda _t, _k, m: emitted.append(m), settings.oncall, lambda: now).assess(
-        reported
-    )
+    outcome = Assess(
+        datamap, rules, topics, lambda _t, _k, m: emitted.append(m), settings.oncall, lambda: now, policy=policy
+    ).assess(reported)
     notices = [m for m in emitted if isinstance(m, NoticeRequested)]
     assessed = [m for m in emitted if isinstance(m, IncidentAssessed)]
     by_customer: dict[str, list[NoticeRequested]] = {}
@@ -160,7 +162,7 @@ def _notice(notice: Any) -> dict[str, Any]:
         "channel": notice.channel.value,
         "kind": notice.kind.value,
         "address": notice.address,
-        "requires_approval": notice.requires_approval,
+        "release": notice.release.value,
         "references": notice.references,
     }
 

@@ -59,7 +59,8 @@ def _export(ledger: Any, audit: Any, incident_id: str, out: Path) -> int:
         if rendered is not None:
             (out / "notices" / f"{n.notice_id}.txt").write_text(rendered, encoding="utf-8")
         approval = ledger.approval(n.notice_id)
-        receipts.append({**n.__dict__, "approval": approval})
+        # who released (a held notice) or rejected (an authority report) it, when and why
+        receipts.append({**n.__dict__, "approval": approval, "decision": ledger.decision(n.notice_id)})
     (out / "receipts.json").write_text(json.dumps(receipts, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"evidence for {incident_id} in {out}: timeline.json, receipts.json, {len(notices)} notices")
     return 0

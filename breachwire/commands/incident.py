@@ -1,4 +1,5 @@
-"""``breachwire incident declare|confirm|dismiss|update|resolve|approve|show|list`` and ``incident token create``.
+"""``breachwire incident declare|confirm|dismiss|update|resolve|release|approve|reject|show|list`` and
+``incident token create``.
 
 Actions need an on-call token (``--token`` or ``BREACHWIRE_TOKEN``) and follow the same roles as the API.
 """
@@ -78,6 +79,15 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
             approval = actions.approve(actor, args.notice_id, args.reason)
             print(f"{args.notice_id}: approved by {approval['approved_by']} ({approval['reason']}); released")
             return 0
+        elif args.action == "release":
+            count = actions.release(actor, args.incident_id, args.audience, args.reason)
+            which = f"{args.audience} notice(s)" if args.audience else "notice(s)"
+            print(f"{args.incident_id}: {count} held {which} released by {actor.name} ({args.reason})")
+            return 0
+        elif args.action == "reject":
+            actions.reject(actor, args.notice_id, args.reason)
+            print(f"{args.notice_id}: rejected by {actor.name} ({args.reason}); it will not be sent")
+            return 0
         else:
             message = actions.act(actor, Action(args.action), args.incident_id, args.note, _changes(args.set))
         print(f"{message.incident_id}: {message.revision} accepted")
@@ -139,7 +149,9 @@ def _list(ledger: Any) -> int:
 
 
 def register(sub: "argparse._SubParsersAction[Any]") -> None:
-    p = sub.add_parser("incident", help="on-call actions: declare, confirm, dismiss, update, resolve, approve, show")
+    p = sub.add_parser(
+        "incident", help="on-call actions: declare, confirm, dismiss, update, resolve, release, approve, reject, show"
+    )
     p.add_argument("--token", help="on-call bearer token (also BREACHWIRE_TOKEN)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = actions.add_parser("declare", help="declare an incident from a report JSON file ('-': stdin)")
@@ -150,7 +162,14 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
         a.add_argument("incident_id")
         a.add_argument("--note", default="")
         a.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="change a report field")
+    a = actions.add_parser("release", help="release an incident's held notices (all, or one audience's)")
+    a.add_argument("incident_id")
+    a.add_argument("--audience", choices=["controller", "customer"], help="only this audience's (default: all)")
+    a.add_argument("--reason", required=True)
     a = actions.add_parser("approve", help="approve a notice that waits for approval, and release it")
+    a.add_argument("notice_id")
+    a.add_argument("--reason", required=True)
+    a = actions.add_parser("reject", help="reject an authority report that waits for approval: it is never sent")
     a.add_argument("notice_id")
     a.add_argument("--reason", required=True)
     a = actions.add_parser("show", help="timeline, customers by jurisdiction, notices and legal clocks")

@@ -2,8 +2,9 @@
 
 Steps per report: parse (the loop) → look up the reporter → find the affected customers (names in the report
 that match nothing never widen it; on-call is alerted about them) → if none, record that and alert on-call → per
-customer: its jurisdictions and clocks, then its notices → produce both (queued with the async ``send``) →
-remember the revision for later references → (the loop) flush once and commit.
+customer: its jurisdictions and clocks, then its notices, each stamped with its release mode by the release
+policy → an on-call alert where the policy gives the report to on-call only → produce (queued with the async
+``send``) → remember the revision for later references → (the loop) flush once and commit.
 
 Messages go out through ``emit``, so the same steps run on Kafka, in ``breachwire assess --dry-run`` and in
 the benchmark. Customers are streamed one at a time: 300,000 affected customers never sit in memory as notices.
@@ -19,6 +20,7 @@ from consumers.assess.assessment import Assessor, CustomerAssessment
 from consumers.assess.history import Recall, RevisionHistory
 from consumers.assess.impact import affected_customers, data_categories, unserved_names
 from consumers.assess.notices import NoticeBuilder, incident_facts
+from consumers.assess.release import ReleasePolicy, load_release_policy
 from consumers.assess.rules import RuleBook, load_rules
 from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap, Subprocessor, SubprocessorKind
@@ -50,8 +52,11 @@ class Assess:
         oncall: OncallSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         recall: Recall | None = None,
+        *,
+        policy: ReleasePolicy,
     ) -> None:
         self._datamap = datamap
+        self._policy = policy
         self._rules = rules
         self._topics = topics
         self._emit = emit
@@ -81,7 +86,8 @@ class Assess:
         categories = data_categories(reported.report, subprocessor)
         facts = incident_facts(reported, subprocessor, categories)
         # Earlier revisions only matter to customers' notices (recalling them may read Kafka).
-        builder = NoticeBuilder(reported, facts, now, self._history.earlier(reported) if customers else [])
+        modes = self._policy.modes(reported.source, reported.report.status)
+        builder = NoticeBuilder(reported, facts, now, self._history.earlier(reported) if customers else [], modes)
         prototype = _assessed_prototype(reported, categories, now)
 
         # 3. No one: recorded, and on-call told.
@@ -114,7 +120,13 @@ class Assess:
                 self._emit(self._topics.requested, notice.recipient_id, notice)
             requested += len(notices)
 
-        # 6. Remembered, so that the next revision's notices reference these.
+        # 6. An audience the release policy gives to on-call only: on-call is told, once per report.
+        policy_alert = builder.policy_alert(self._oncall, len(customers))
+        if policy_alert is not None:
+            self._emit(self._topics.requested, policy_alert.recipient_id, policy_alert)
+            requested += 1
+
+        # 7. Remembered, so that the next revision's notices reference these.
         self._history.record(reported, frozenset(c.id for c in customers))
         log_.info("report assessed", customers=len(customers), notices=requested)
         return Outcome(len(customers), requested)
@@ -177,8 +189,11 @@ def _stand_in(subprocessor_id: str) -> Subprocessor:
     )
 
 
-def build(settings: Settings, datamap: DataMap, rules: RuleBook | None = None) -> ConsumerLoop[IncidentReported]:
-    """The assess loop; ``rules`` loaded once at start (from ``settings.rules_dir`` when not given)."""
+def build(
+    settings: Settings, datamap: DataMap, rules: RuleBook | None = None, policy: ReleasePolicy | None = None
+) -> ConsumerLoop[IncidentReported]:
+    """The assess loop; ``rules`` and ``policy`` loaded once at start (from ``settings.rules_dir`` and
+    ``settings.release_policy`` when not given)."""
     topics = topics_for(settings.kafka)
     producer = make_producer(settings.kafka)
     consumer = make_consumer(settings.kafka, "assess", [topics.reported])
@@ -189,6 +204,7 @@ def build(settings: Settings, datamap: DataMap, rules: RuleBook | None = None) -
         lambda topic, key, message: send(producer, topic, key, message),
         settings.oncall,
         recall=lambda incident_id: _recorded_assessments(settings, topics, incident_id),
+        policy=policy if policy is not None else load_release_policy(settings.release_policy),
     )
     return ConsumerLoop(
         "assess",

@@ -7,15 +7,20 @@
   processor's duty is to tell the controller), so the processor files only where the contract says so
   (``authority_filing`` in the data map), for each of that customer's authority obligations the facts do not rule
   out, for confirmed, update and resolved reports (a suspicion is not filed, a dismissed one never was). These
-  are requested with ``requires_approval``: the notifier holds them until an approver approves;
-- oncall: an alert when a report reaches no one, and when it names regions, features or data categories that
-  matched nothing.
+  are requested with release ``approve``: the notifier holds them until an approver approves;
+- oncall: an alert when a report reaches no one, when it names regions, features or data categories that
+  matched nothing, and when the release policy gives a report to on-call only.
+
+Every notice carries its release mode, from the release policy (``consumers.assess.release``) for the report's
+source and status: ``auto``, ``held`` until an on-call responder releases it, or ``approve``. An audience the
+policy gives to on-call only gets no notice at all.
 """
 
 from datetime import datetime
 
 from consumers.assess.assessment import CustomerAssessment
 from consumers.assess.history import references_for
+from consumers.assess.release import Modes
 from consumers.assess.rules import Jurisdiction, Obligation
 from runtime.datamap import Customer, Subprocessor
 from runtime.oncall import oncall_alert
@@ -28,6 +33,7 @@ from schemas import (
     IncidentReported,
     NoticeKind,
     NoticeRequested,
+    Release,
     ReportStatus,
     notice_id,
 )
@@ -103,6 +109,13 @@ UNKNOWN_NAMES = (
     "customers it does reach were assessed. Check the report with its reporter, and the data map, then update "
     "the incident if more customers are affected."
 )
+
+ONCALL_ONLY = (
+    "By the release policy ({source}, {status}), this report reaches on-call only: no notice goes to {audiences} "
+    "of the {customers} affected customer(s). A responder decides: confirm it (`breachwire incident confirm "
+    "{incident}`), update or resolve it (those reports go out under the on-call policy), or dismiss it."
+)
+
 NO_ONE_AFFECTED = (
     "This report touches no customer in the data map ({reason}). Check the report's regions, features, "
     "customer accounts and window against the data map, and whether the data map is current."
@@ -118,8 +131,11 @@ class NoticeBuilder:
         facts: IncidentFacts,
         now: datetime,
         earlier: list[tuple[str, frozenset[str]]] | None = None,
+        modes: Modes | None = None,
     ) -> None:
+        """``modes``: how the release policy lets this report's notices go (all ``auto`` when not given)."""
         self._reported = reported
+        self._modes = modes or Modes(controller="auto", customer="auto")
         self._facts = facts
         self._now = now
         self._earlier = earlier or []
@@ -141,18 +157,23 @@ class NoticeBuilder:
         )
 
     def for_customer(self, assessment: CustomerAssessment, oncall_email: str) -> list[NoticeRequested]:
-        """Controller notices, customer alerts and (held for approval) authority reports."""
+        """Controller notices, customer alerts and (held for approval) authority reports, as the policy lets them."""
         customer = assessment.customer
         clocks = assessment.controller_clocks
-        notices = [
-            self._notice(customer, Audience.CONTROLLER, channel, address, clocks)
-            for channel, address in controller_channels(customer)
-        ]
+        notices: list[NoticeRequested] = []
+        release = self._modes.release(Audience.CONTROLLER)
+        if release is not None:
+            notices += [
+                self._notice(customer, Audience.CONTROLLER, channel, address, clocks, release)
+                for channel, address in controller_channels(customer)
+            ]
         # An operational alert is short: the legal clocks are the controller's, in the controller notice.
-        notices += [
-            self._notice(customer, Audience.CUSTOMER, channel, address, [])
-            for channel, address in customer_channels(customer)
-        ]
+        release = self._modes.release(Audience.CUSTOMER)
+        if release is not None:
+            notices += [
+                self._notice(customer, Audience.CUSTOMER, channel, address, [], release)
+                for channel, address in customer_channels(customer)
+            ]
         if self._reported.report.status in AUTHORITY_STATUSES:
             notices += [
                 self._authority(customer, jurisdiction, obligation, deadline, oncall_email)
@@ -180,8 +201,30 @@ class NoticeBuilder:
             oncall, key="unknown-names", revision=self._reported.revision, facts=facts, requested_at=self._now
         )
 
+    def policy_alert(self, oncall: OncallSettings, customers: int) -> NoticeRequested | None:
+        """Tells on-call of a report the policy gives to on-call only (for some audience); None when it does not."""
+        withheld = self._modes.oncall_only
+        if not withheld:
+            return None
+        reported = self._reported
+        alert = ONCALL_ONLY.format(
+            source=reported.source.value,
+            status=reported.report.status.value,
+            audiences=" or ".join(f"{a.value}s" for a in withheld),
+            customers=customers,
+            incident=reported.incident_id,
+        )
+        facts = self._facts.model_copy(update={"description": f"{alert}\n\n{self._facts.description}".strip()})
+        return oncall_alert(oncall, key="policy", revision=reported.revision, facts=facts, requested_at=self._now)
+
     def _notice(
-        self, customer: Customer, audience: Audience, channel: Channel, address: str, deadlines: list[Deadline]
+        self,
+        customer: Customer,
+        audience: Audience,
+        channel: Channel,
+        address: str,
+        deadlines: list[Deadline],
+        release: Release,
     ) -> NoticeRequested:
         key = recipient_key(customer.id, audience, channel, address)
         return self._from_prototype(
@@ -193,7 +236,7 @@ class NoticeBuilder:
             address=address,
             locale=customer.locale,
             timezone=customer.timezone,
-            requires_approval=False,
+            release=release,
             references=self._references(customer.id, key, audience, channel),
             deadlines=deadlines,
         )
@@ -219,7 +262,7 @@ class NoticeBuilder:
             address=authority.email or oncall_email,
             locale="en",
             timezone=jurisdiction.timezone,
-            requires_approval=True,
+            release=Release.APPROVE,  # always: the policy's loader refuses anything else for authorities
             references=self._references(customer.id, key, Audience.AUTHORITY, Channel.EMAIL),
             deadlines=[deadline],
         )
@@ -235,7 +278,7 @@ class NoticeBuilder:
         address: str,
         locale: str,
         timezone: str,
-        requires_approval: bool,
+        release: Release,
         references: list[str],
         deadlines: list[Deadline],
     ) -> NoticeRequested:
@@ -255,7 +298,7 @@ class NoticeBuilder:
                 "address": address,
                 "locale": locale,
                 "timezone": timezone,
-                "requires_approval": requires_approval,
+                "release": release,
                 "references": references,
                 "deadlines": deadlines,
             }

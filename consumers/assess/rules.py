@@ -96,7 +96,9 @@ __all__ = [
     "RuleBook",
     "RulesError",
     "Threshold",
+    "describe",
     "load_rules",
+    "read_toml",
 ]
 
 Audience = Literal["authority", "data_subjects", "controller", "consumer_reporting_agencies", "media"]
@@ -596,11 +598,15 @@ class RuleBook(_Model):
 # Loading
 
 
+# Not a jurisdiction: the release policy (``consumers.assess.release``) lives beside the rules.
+NOT_JURISDICTIONS = frozenset({"release.toml"})
+
+
 def load_rules(directory: Path) -> RuleBook:
-    """Read every ``*.toml`` in ``directory``; any problem raises :class:`RulesError`."""
+    """Read every ``*.toml`` in ``directory`` (but the release policy); any problem raises :class:`RulesError`."""
     if not directory.is_dir():
         raise RulesError(f"{directory}: not a directory")
-    paths = sorted(directory.glob("*.toml"))
+    paths = sorted(p for p in directory.glob("*.toml") if p.name not in NOT_JURISDICTIONS)
     if not paths:
         raise RulesError(f"{directory}: no *.toml rules files")
     return RuleBook(jurisdictions=[_load_file(path) for path in paths])
@@ -609,9 +615,10 @@ def load_rules(directory: Path) -> RuleBook:
 _TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$", re.S)
 
 
-def _load_file(path: Path) -> Jurisdiction:
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables; :class:`RulesError` naming the file (and the line) when it cannot be read."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_POSITION.match(str(exc))
         if match:
@@ -620,10 +627,19 @@ def _load_file(path: Path) -> Jurisdiction:
         raise RulesError(f"{path}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesError(f"{path}: cannot read: {exc}") from None
+
+
+def describe(path: Path, exc: ValidationError) -> str:
+    """One line per problem: the file, the field's path and what is wrong with it."""
+    return _describe(path, exc.errors(include_url=False))
+
+
+def _load_file(path: Path) -> Jurisdiction:
+    data = read_toml(path)
     try:
         jurisdiction = Jurisdiction.model_validate(data)
     except ValidationError as exc:
-        raise RulesError(_describe(path, exc.errors(include_url=False))) from None
+        raise RulesError(describe(path, exc)) from None
     if jurisdiction.id != path.stem:
         raise RulesError(f"{path}: id: {jurisdiction.id!r} must match the file name {path.stem!r}")
     return jurisdiction

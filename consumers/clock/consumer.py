@@ -6,8 +6,15 @@ Steps:
                incident's awareness time (the assessment's time when the ledger does not know it yet);
   2. watch   — a clock whose notice is not delivered reminds on-call when half and 80% of its time has run
                (``settings.oncall.reminder_fractions``) and escalates when it runs out;
-  3. notify  — each reminder is a ``NoticeRequested`` with audience on-call, acknowledged by Kafka before the
-               clock moves on; its id is fixed per clock and stage, so a repeat after a crash is one notice.
+  3. holds   — an incident whose notices the release policy holds reminds on-call at the same shares of the
+               earliest clock those notices affect (the clocks of the customers they go to), and escalates at
+               80% of the controller clock (``settings.oncall.hold_escalation_fraction``) while any is still
+               held: a hold can delay a notice, never make it silently late. These reminders stand for the
+               held customers' own clock reminders (one per incident, not one per customer); a deadline that
+               passes while held is escalated per clock as any other;
+  4. notify  — each reminder is a ``NoticeRequested`` with audience on-call, acknowledged by Kafka before the
+               clock moves on; its id is fixed per clock (or held incident) and stage, so a repeat after a crash
+               is one notice.
 """
 
 import threading
@@ -19,7 +26,7 @@ from kafka import KafkaProducer
 
 from runtime.consumer import ConsumerLoop, Received
 from runtime.kafka import make_consumer, make_producer, publish
-from runtime.ledger import ClockRow, Ledger, NoticeState
+from runtime.ledger import ClockRow, HeldClock, HeldClocks, Ledger, NoticeState
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
@@ -75,11 +82,22 @@ class WatchClocks:
 
     def tick(self, now: datetime) -> int:
         """Send what is due; returns how many reminders and escalations went out."""
+        return self._clocks(now) + self._holds(now)
+
+    def _clocks(self, now: datetime) -> int:
         sent = 0
         final = len(self._fractions) + 1
-        for clock in self._ledger.clocks(below_stage=final):
+        held = self._ledger.held_recipients()
+        # A dismissed report was no breach: its clocks stop (its notices are often held and never sent).
+        for clock in self._ledger.clocks(below_stage=final, running=True):
             stage = self._stage(clock, now)
-            if stage <= clock.stage or self._met(clock):
+            if stage <= clock.stage:
+                continue
+            # One reminder per incident speaks for the customers whose notices are held (``_holds``), not one per
+            # customer and clock; a deadline that passes while held is still escalated here.
+            if stage < final and (clock.incident_id, clock.customer_id) in held:
+                continue
+            if self._met(clock):
                 continue
             publish(
                 self._producer, self._topics.requested, "oncall", self._notice(clock, stage, now), self._ack_timeout_s
@@ -89,11 +107,50 @@ class WatchClocks:
                 log.info("clock reminder", incident_id=clock.incident_id, stage=stage, escalation=stage == final)
         return sent
 
+    def _holds(self, now: datetime) -> int:
+        sent = 0
+        for held in self._ledger.held_clocks():
+            stage, clock = hold_stage(held, now, self._fractions, self._oncall.hold_escalation_fraction)
+            if stage <= held.stage:
+                continue
+            notice = self._hold_notice(held, stage, clock, now)
+            publish(self._producer, self._topics.requested, "oncall", notice, self._ack_timeout_s)
+            if self._ledger.advance_hold_reminder(held.incident_id, stage):
+                sent += 1
+                log.info("held notices reminder", incident_id=held.incident_id, stage=stage, held=held.held)
+        return sent
+
+    def _hold_notice(self, held: HeldClocks, stage: int, clock: HeldClock, now: datetime) -> NoticeRequested:
+        jurisdiction, audience, started, due = clock
+        release = f"`breachwire incident release {held.incident_id} --reason ...`"
+        if stage > len(self._fractions):
+            what = (
+                f"ESCALATION: {self._oncall.hold_escalation_fraction:.0%} of the {audience} clock under "
+                f"{jurisdiction} is used and {held.held} notice(s) are still held"
+            )
+        else:
+            what = (
+                f"reminder: {held.held} notice(s) held for release, and {self._fractions[stage - 1]:.0%} of the "
+                f"earliest clock they affect is used ({audience} under {jurisdiction})"
+            )
+        description = (
+            f"{what}. It is due {due:%Y-%m-%d %H:%M} UTC. Release them ({release}, or per audience with "
+            "--audience), or dismiss the incident: a hold may delay a notice, never make it late."
+        )
+        deadline = Deadline(jurisdiction=jurisdiction, audience=audience, due_at=due)
+        return oncall_alert(
+            self._oncall,
+            key="hold",
+            revision=f"hold.{stage}",
+            requested_at=now,
+            facts=self._facts(held.incident_id, description, started),
+            deadlines=[deadline],
+        )
+
     def _stage(self, clock: ClockRow, now: datetime) -> int:
         if now >= clock.due_at:
             return len(self._fractions) + 1
-        span = (clock.due_at - clock.started_at).total_seconds()
-        run = (now - clock.started_at).total_seconds() / span if span > 0 else 1.0
+        run = _run(clock.started_at, clock.due_at, now)
         return sum(1 for f in self._fractions if run >= f)
 
     def _met(self, clock: ClockRow) -> bool:
@@ -112,25 +169,17 @@ class WatchClocks:
             if escalation
             else f"reminder: {self._fractions[stage - 1]:.0%} of the time used"
         )
-        reports = self._ledger.reports_of(clock.incident_id)
-        latest = max(reports, key=lambda r: r.report.sequence) if reports else None
         revision = f"clock.{clock.customer_id}.{clock.jurisdiction}.{clock.audience}.{stage}"
+        description = (
+            f"{what} — {clock.audience} notice under {clock.jurisdiction} for {clock.customer_id} "
+            f"is due {clock.due_at:%Y-%m-%d %H:%M} UTC and not delivered ({clock.citation})."
+        )
         return oncall_alert(
             self._oncall,
             key="clock",
             revision=revision,
             requested_at=now,
-            facts=IncidentFacts(
-                incident_id=clock.incident_id,
-                subprocessor_id=latest.subprocessor_id if latest else "",
-                subprocessor_name=latest.subprocessor_id if latest else "",
-                status=latest.report.status if latest else "suspected",
-                sequence=latest.report.sequence if latest else 1,
-                title=latest.report.title if latest else clock.incident_id,
-                description=f"{what} — {clock.audience} notice under {clock.jurisdiction} for {clock.customer_id} "
-                f"is due {clock.due_at:%Y-%m-%d %H:%M} UTC and not delivered ({clock.citation}).",
-                aware_at=latest.report.aware_at if latest else clock.started_at,
-            ),
+            facts=self._facts(clock.incident_id, description, clock.started_at),
             deadlines=[
                 Deadline(
                     jurisdiction=clock.jurisdiction,
@@ -140,6 +189,40 @@ class WatchClocks:
                 )
             ],
         )
+
+    def _facts(self, incident_id: str, description: str, started: datetime) -> IncidentFacts:
+        """The incident as its latest report tells it, with the alert's text as the description."""
+        reports = self._ledger.reports_of(incident_id)
+        latest = max(reports, key=lambda r: r.report.sequence) if reports else None
+        return IncidentFacts(
+            incident_id=incident_id,
+            subprocessor_id=latest.subprocessor_id if latest else "",
+            subprocessor_name=latest.subprocessor_id if latest else "",
+            status=latest.report.status if latest else "suspected",
+            sequence=latest.report.sequence if latest else 1,
+            title=latest.report.title if latest else incident_id,
+            description=description,
+            aware_at=latest.report.aware_at if latest else started,
+        )
+
+
+def hold_stage(held: HeldClocks, now: datetime, fractions: Sequence[float], escalation: float) -> tuple[int, HeldClock]:
+    """The stage an incident's held notices reached, and the clock that tells it: one reminder per share in
+    ``fractions`` of the earliest clock they affect, then the escalation (``len(fractions) + 1``) once the
+    controller clock (else the earliest) has run its ``escalation`` share."""
+    earliest = min(held.clocks, key=lambda c: c[3])
+    controller = [c for c in held.clocks if c[1] == "controller"]
+    basis = min(controller, key=lambda c: c[3]) if controller else earliest
+    if _run(basis[2], basis[3], now) >= escalation:
+        return len(fractions) + 1, basis
+    run = _run(earliest[2], earliest[3], now)
+    return sum(1 for f in fractions if run >= f), earliest
+
+
+def _run(started: datetime, due: datetime, now: datetime) -> float:
+    """The share of a clock's time used by ``now`` (1.0 and more once due)."""
+    span = (due - started).total_seconds()
+    return (now - started).total_seconds() / span if span > 0 else 1.0
 
 
 class ClockService:

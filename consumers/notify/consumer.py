@@ -4,7 +4,8 @@ Steps per batch, in order:
   0. wait    — (retry topics) a notice not yet due holds its partition until it is (``gate``);
   1. skip    — the ledger holds it as delivered or dead, or a newer copy of it waits on a retry topic: a
                redelivered message changes nothing;
-  2. hold    — a notice that needs a human approval, and has none recorded, waits in the ledger;
+  2. hold    — a notice the release policy holds (``held``: until an on-call responder releases it;
+               ``approve``: until an approver approves it) waits in the ledger, whole, until a person lets it go;
   3. render  — the templates, in the recipient's locale;
   4. send    — by the notice's channel, concurrently (``delivery``); notices to one address go one after the
                other, and one waiting for a retry holds back the later ones to that address (they are "parked"
@@ -53,6 +54,7 @@ from schemas import (
     NoticeRequested,
     NoticeRetry,
     NoticeSent,
+    Release,
 )
 
 log = structlog.get_logger(__name__)
@@ -60,7 +62,7 @@ log = structlog.get_logger(__name__)
 M = TypeVar("M", NoticeRequested, NoticeRetry)
 Handle = Callable[[Sequence[Received[M]]], None]
 
-DONE = frozenset({NoticeState.DELIVERED, NoticeState.DEAD})
+DONE = frozenset({NoticeState.DELIVERED, NoticeState.DEAD, NoticeState.REJECTED})
 PARK_MARGIN = timedelta(seconds=1)  # a parked notice falls due just after the one it waits behind
 PARKED = "waiting behind an earlier notice to the same address"
 DEFERRED = "not attempted: its batch ran out of time (notify.batch_budget_s), slow endpoints held it"
@@ -151,7 +153,7 @@ class Notify:
         states = self._ledger.notice_states([w.notice.notice_id for w in work])
         queue = self._ledger.queue_rows(sorted({w.key for w in work}))
         work = self.skip_settled(work, states, queue, from_retry)
-        work = self.hold_for_approval(work)
+        work = self.hold(work)
         outcomes = self.deliver(work, queue)
         self.publish(outcomes)
         self.record(outcomes)
@@ -201,11 +203,14 @@ class Notify:
 
     # -- 2. hold -----------------------------------------------------------------------------------------------
 
-    def hold_for_approval(self, work: list[Work]) -> list[Work]:
+    def hold(self, work: list[Work]) -> list[Work]:
+        gated = [w.notice.notice_id for w in work if w.notice.release is not Release.AUTO]
+        cleared = self._ledger.cleared(gated)
         ready = []
         for w in work:
-            if w.notice.requires_approval and not self._ledger.is_approved(w.notice.notice_id):
-                log.info("notice awaits approval", notice_id=w.notice.notice_id, incident_id=w.notice.incident_id)
+            n = w.notice
+            if n.release is not Release.AUTO and n.notice_id not in cleared:
+                log.info("notice held", notice_id=n.notice_id, incident_id=n.incident_id, release=n.release.value)
                 continue
             ready.append(w)
         return ready

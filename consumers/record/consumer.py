@@ -90,7 +90,7 @@ class RecordRequests:
                     "audience": m.audience.value,
                     "channel": m.channel.value,
                     "kind": m.kind.value,
-                    "requires_approval": m.requires_approval,
+                    "release": m.release.value,
                 },
                 at=m.requested_at,
             )

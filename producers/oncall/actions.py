@@ -1,9 +1,11 @@
 """What on-call staff do to an incident, for the API and the CLI alike: each action checks the actor's role,
-publishes a report (with source ``oncall``) or records an approval, and appends to the audit trail.
+publishes a report (with source ``oncall``) or records a decision on held notices, and appends to the audit trail.
 
-Approving an authority notice records who and why in the ledger, then republishes the held notice, unchanged,
-to ``notices.requested``: the notifier sees it again, finds the approval in the ledger and delivers it (a
-notice that needs approval is never delivered without one, whichever copy of it the notifier reads).
+Approving an authority notice, or releasing an incident's held notices, records who, when and why in the ledger,
+then republishes each notice, unchanged (same notice id), to ``notices.requested``: the notifier sees it again,
+finds the approval or release in the ledger and delivers it (a held notice is never delivered without one,
+whichever copy of it the notifier reads, and a notice delivered once is not delivered again). A rejected
+authority notice is settled in the ledger and never sent.
 """
 
 import uuid
@@ -18,7 +20,7 @@ from producers.publish import ReportPublisher
 from runtime.audit import AuditLog
 from runtime.datamap import UnknownNames, Vocabulary
 from runtime.ledger import Ledger, NoticeState
-from schemas import IncidentReported, Report, ReportStatus, Source
+from schemas import IncidentReported, Release, Report, ReportStatus, Source
 
 STATUS_OF = {
     Action.CONFIRM: ReportStatus.CONFIRMED,
@@ -27,6 +29,7 @@ STATUS_OF = {
     Action.RESOLVE: ReportStatus.RESOLVED,
 }
 CLOSED = {ReportStatus.RESOLVED, ReportStatus.DISMISSED}
+RELEASABLE = ("controller", "customer")  # the audiences the release policy may hold
 
 
 class NotFound(LookupError):
@@ -87,9 +90,12 @@ class OncallActions:
         if not reason.strip():
             raise ValueError("reason: an approval says why")
         held = self._ledger.held_request(notice_id)
-        if held is None:
+        if held is None or held.release is not Release.APPROVE:
             raise NotFound(f"no notice {notice_id!r} awaits approval")
-        if self._ledger.notice_state(notice_id) in (NoticeState.DELIVERED, NoticeState.DEAD):
+        state = self._ledger.notice_state(notice_id)
+        if state is NoticeState.REJECTED:
+            raise Conflict(f"notice {notice_id} was rejected")
+        if state in (NoticeState.DELIVERED, NoticeState.DEAD):
             raise Conflict(f"notice {notice_id} is already settled")
         at = self._clock()
         first = self._ledger.approve(notice_id, by=actor.name, reason=reason, at=at)
@@ -111,6 +117,55 @@ class OncallActions:
             "approved_at": approval.get("approved_at", at),
             "first": first,
         }
+
+    def release(self, actor: Actor, incident_id: str, audience: str | None, reason: str) -> int:
+        """Release an incident's held notices (all, or one audience's), recording who and why; returns how many
+        were released. Releasing again releases nothing new and sends nothing twice."""
+        actor.require(Action.RELEASE)
+        if audience is not None and audience not in RELEASABLE:
+            raise ValueError(f"audience: {audience!r} is not one of {', '.join(RELEASABLE)}")
+        if not reason.strip():
+            raise ValueError("reason: a release says why")
+        if self._ledger.incident(incident_id) is None:
+            raise NotFound(f"no incident {incident_id!r} in the ledger")
+        at = self._clock()
+        count, notices = self._ledger.release(incident_id, audience, by=actor.name, reason=reason, at=at)
+        if count:
+            self._audit.append(
+                f"release:{incident_id}:{uuid.uuid4().hex}",
+                "notices.released",
+                actor=actor.name,
+                incident_id=incident_id,
+                data={"role": actor.role.value, "audience": audience or "all", "released": count, "reason": reason},
+                at=at,
+            )
+        # Also those released before and not attempted yet: a release whose publishing failed (Kafka away)
+        # is completed by the next one. A copy the notifier already has is one notice, by its id.
+        self._publisher.publish_messages(self._publisher.topics.requested, [(n.recipient_id, n) for n in notices])
+        return count
+
+    def reject(self, actor: Actor, notice_id: str, reason: str) -> None:
+        """Reject an authority notice that awaits approval, recording who and why: it is never sent."""
+        actor.require(Action.REJECT)
+        if not reason.strip():
+            raise ValueError("reason: a rejection says why")
+        held = self._ledger.held_request(notice_id)
+        if held is None or held.release is not Release.APPROVE:
+            raise NotFound(f"no notice {notice_id!r} awaits approval")
+        at = self._clock()
+        if not self._ledger.reject(notice_id, by=actor.name, reason=reason, at=at):
+            if self._ledger.is_approved(notice_id):
+                raise Conflict(f"notice {notice_id} was approved")
+            state = self._ledger.notice_state(notice_id)
+            raise Conflict(f"notice {notice_id} does not await approval: it is {state.value if state else 'unknown'}")
+        self._audit.append(
+            f"rejection:{notice_id}",
+            "notice.rejected",
+            actor=actor.name,
+            incident_id=held.incident_id,
+            data={"notice_id": notice_id, "role": actor.role.value, "reason": reason},
+            at=at,
+        )
 
     def _publish(
         self, actor: Actor, action: Action, subprocessor_id: str, report: Report, note: str

@@ -1,7 +1,7 @@
 """The on-call API: ``/v1/oncall/...`` with bearer tokens whose role decides what each may do."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +30,23 @@ class Approve(BaseModel):
     reason: str = Field(min_length=1, max_length=5000)
 
 
+class Release(BaseModel):
+    audience: Literal["controller", "customer"] | None = Field(
+        default=None, description="Release only this audience's held notices; all of them when left out."
+    )
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class Reject(BaseModel):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class Released(BaseModel):
+    incident_id: str
+    audience: str | None
+    released: int = Field(description="Notices released now (0 when none was held any more).")
+
+
 class Reported(BaseModel):
     incident_id: str
     revision: str
@@ -41,6 +58,12 @@ class Approved(BaseModel):
     approved_by: str
     reason: str
     approved_at: datetime
+
+
+class Rejected(BaseModel):
+    notice_id: str
+    rejected_by: str
+    reason: str
 
 
 ERRORS = problem_responses(401, 403, 404, 409, 422, 503, retry_after=(503,))
@@ -137,5 +160,25 @@ def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_
     async def approve(notice_id: str, body: Approve, who: Who) -> Approved:
         approval = await run(actions.approve, who, notice_id, body.reason)
         return Approved(**{k: approval[k] for k in ("notice_id", "approved_by", "reason", "approved_at")})
+
+    @router.post(
+        "/incidents/{incident_id}/release",
+        response_model=Released,
+        responses=ERRORS,
+        summary="Release an incident's held notices (all, or one audience's)",
+    )
+    async def release(incident_id: str, body: Release, who: Who) -> Released:
+        count = await run(actions.release, who, incident_id, body.audience, body.reason)
+        return Released(incident_id=incident_id, audience=body.audience, released=count)
+
+    @router.post(
+        "/notices/{notice_id}/reject",
+        response_model=Rejected,
+        responses=ERRORS,
+        summary="Reject an authority report that awaits approval: it is never sent",
+    )
+    async def reject(notice_id: str, body: Reject, who: Who) -> Rejected:
+        await run(actions.reject, who, notice_id, body.reason)
+        return Rejected(notice_id=notice_id, rejected_by=who.name, reason=body.reason)
 
     return router

@@ -17,8 +17,8 @@ TOKEN_PREFIX = "bw_"  # noqa: S105 - a marker that makes leaked tokens easy to f
 
 
 class Role(StrEnum):
-    RESPONDER = "responder"  # runs incidents: declare, confirm, dismiss, update, resolve
-    APPROVER = "approver"  # also approves authority notices
+    RESPONDER = "responder"  # runs incidents: declare, confirm, dismiss, update, resolve, release held notices
+    APPROVER = "approver"  # also approves (or rejects) authority notices
     ADMIN = "admin"  # everything, including making tokens
 
 
@@ -29,14 +29,24 @@ class Action(StrEnum):
     DISMISS = "dismiss"
     UPDATE = "update"
     RESOLVE = "resolve"
+    RELEASE = "release"
     APPROVE = "approve"
+    REJECT = "reject"
     MANAGE_TOKENS = "manage_tokens"
 
 
-_RESPONDER = {Action.READ, Action.DECLARE, Action.CONFIRM, Action.DISMISS, Action.UPDATE, Action.RESOLVE}
+_RESPONDER = {
+    Action.READ,
+    Action.DECLARE,
+    Action.CONFIRM,
+    Action.DISMISS,
+    Action.UPDATE,
+    Action.RESOLVE,
+    Action.RELEASE,
+}
 ALLOWED: dict[Role, frozenset[Action]] = {
     Role.RESPONDER: frozenset(_RESPONDER),
-    Role.APPROVER: frozenset(_RESPONDER | {Action.APPROVE}),
+    Role.APPROVER: frozenset(_RESPONDER | {Action.APPROVE, Action.REJECT}),
     Role.ADMIN: frozenset(Action),
 }
 

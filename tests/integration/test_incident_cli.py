@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 from support import a_report, read_topic
+from test_clock import held_controller_notice
 from test_oncall import held_authority_notice
 
 from breachwire.cli import main
 from consumers.record.consumer import RecordAssessments, RecordReports, RecordRequests
 from runtime.audit import AuditLog, audit_log
 from runtime.consumer import Received
-from runtime.ledger import Ledger
+from runtime.ledger import Ledger, NoticeState
 from runtime.settings import Settings, settings_env
 from runtime.topics import topics_for
 from schemas import Deadline, IncidentAssessed, IncidentReported, NoticeRequested, ReportStatus
@@ -127,3 +128,36 @@ def test_a_report_file_naming_an_unknown_data_category_is_refused(
     err = capsys.readouterr().err
     assert "report.data_categories[1]: unknown data category 'tikets'" in err
     assert read_topic(env, topics_for(env.kafka).reported, 1, timeout_s=2) == []
+
+
+def test_releasing_held_notices_and_rejecting_an_authority_report(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    responder, approver = token("responder", capsys), token("approver", capsys)
+    report_file = tmp_path / "report.json"
+    report_file.write_text(a_report(status=ReportStatus.SUSPECTED).model_dump_json())
+    assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(report_file)]) == 0
+    incident = capsys.readouterr().out.split(":")[0]
+    ledger = Ledger.connect(env.ledger.url)
+    record(env, ledger, 1)
+    held = held_controller_notice(ledger, incident)
+    authority = held_authority_notice(ledger, incident)
+
+    release = ["incident", "--token", responder, "release", incident, "--audience", "controller"]
+    assert main([*release, "--reason", "confirmed with Linode"]) == 0
+    assert "1 held controller notice(s) released by responder-1 (confirmed with Linode)" in capsys.readouterr().out
+    [published] = read_topic(env, topics_for(env.kafka).requested, 1)
+    assert NoticeRequested.model_validate_json(published.value) == held  # unchanged: same notice, same id
+    assert main([*release, "--reason", "again"]) == 0
+    assert f"{incident}: 0 held controller notice(s) released" in capsys.readouterr().out
+
+    reject = ["incident", "--token", responder, "reject", authority.notice_id, "--reason", "not yet"]
+    assert main(reject) == 1
+    assert "may not reject" in capsys.readouterr().err
+    reject[2] = approver
+    assert main(reject) == 0
+    assert f"{authority.notice_id}: rejected by approver-1 (not yet); it will not be sent" in capsys.readouterr().out
+    assert main(reject) == 1
+    assert "does not await approval: it is rejected" in capsys.readouterr().err
+    assert ledger.notice_state(authority.notice_id) is NoticeState.REJECTED
+    ledger.close()

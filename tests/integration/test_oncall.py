@@ -26,6 +26,7 @@ from schemas import (
     IncidentReported,
     NoticeKind,
     NoticeRequested,
+    Release,
     ReportStatus,
     incident_id,
     notice_id,
@@ -81,7 +82,7 @@ def held_authority_notice(ledger: Ledger, incident: str) -> NoticeRequested:
         kind=NoticeKind.FULL,
         address="breaches@authority.example",
         requested_at=now,
-        requires_approval=True,
+        release=Release.APPROVE,
         incident=IncidentFacts(
             incident_id=incident,
             subprocessor_id="linode-eu",
@@ -277,3 +278,45 @@ def test_any_role_reads_the_incident_its_notices_and_clocks(
     assert clock["jurisdiction"] == "eu-gdpr" and 71 * 3600 < clock["seconds_left"] <= 72 * 3600
     assert client.get(f"/v1/oncall/incidents/{incident}").status_code == 401
     assert client.get("/v1/oncall/incidents/inc_nope", headers=auth(tokens[Role.ADMIN])).status_code == 404
+
+
+def test_a_responder_cannot_reject(client: TestClient, ledger: Ledger, tokens: dict[Role, str]) -> None:
+    notice = held_authority_notice(ledger, incident_id("linode-eu", "REF-4"))
+    response = client.post(
+        f"/v1/oncall/notices/{notice.notice_id}/reject", json={"reason": "no"}, headers=auth(tokens[Role.RESPONDER])
+    )
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert ledger.notice_state(notice.notice_id) is NoticeState.AWAITING_APPROVAL
+    assert ledger.decision(notice.notice_id) is None
+
+
+def test_a_rejection_needs_a_reason_and_a_notice_that_awaits_approval(
+    client: TestClient, ledger: Ledger, tokens: dict[Role, str]
+) -> None:
+    notice = held_authority_notice(ledger, incident_id("linode-eu", "REF-5"))
+    path = f"/v1/oncall/notices/{notice.notice_id}/reject"
+    empty = client.post(path, json={"reason": ""}, headers=auth(tokens[Role.APPROVER]))
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "reason"
+    unknown = client.post("/v1/oncall/notices/ntc_x/reject", json={"reason": "x"}, headers=auth(tokens[Role.ADMIN]))
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
+
+
+def test_a_release_names_a_known_incident_an_audience_it_may_hold_and_a_reason(
+    client: TestClient, settings: Settings, ledger: Ledger, tokens: dict[Role, str]
+) -> None:
+    incident = declare(client, tokens[Role.RESPONDER])
+    record_reports(settings, ledger, 1)
+    path = f"/v1/oncall/incidents/{incident}/release"
+    for body, field in (({"reason": ""}, "reason"), ({"audience": "authority", "reason": "x"}, "audience")):
+        response = client.post(path, json=body, headers=auth(tokens[Role.RESPONDER]))
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["field"] == field
+    unknown = client.post(
+        "/v1/oncall/incidents/inc_nope/release", json={"reason": "x"}, headers=auth(tokens[Role.RESPONDER])
+    )
+    assert unknown.status_code == 404
+    nothing = client.post(path, json={"reason": "nothing held"}, headers=auth(tokens[Role.RESPONDER]))
+    assert nothing.status_code == 200 and nothing.json()["released"] == 0
+    assert client.post(path, json={"reason": "x"}).status_code == 401

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from runtime.ledger import Ledger, NoticeState
+from runtime.ledger import ClockRow, Ledger, NoticeState
 from schemas import (
     Audience,
     Channel,
@@ -11,6 +11,7 @@ from schemas import (
     IncidentReported,
     NoticeKind,
     NoticeRequested,
+    Release,
     Report,
     ReportStatus,
     Source,
@@ -36,19 +37,21 @@ def reported(status: str = "suspected", sequence: int = 1, at: datetime = T0) ->
     )
 
 
-def requested(notice_id: str, approval: bool = False) -> NoticeRequested:
+def requested(
+    notice_id: str, approval: bool = False, release: Release | None = None, audience: Audience = Audience.CONTROLLER
+) -> NoticeRequested:
     return NoticeRequested(
         notice_id=notice_id,
         incident_id="inc_1",
         revision="suspected.1",
         recipient_id="acme-eu",
         recipient_name="Acme",
-        audience=Audience.CONTROLLER,
+        audience=audience,
         channel=Channel.EMAIL,
         kind=NoticeKind.PRELIMINARY,
         address="privacy@acme.example",
         requested_at=T0,
-        requires_approval=approval,
+        release=release or (Release.APPROVE if approval else Release.AUTO),
         incident=IncidentFacts(
             incident_id="inc_1",
             subprocessor_id="linode-eu",
@@ -111,3 +114,68 @@ def test_times_come_back_aware_and_in_utc(ledger: Ledger) -> None:
     [row] = ledger.notices()
     assert row.requested_at == T0
     assert row.requested_at.tzinfo is not None
+
+
+def test_held_notices_are_released_once_with_who_when_and_why(ledger: Ledger) -> None:
+    ledger.record_report(reported())
+    held = [requested("h1", release=Release.HELD), requested("h2", release=Release.HELD, audience=Audience.CUSTOMER)]
+    ledger.record_requested([*held, requested("a1", approval=True), requested("n1")])
+    assert ledger.notice_state("h1") is NoticeState.HELD
+    assert ledger.cleared(["h1", "h2", "a1", "n1"]) == set()
+
+    at = T0 + timedelta(hours=1)
+    count, republish = ledger.release("inc_1", "controller", by="alice", reason="real", at=at)
+    assert (count, [n.notice_id for n in republish]) == (1, ["h1"])
+    assert republish[0] == held[0]  # as it was requested: same id, same content
+    assert ledger.notice_state("h1") is NoticeState.REQUESTED
+    assert ledger.notice_state("h2") is NoticeState.HELD
+    assert ledger.decision("h1") == {
+        "notice_id": "h1",
+        "decision": "released",
+        "decided_by": "alice",
+        "reason": "real",
+        "decided_at": at,
+    }
+    # Again: nothing new, but the released notice not attempted yet is handed back for republishing ...
+    assert ledger.release("inc_1", "controller", by="bob", reason="again", at=at)[0] == 0
+    assert (ledger.decision("h1") or {})["decided_by"] == "alice"
+    # ... until it is attempted.
+    ledger.mark_delivered("h1", attempts=1, receipt="250", locale="en", rendered="x", at=at)
+    assert ledger.release("inc_1", "controller", by="bob", reason="again", at=at) == (0, [])
+    assert ledger.release("inc_1", None, by="bob", reason="all", at=at)[0] == 1
+    assert ledger.cleared(["h1", "h2", "a1", "n1"]) == {"h1", "h2"}
+    ledger.approve("a1", by="carol", reason="ok", at=at)
+    assert ledger.cleared(["h1", "h2", "a1", "n1"]) == {"h1", "h2", "a1"}
+
+
+def test_a_rejected_notice_is_settled_and_only_one_awaiting_approval_can_be(ledger: Ledger) -> None:
+    ledger.record_requested([requested("a1", approval=True), requested("a2", approval=True), requested("n1")])
+    assert ledger.reject("a1", by="carol", reason="not yet", at=T0)
+    assert ledger.notice_state("a1") is NoticeState.REJECTED
+    assert not ledger.reject("a1", by="carol", reason="twice", at=T0)
+    assert not ledger.reject("n1", by="carol", reason="not held", at=T0)
+    ledger.approve("a2", by="carol", reason="ok", at=T0)
+    assert not ledger.reject("a2", by="carol", reason="too late", at=T0)
+    assert ledger.cleared(["a1", "a2"]) == {"a2"}
+    assert (ledger.decision("a1") or {})["decision"] == "rejected"
+
+
+def test_held_clocks_are_the_clocks_of_the_customers_held_notices_go_to(ledger: Ledger) -> None:
+    ledger.record_report(reported())
+    ledger.record_requested([requested("h1", release=Release.HELD), requested("n1")])
+    for audience, hours in (("controller", 24), ("authority", 72)):
+        clock = ClockRow("inc_1", "acme-eu", "eu-gdpr", audience, T0, T0 + timedelta(hours=hours), "Art. 33", 0)
+        ledger.track_clock(clock)
+    ledger.track_clock(ClockRow("inc_1", "other", "eu-gdpr", "controller", T0, T0 + timedelta(hours=1), "x", 0))
+    assert ledger.held_recipients() == {("inc_1", "acme-eu")}
+    [held] = ledger.held_clocks()
+    assert (held.incident_id, held.held, held.stage) == ("inc_1", 1, 0)
+    assert sorted(held.clocks) == [
+        ("eu-gdpr", "authority", T0, T0 + timedelta(hours=72)),
+        ("eu-gdpr", "controller", T0, T0 + timedelta(hours=24)),
+    ]  # not "other"'s: no notice to it is held
+    assert ledger.advance_hold_reminder("inc_1", 1)
+    assert not ledger.advance_hold_reminder("inc_1", 1)
+    assert ledger.held_clocks()[0].stage == 1
+    ledger.record_report(reported("dismissed", 2, T0 + timedelta(hours=1)))
+    assert ledger.held_clocks() == []  # a dismissed incident needs no reminders

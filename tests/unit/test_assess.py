@@ -9,6 +9,7 @@ import pytest
 
 from consumers.assess.assessment import Assessor
 from consumers.assess.consumer import Assess
+from consumers.assess.release import load_release_policy
 from consumers.assess.rules import RuleBook
 from runtime.datamap import Customer, DataMap, load_subprocessors
 from runtime.settings import PROJECT_ROOT, OncallSettings, load_settings
@@ -20,6 +21,7 @@ from schemas import (
     IncidentReported,
     NoticeKind,
     NoticeRequested,
+    Release,
     Report,
     ReportStatus,
     Source,
@@ -30,6 +32,7 @@ from schemas.common import Message
 EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
 TOPICS = topics_for(load_settings().kafka)
 ONCALL = OncallSettings(email="oncall@processor.example")
+POLICY = load_release_policy(PROJECT_ROOT / "rules" / "release.toml")
 AWARE = datetime(2026, 6, 10, 9, 30, tzinfo=UTC)
 
 
@@ -87,7 +90,7 @@ class Recorder:
 
 def run(datamap: DataMap, rules: RuleBook, *reports: IncidentReported) -> Recorder:
     recorder = Recorder()
-    assess = Assess(datamap, rules, TOPICS, recorder, ONCALL, clock=lambda: AWARE + timedelta(minutes=5))
+    assess = Assess(datamap, rules, TOPICS, recorder, ONCALL, clock=lambda: AWARE + timedelta(minutes=5), policy=POLICY)
     for report in reports:
         assess.assess(report)
     return recorder
@@ -389,10 +392,10 @@ def test_kind_follows_status_and_authority_reports_wait_for_approval(
     authority = [n for n in recorder.notices if n.audience is Audience.AUTHORITY]
     assert len(authority) == authority_reports  # eu-gdpr's supervisory authority, for "files" only
     for notice in authority:
-        assert notice.requires_approval
+        assert notice.release is Release.APPROVE
         assert notice.recipient_id == "files"
         assert [d.obligation for d in notice.deadlines] == ["supervisory-authority"]
-    assert not any(n.requires_approval for n in recorder.notices if n.audience is not Audience.AUTHORITY)
+    assert not any(n.release is Release.APPROVE for n in recorder.notices if n.audience is not Audience.AUTHORITY)
 
 
 def test_notice_ids_are_the_same_on_reassessment(rules: RuleBook, datamap: DataMap) -> None:
@@ -453,7 +456,7 @@ def test_a_restarted_assessor_recalls_the_earlier_revisions(rules: RuleBook) -> 
         return before.assessed
 
     restarted = Recorder()
-    Assess(datamap, rules, TOPICS, restarted, ONCALL, clock=lambda: AWARE, recall=recall).assess(second)
+    Assess(datamap, rules, TOPICS, restarted, ONCALL, clock=lambda: AWARE, recall=recall, policy=POLICY).assess(second)
     a1 = next(n for n in before.notices if n.recipient_id == "a" and n.audience is Audience.CONTROLLER)
     a2 = next(
         n for n in restarted.notices if n.recipient_id == "a" and n.channel is a1.channel and n.audience is a1.audience
@@ -468,7 +471,9 @@ def test_a_failed_recall_leaves_no_references_and_the_notices_go_out(rules: Rule
         raise TimeoutError("broker away")
 
     recorder = Recorder()
-    assess = Assess(a_map(customer("a")), rules, TOPICS, recorder, ONCALL, clock=lambda: AWARE, recall=recall)
+    assess = Assess(
+        a_map(customer("a")), rules, TOPICS, recorder, ONCALL, clock=lambda: AWARE, recall=recall, policy=POLICY
+    )
     assess.assess(reported("aws", status=ReportStatus.UPDATE, sequence=3, regions=["eu"]))
     assert recorder.notices and all(n.references == [] for n in recorder.notices)
 

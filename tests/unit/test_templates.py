@@ -22,7 +22,7 @@ from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rend
 from consumers.notify.samples import first_eu_customer, sample_notice, sample_report
 from runtime.datamap import DataMap
 from runtime.settings import PROJECT_ROOT
-from schemas import Audience, Channel, NoticeKind, NoticeRequested, ReportStatus
+from schemas import Audience, Channel, NoticeKind, NoticeRequested, Release, ReportStatus
 
 TEMPLATES = PROJECT_ROOT / "templates"
 RULES = project_rules()  # the clocks the samples carry
@@ -346,7 +346,7 @@ def test_authority_report_carries_its_obligations_items(renderer: Renderer, data
     rendered = renderer.render(notice)
     facts = notice.incident
 
-    assert notice.requires_approval
+    assert notice.release is Release.APPROVE
     for body in (rendered.text, rendered.html.replace("&nbsp;", " ")):
         for item in AUTHORITY_ITEMS[locale]:
             assert item in body, item
