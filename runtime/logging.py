@@ -82,6 +82,15 @@ class RedactSensitive:
         return event_dict
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was at set-up (a test's capture, since
+    closed, or a service whose stderr was redirected)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure(settings: LogSettings, service: str) -> None:
     """Set structlog up for one process, and the standard library's logging through it; call once, at the entry
     point."""
@@ -105,7 +114,7 @@ def configure(settings: LogSettings, service: str) -> None:
     structlog.contextvars.bind_contextvars(service=service)
 
     # The standard library's records, uvicorn's included, rendered by the same processors.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder(), *shared],
@@ -113,8 +122,9 @@ def configure(settings: LogSettings, service: str) -> None:
         )
     )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(max(level, logging.WARNING))
+    if not root.handlers:  # as logging.basicConfig does: a host that set logging up (a test runner) keeps its own
+        root.addHandler(handler)
+        root.setLevel(max(level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

@@ -90,7 +90,13 @@ def test_a_traceback_is_redacted_too(capsys: pytest.CaptureFixture[str]) -> None
     structlog.reset_defaults()
 
 
-def test_standard_library_and_uvicorn_lines_are_json_and_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+def test_standard_library_and_uvicorn_lines_are_json_and_redacted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a service's process: no handler on the root logger yet (pytest's own are set aside for this test)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
     configure(LogSettings(format="json"), "intake")
     logging.getLogger("uvicorn.error").error("client %s sent garbage", "dpo@acme.example")
     line = last_line(capsys)

@@ -16,6 +16,13 @@ NOW = int(time.time())  # the package checks the timestamp against the clock too
 BODY = b'{"reference": "R-1"}'
 
 
+@pytest.fixture(autouse=True)
+def _now_is_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the package checks timestamps against the clock itself: NOW must be read when the test runs, not when the
+    # module was imported (a long test run would leave it minutes behind)
+    monkeypatch.setitem(globals(), "NOW", int(time.time()))
+
+
 def headers(**changes: str) -> dict[str, str]:
     signed = sign(SECRET, "msg_1", BODY, NOW)
     signed.update(changes)
