@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 
+from consumers.clock.consumer import NOTICE_AUDIENCE
 from runtime.audit import audit_log
 from runtime.ledger import Ledger, affected, clocks, incidents, notices
 
@@ -232,7 +233,8 @@ def clock_page(ledger: Ledger, incident_id: str, page: int, size: int) -> tuple[
             ):
                 answered[(recipient, audience)].add(state)
     for row in rows:
-        row["notice_states"] = answered.get((row["customer_id"], row["audience"]), set())
+        audience = NOTICE_AUDIENCE.get(row["audience"], row["audience"])
+        row["notice_states"] = answered.get((row["customer_id"], audience), set())
     return rows, at
 
 

@@ -360,6 +360,7 @@ def test_an_operator_previews_and_releases_held_controller_notices(room: Room, b
     browser.open(f"/notices/{email.notice_id}")
     subject = browser.driver.find_element(By.ID, "subject")
     assert subject.get_attribute("lang") == "sk"
+    assert "Podozrenie na porušenie ochrany osobných údajov" in subject.text
     frame = browser.driver.find_element(By.CSS_SELECTOR, "iframe.email")
     assert frame.get_attribute("sandbox") == ""
     browser.driver.switch_to.frame(frame)
