@@ -106,6 +106,7 @@ def create_console_app(
 ) -> FastAPI:
     console = settings.console
     sessions = Sessions(ledger, console)
+    queries.ensure_indexes(ledger.engine)
     audit = AuditLog(ledger)
     actions = OncallActions(ledger, publisher, audit, set(datamap.subprocessors))
     templates = Jinja2Templates(env=_environment())
@@ -321,23 +322,60 @@ def create_console_app(
             raise PageError(404, "Not found", f"no incident {incident} in the ledger")
         size = console.page_size
         customers, by_jurisdiction, by_region = queries.affected_counts(ledger, incident)
-        affected_rows, affected_at = queries.affected_page(
-            ledger, incident, search=q[:100], jurisdiction=jurisdiction, region=region, page=page, size=size
+        # how many rows match, from the counts above when no search narrows them
+        known = (
+            None
+            if q or region
+            else by_jurisdiction.get(jurisdiction, 0)
+            if jurisdiction
+            else sum(by_jurisdiction.values())
         )
-        clock_rows, clocks_at = queries.clock_page(ledger, incident, clocks_page, size)
+        affected_rows, affected_at = queries.affected_page(
+            ledger,
+            incident,
+            search=q[:100],
+            jurisdiction=jurisdiction,
+            region=region,
+            page=page,
+            size=size,
+            total=known,
+        )
+        clock_groups = queries.clock_groups(ledger, incident)
+        clock_rows, clocks_at = queries.clock_page(
+            ledger, incident, clocks_page, size, sum(g["count"] for g in clock_groups)
+        )
         now = clock()
         for row in clock_rows:
             row["state"] = queries.clock_state(row["due_at"], row["notice_states"], now)
+        notice_groups = queries.notice_groups(ledger, incident)
         notice_rows, notices_at = queries.notice_page(
-            ledger, incident, audience=audience, channel=channel, state=state, page=notices_page, size=size
+            ledger,
+            incident,
+            audience=audience,
+            channel=channel,
+            state=state,
+            page=notices_page,
+            size=size,
+            groups=notice_groups,
         )
-        entries, counted = queries.timeline(ledger, incident)
+        entries, spans = queries.timeline(ledger, incident)
+        by_state: dict[str, int] = {}
+        for group in notice_groups:
+            by_state[group["state"]] = by_state.get(group["state"], 0) + group["count"]
+        counted = [
+            {"label": label, "count": count, "first_at": spans[kind][0], "last_at": spans[kind][1]}
+            for kind, label, count in (
+                ("incident.assessed", "customers assessed", customers),
+                ("notice.requested", "notices requested", sum(by_state.values())),
+                ("notice.delivered", "notices delivered", by_state.get("delivered", 0)),
+                ("notice.dead", "notices dead", by_state.get("dead", 0)),
+            )
+            if kind in spans
+        ]
         for entry in entries:
             entry["data"] = json.loads(entry["data"])
         held = queries.held_by_audience(ledger, incident)
-        awaiting, _ = queries.notice_page(
-            ledger, incident, audience="", channel="", state="awaiting_approval", page=1, size=size
-        )
+        awaiting = queries.notices_in_state(ledger, incident, "awaiting_approval")
         args = {
             "q": q,
             "jurisdiction": jurisdiction,
@@ -366,10 +404,10 @@ def create_console_app(
                 "by_region": by_region,
                 "affected": affected_rows,
                 "affected_at": affected_at,
-                "clock_groups": queries.clock_groups(ledger, incident),
+                "clock_groups": clock_groups,
                 "clocks": clock_rows,
                 "clocks_at": clocks_at,
-                "notice_groups": queries.notice_groups(ledger, incident),
+                "notice_groups": notice_groups,
                 "notices": notice_rows,
                 "notices_at": notices_at,
                 "awaiting": awaiting,

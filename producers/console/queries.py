@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Engine, Index, Select, and_, func, or_, select
 
 from consumers.clock.consumer import NOTICE_AUDIENCE
 from runtime.audit import audit_log
@@ -16,6 +16,22 @@ HELD = ("held", "awaiting_approval")  # held for release, or for an approver
 CLOSED = ("resolved", "dismissed")
 # Entries made once per customer or notice: counted on the timeline, not listed one by one.
 BULK_KINDS = ("incident.assessed", "notice.requested", "notice.delivered", "notice.dead")
+
+
+# What the pages group, count and page by, within one incident: each read is a range of one index, never a scan of
+# the incident's notices or clocks. Made when the console starts (a ledger made before has its tables already).
+INDEXES = (
+    Index("ix_console_notice_states", notices.c.incident_id, notices.c.state, notices.c.audience, notices.c.channel),
+    Index("ix_console_notice_pages", notices.c.incident_id, notices.c.audience, notices.c.recipient_id),
+    Index("ix_console_clock_due", clocks.c.incident_id, clocks.c.due_at, clocks.c.customer_id, clocks.c.jurisdiction),
+    Index("ix_console_clock_groups", clocks.c.incident_id, clocks.c.jurisdiction, clocks.c.audience, clocks.c.due_at),
+    Index("ix_console_audit_kinds", audit_log.c.incident_id, audit_log.c.kind, audit_log.c.at),
+)
+
+
+def ensure_indexes(engine: Engine) -> None:
+    for index in INDEXES:
+        index.create(engine, checkfirst=True)
 
 
 @dataclass(frozen=True)
@@ -144,10 +160,10 @@ def subprocessors_with_incidents(ledger: Ledger) -> list[str]:
 
 
 def affected_counts(ledger: Ledger, incident_id: str) -> tuple[int, dict[str, int], dict[str, int]]:
-    """(customers, customers by jurisdiction, customers by region)."""
+    """(customers, customers by jurisdiction, customers by region). A customer has one region: the customers are
+    the sum of the regions' counts."""
     where = affected.c.incident_id == incident_id
     with ledger.engine.connect() as conn:
-        total = conn.execute(select(func.count(func.distinct(affected.c.customer_id))).where(where)).scalar_one()
         by_jurisdiction = _pairs(
             conn.execute(
                 select(affected.c.jurisdiction, func.count())
@@ -164,13 +180,22 @@ def affected_counts(ledger: Ledger, incident_id: str) -> tuple[int, dict[str, in
                 .order_by(affected.c.region)
             )
         )
-    return int(total), by_jurisdiction, by_region
+    return sum(by_region.values()), by_jurisdiction, by_region
 
 
 def affected_page(
-    ledger: Ledger, incident_id: str, *, search: str, jurisdiction: str, region: str, page: int, size: int
+    ledger: Ledger,
+    incident_id: str,
+    *,
+    search: str,
+    jurisdiction: str,
+    region: str,
+    page: int,
+    size: int,
+    total: int | None = None,
 ) -> tuple[list[dict[str, Any]], Page]:
-    """One page of the affected customers (a row per customer and jurisdiction), by customer id."""
+    """One page of the affected customers (a row per customer and jurisdiction), by customer id; ``total`` is
+    how many rows match, when the caller knows it (else counted)."""
     query = select(affected.c.customer_id, affected.c.name, affected.c.region, affected.c.jurisdiction).where(
         affected.c.incident_id == incident_id
     )
@@ -186,7 +211,7 @@ def affected_page(
                 func.lower(affected.c.name).like(pattern, escape="\\"),
             )
         )
-    at = page_of(page, size, _count(ledger, query))
+    at = page_of(page, size, _count(ledger, query) if total is None else total)
     rows = _rows(
         ledger, query.order_by(affected.c.customer_id, affected.c.jurisdiction).limit(at.size).offset(at.offset)
     )
@@ -205,7 +230,6 @@ def clock_groups(ledger: Ledger, incident_id: str) -> list[dict[str, Any]]:
             func.count().label("count"),
             func.min(clocks.c.due_at).label("first_due"),
             func.max(clocks.c.due_at).label("last_due"),
-            func.min(clocks.c.citation).label("citation"),
         )
         .where(clocks.c.incident_id == incident_id)
         .group_by(clocks.c.jurisdiction, clocks.c.audience)
@@ -214,10 +238,10 @@ def clock_groups(ledger: Ledger, incident_id: str) -> list[dict[str, Any]]:
     return _rows(ledger, query)
 
 
-def clock_page(ledger: Ledger, incident_id: str, page: int, size: int) -> tuple[list[dict[str, Any]], Page]:
-    """One page of clocks, soonest due first, each with the states of the notices that answer it."""
+def clock_page(ledger: Ledger, incident_id: str, page: int, size: int, total: int) -> tuple[list[dict[str, Any]], Page]:
+    """One page of the ``total`` clocks, soonest due first, each with the states of the notices that answer it."""
     query = select(clocks).where(clocks.c.incident_id == incident_id)
-    at = page_of(page, size, _count(ledger, query))
+    at = page_of(page, size, total)
     rows = _rows(
         ledger,
         query.order_by(clocks.c.due_at, clocks.c.customer_id, clocks.c.jurisdiction).limit(at.size).offset(at.offset),
@@ -273,8 +297,17 @@ def held_by_audience(ledger: Ledger, incident_id: str, states: tuple[str, ...] =
 
 
 def notice_page(
-    ledger: Ledger, incident_id: str, *, audience: str, channel: str, state: str, page: int, size: int
+    ledger: Ledger,
+    incident_id: str,
+    *,
+    audience: str,
+    channel: str,
+    state: str,
+    page: int,
+    size: int,
+    groups: list[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], Page]:
+    """One page of notices; how many match is summed from ``notice_groups``, not counted again."""
     query = select(
         notices.c.notice_id,
         notices.c.recipient_id,
@@ -291,14 +324,25 @@ def notice_page(
     for column, value in ((notices.c.audience, audience), (notices.c.channel, channel), (notices.c.state, state)):
         if value:
             query = query.where(column == value)
-    at = page_of(page, size, _count(ledger, query))
+    wanted = {"audience": audience, "channel": channel, "state": state}
+    total = sum(g["count"] for g in groups if all(not v or g[k] == v for k, v in wanted.items()))
+    at = page_of(page, size, total)
     rows = _rows(
         ledger,
-        query.order_by(notices.c.audience, notices.c.recipient_id, notices.c.channel, notices.c.notice_id)
-        .limit(at.size)
-        .offset(at.offset),
+        query.order_by(notices.c.audience, notices.c.recipient_id).limit(at.size).offset(at.offset),
     )
     return rows, at
+
+
+def notices_in_state(ledger: Ledger, incident_id: str, state: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The incident's notices in one state (a few: those awaiting approval, say), by audience and recipient."""
+    # (sorted here: sorted by the database, it would walk every notice of the incident in that order)
+    query = (
+        select(notices.c.notice_id, notices.c.recipient_id, notices.c.audience, notices.c.channel, notices.c.kind)
+        .where(notices.c.incident_id == incident_id, notices.c.state == state)
+        .limit(limit)
+    )
+    return sorted(_rows(ledger, query), key=lambda n: (n["audience"], n["recipient_id"], n["channel"]))
 
 
 def notice_row(ledger: Ledger, notice_id: str) -> dict[str, Any] | None:
@@ -310,27 +354,25 @@ def notice_row(ledger: Ledger, notice_id: str) -> dict[str, Any] | None:
 # -- the timeline ----------------------------------------------------------------------------------------------
 
 
-def timeline(ledger: Ledger, incident_id: str, limit: int = 500) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(the incident's audit entries but the per-customer ones, oldest first; the per-customer ones counted by
-    kind with their first and last time)."""
+def timeline(ledger: Ledger, incident_id: str, limit: int = 500) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(the incident's audit entries but the per-customer ones, oldest first; for each per-customer kind, its
+    first and last time, each found by one seek of the (incident, kind, time) index)."""
     where = audit_log.c.incident_id == incident_id
+    # (no ORDER BY inside: ordered by seq, the database would walk every entry of the incident instead)
+    wanted = select(audit_log.c.seq).where(where, audit_log.c.kind.not_in(BULK_KINDS))
     entries = _rows(
         ledger,
         select(audit_log.c.seq, audit_log.c.at, audit_log.c.kind, audit_log.c.actor, audit_log.c.data)
-        .where(where, audit_log.c.kind.not_in(BULK_KINDS))
+        .where(audit_log.c.seq.in_(wanted.scalar_subquery()))
         .order_by(audit_log.c.seq)
         .limit(limit),
     )
-    counted = _rows(
-        ledger,
-        select(
-            audit_log.c.kind,
-            func.count().label("count"),
-            func.min(audit_log.c.at).label("first_at"),
-            func.max(audit_log.c.at).label("last_at"),
-        )
-        .where(where, audit_log.c.kind.in_(BULK_KINDS))
-        .group_by(audit_log.c.kind)
-        .order_by(func.min(audit_log.c.at)),
-    )
-    return entries, counted
+    spans: dict[str, Any] = {}
+    with ledger.engine.connect() as conn:
+        for kind in BULK_KINDS:
+            kind_where = (where, audit_log.c.kind == kind)
+            first = conn.execute(select(func.min(audit_log.c.at)).where(*kind_where)).scalar()
+            if first is not None:
+                last = conn.execute(select(func.max(audit_log.c.at)).where(*kind_where)).scalar()
+                spans[kind] = (first, last)
+    return entries, spans
