@@ -1,7 +1,7 @@
 """Driving Debian's chromium (through its chromedriver) for the console's tests, headless."""
 
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +14,7 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def start_chromium(download_dir: Path) -> object:
+def start_chromium(download_dir: Path, javascript: bool = True, width: int = 1280) -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -22,16 +22,21 @@ def start_chromium(download_dir: Path) -> object:
     options.binary_location = str(CHROMIUM)
     for argument in (
         "--headless=new",
-        "--window-size=1280,1000",
+        f"--window-size={max(width, 600)},1000",
         "--no-sandbox",  # (CI runs as root, where chromium's sandbox cannot start)
         "--disable-dev-shm-usage",
         "--disable-gpu",
         "--lang=en-GB",
     ):
         options.add_argument(argument)
-    options.add_experimental_option("prefs", {"download.default_directory": str(download_dir)})
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-
-
-def have_chromium() -> bool:
-    return CHROMIUM.exists() and CHROMEDRIVER.exists() and shutil.which(str(CHROMIUM)) is not None
+    prefs: dict[str, object] = {"download.default_directory": str(download_dir)}
+    if not javascript:
+        prefs["profile.managed_default_content_settings.javascript"] = 2  # the pages' scripts do not run
+    options.add_experimental_option("prefs", prefs)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    if width < 600:  # (narrower than a window may be: the screen of a phone, as its devtools emulate it)
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": True},
+        )
+    return driver

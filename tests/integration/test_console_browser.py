@@ -299,6 +299,43 @@ def test_a_responder_cannot_approve_an_authority_report(room: Room, browser: Bro
     assert room.ledger.approval(held.notice_id)["approved_by"] == "alma-approver"  # type: ignore[index]
 
 
+def test_without_javascript_at_320_px_a_responder_confirms_by_keyboard(room: Room, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    incident = room.publish("linode-sg", Source.SUBPROCESSOR, regions=["sg"], status=ReportStatus.SUSPECTED)
+    wait_for_incident(room, incident)
+    screens = tmp_path / "screens"
+    screens.mkdir()
+    driver: Any = start_chromium(tmp_path / "downloads", javascript=False, width=320)
+    try:
+        browser = Browser(driver, room.console, screens)
+        browser.open("/sign-in")
+        driver.find_element(By.ID, "token").send_keys(room.tokens["responder"], Keys.ENTER)
+        wait_until(lambda: "/sign-in" not in driver.current_url, 10, "signed in")
+        browser.open(f"/incidents/{incident}")
+        width = driver.execute_script("return document.documentElement.clientWidth")
+        assert width <= 320
+        # nothing wider than the screen: wide tables scroll inside their own box
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= width
+        browser.shot("incident-320px")
+        # the skip link comes first; then the keyboard reaches the confirm form and submits it
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+        assert driver.switch_to.active_element.text == "Skip to content"
+        note = driver.find_element(By.ID, "note-confirm")
+        note.send_keys("Confirmed on the phone with Linode SG")
+        note.send_keys(Keys.TAB)
+        assert driver.switch_to.active_element.text == "Confirm"
+        driver.switch_to.active_element.send_keys(Keys.ENTER)
+        wait_until(lambda: "done=confirm" in driver.current_url, 15, "the confirmation")
+        browser.shot("confirmed-without-javascript")
+        wait_until(
+            lambda: (room.ledger.incident(incident) or {}).get("status") == "confirmed", 60, "the confirmed report"
+        )
+    finally:
+        driver.quit()
+
+
 @needs_release_policy
 def test_a_monitor_alert_makes_an_incident_and_no_external_notice(room: Room, browser: Browser) -> None:
     from selenium.webdriver.common.by import By
