@@ -21,7 +21,7 @@ from runtime.kafka import make_producer
 from runtime.ledger import DeliveryRecord, Ledger
 from runtime.settings import Settings
 from runtime.topics import topics_for
-from schemas import NoticeRequested, ReportStatus
+from schemas import IncidentReported, NoticeRequested, ReportStatus
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +223,39 @@ def test_the_evidence_pack_and_the_audit_page(
     verdict = AuditLog(ledger).verify()
     audit = client.get("/audit")
     assert "Intact: 1 entries" in audit.text and verdict.head in audit.text
+
+
+def test_sms_and_webhook_notices_are_previewed(
+    app: object, ledger: Ledger, datamap: DataMap, rules: RuleBook, settings: Settings
+) -> None:
+    _, notices = record_incident(ledger, datamap, rules, settings, "linode-eu", a_report())
+    client = signed_in(app, ledger, Role.RESPONDER)
+    sms = next(n for n in notices if n.channel == "sms")
+    page = client.get(f"/notices/{sms.notice_id}").text
+    assert re.search(r"SMS <small>\(\d+ segments?\)</small>", page) and 'id="sms-text"' in page
+    hook = next(n for n in notices if n.channel == "webhook" and n.audience == "controller")
+    page = client.get(f"/notices/{hook.notice_id}").text
+    body = re.search(r'<pre class="body" id="json-body">(.*?)</pre>', page, re.S)
+    assert body and f"&#34;{hook.incident_id}&#34;" in body.group(1)
+
+
+def test_a_declared_incident_is_published_from_the_form(app: object, ledger: Ledger, settings: Settings) -> None:
+    client = signed_in(app, ledger, Role.RESPONDER)
+    form = client.get("/declare")
+    fields = {
+        "csrf": csrf_of(form.text),
+        "subprocessor_id": "linode-uk",
+        "reference": "DECL-1",
+        "status": "suspected",
+        "title": "Support laptop stolen",
+        "aware_at": "2026-12-01T09:30",
+        "regions": "uk",
+    }
+    bad = client.post("/declare", data={**fields, "approx_data_subjects": "many"})
+    assert bad.status_code == 422 and "approx_data_subjects: a whole number" in bad.text
+    done = client.post("/declare", data=fields, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].endswith("?done=declare")
+    [record] = read_topic(settings, topics_for(settings.kafka).reported, 1)
+    reported = IncidentReported.model_validate_json(record.value)
+    assert reported.source == "oncall" and reported.report.title == "Support laptop stolen"
+    assert reported.report.aware_at.isoformat() == "2026-12-01T09:30:00+00:00"  # the viewer's zone: UTC here
