@@ -72,7 +72,15 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
     defaults = load_settings()
     broker.start(defaults.broker)
     smtp = SmtpSink(base / "mail").start()
-    hooks = WebhookSink({}, base / "webhooks").start()
+    examples = load_datamap(EXAMPLES)
+    hooks = WebhookSink(
+        {
+            f"/hooks/{c.id}": c.webhook_secret.get_secret_value()
+            for c in examples.customers.values()
+            if c.webhook_secret is not None
+        },
+        base / "webhooks",
+    ).start()
     sms = TwilioSink(TWILIO_SID, "token").start()
     datamap_dir = base / "datamap"
     datamap_dir.mkdir()
@@ -411,9 +419,15 @@ def test_an_operator_previews_and_releases_held_controller_notices(room: Room, b
     wait_until(lambda: "done=release" in browser.driver.current_url, 20, "the release")
     browser.shot("released")
     controller = [n.notice_id for n in room.ledger.notices(incident) if n.audience == "controller"]
-    wait_until(
-        lambda: all(room.ledger.notice_state(n) == "delivered" for n in controller), 120, "controller notices delivered"
-    )
+
+    def delivered() -> bool:
+        return all(room.ledger.notice_state(n) == "delivered" for n in controller)
+
+    try:
+        wait_until(delivered, 120, "controller notices delivered")
+    finally:
+        states = {n.notice_id: (n.state, n.last_error) for n in room.ledger.notices(incident)}
+        print({nid: states[nid] for nid in controller if states[nid][0] != "delivered"})
     browser.open(f"/incidents/{incident}?audience=controller&state=delivered")
     assert browser.driver.find_elements(By.CSS_SELECTOR, "#notices .state-delivered")
     browser.shot("delivered")
