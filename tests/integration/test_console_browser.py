@@ -109,7 +109,7 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
         console={"port": free_port()},
         monitors={"alertmanager_token": ALERTMANAGER_TOKEN},
         smtp={"host": smtp.host, "port": smtp.port},
-        notify={"retry_delays_s": (1, 2), "allow_targets": ["127.0.0.0/8"]},
+        notify={"retry_delays_s": (1, 2), "allow_targets": ["127.0.0.0/8"], "require_https": False},
         twilio=TwilioSettings(
             base_url=sms.base_url, account_sid=TWILIO_SID, auth_token=SecretStr("token"), from_number="+15550000000"
         ),
