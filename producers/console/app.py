@@ -153,10 +153,12 @@ def create_console_app(
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
+        # (the page keeps its navigation for whoever is signed in)
+        session = await run_in_threadpool(sessions.find, request.cookies.get(SESSION_COOKIE), clock())
         return templates.TemplateResponse(
             request,
             "error.html",
-            {**base(request, None), "title": exc.title, "detail": exc.detail},
+            {**base(request, session), "title": exc.title, "detail": exc.detail},
             status_code=exc.status,
         )
 
