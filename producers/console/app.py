@@ -108,7 +108,7 @@ def create_console_app(
     sessions = Sessions(ledger, console)
     queries.ensure_indexes(ledger.engine)
     audit = AuditLog(ledger)
-    actions = OncallActions(ledger, publisher, audit, set(datamap.subprocessors))
+    actions = OncallActions(ledger, publisher, audit, datamap.vocabulary)
     templates = Jinja2Templates(env=_environment())
 
     def reassess(incident: str, notice_id: str) -> NoticeRequested | None:
@@ -130,7 +130,7 @@ def create_console_app(
                 return found[0]
         return None
 
-    previews = Previews(ledger, Renderer(settings.templates_dir), reassess)
+    previews = Previews(ledger, Renderer(settings.templates_dir, rules), reassess)
 
     app = FastAPI(title="breachwire console", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -541,6 +541,10 @@ def create_console_app(
             report = report_from_form(form, zone_of(request))
         except (FormError, ValidationError) as exc:
             return report_form(request, session, "what_if.html", values, _problem(exc), result=None)
+        # refused as the intake and `assess --dry-run` refuse it: a name the map does not know
+        if unknown := datamap.vocabulary.unknown_in(report):
+            problem = "; ".join(str(u) for u in unknown)
+            return report_form(request, session, "what_if.html", values, problem, result=None)
         now = clock()
         reported = IncidentReported(
             incident_id=incident_id(subprocessor, report.reference),

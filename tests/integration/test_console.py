@@ -259,3 +259,12 @@ def test_a_declared_incident_is_published_from_the_form(app: object, ledger: Led
     reported = IncidentReported.model_validate_json(record.value)
     assert reported.source == "oncall" and reported.report.title == "Support laptop stolen"
     assert reported.report.aware_at.isoformat() == "2026-12-01T09:30:00+00:00"  # the viewer's zone: UTC here
+
+
+def test_what_if_refuses_a_region_the_map_does_not_know(app: object, ledger: Ledger) -> None:
+    client = signed_in(app, ledger, Role.RESPONDER)
+    form = client.get("/what-if")
+    fields = {"csrf": csrf_of(form.text), "subprocessor_id": "linode-eu", "reference": "W-2", "status": "suspected"}
+    fields |= {"title": "What if", "aware_at": "2026-12-01T09:30", "regions": "atlantis"}
+    answer = client.post("/what-if", data=fields)
+    assert answer.status_code == 422 and "regions[0]" in answer.text and "atlantis" in answer.text
