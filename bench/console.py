@@ -37,7 +37,7 @@ def main() -> None:
     from sqlalchemy import insert
 
     from bench.gen_datamap import generate
-    from consumers.assess.consumer import Assess
+    from breachwire.commands.assess import offline_assessor
     from consumers.assess.rules import load_rules
     from producers.console import create_console_app
     from producers.console.queries import affected_page
@@ -82,9 +82,7 @@ def main() -> None:
             report=report,
         )
         emitted: list[Message] = []
-        Assess(datamap, rules, topics_for(settings.kafka), lambda _t, _k, m: emitted.append(m), settings.oncall).assess(
-            reported
-        )
+        offline_assessor(datamap, rules, settings, lambda _t, _k, m: emitted.append(m), lambda: now).assess(reported)
         assessed = [m for m in emitted if isinstance(m, IncidentAssessed) and m.customer_id]
         notices = [m for m in emitted if isinstance(m, NoticeRequested)]
         started = time.perf_counter()

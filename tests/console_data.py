@@ -3,12 +3,11 @@ tests and benchmark): the assess consumer's own steps on a report, without Kafka
 
 from datetime import UTC, datetime
 
-from consumers.assess.consumer import Assess
+from breachwire.commands.assess import offline_assessor
 from consumers.assess.rules import RuleBook
 from runtime.datamap import DataMap
 from runtime.ledger import ClockRow, Ledger
 from runtime.settings import Settings
-from runtime.topics import topics_for
 from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Report, Source, incident_id
 from schemas.common import Message
 
@@ -32,9 +31,7 @@ def record_incident(
         report=report,
     )
     emitted: list[Message] = []
-    Assess(datamap, rules, topics_for(settings.kafka), lambda _t, _k, m: emitted.append(m), settings.oncall).assess(
-        reported
-    )
+    offline_assessor(datamap, rules, settings, lambda _t, _k, m: emitted.append(m), lambda: now).assess(reported)
     ledger.record_report(reported)
     notices = [m for m in emitted if isinstance(m, NoticeRequested)]
     for m in emitted:

@@ -8,6 +8,7 @@ REPORT.json is an ``incidents.reported`` message, or a bare report with ``--subp
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,12 @@ from pydantic import ValidationError
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
+    from consumers.assess.consumer import Assess
     from consumers.assess.release import ReleasePolicy
     from consumers.assess.rules import RuleBook
     from runtime.datamap import DataMap
     from schemas import IncidentReported
+    from schemas.common import Message
 
 
 def _parse_at(text: str) -> datetime:
@@ -101,6 +104,26 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def offline_assessor(
+    datamap: "DataMap",
+    rules: "RuleBook",
+    settings: Settings,
+    emit: "Callable[[str, str, Message], None]",
+    clock: Callable[[], datetime],
+    policy: "ReleasePolicy | None" = None,
+) -> "Assess":
+    """The assess consumer's own assessor, handing what it would publish to ``emit`` instead of Kafka: the one
+    place the dry run, the console's what-if and previews build it. ``policy`` is the release policy; by default
+    the settings' one."""
+    from consumers.assess.consumer import Assess
+    from consumers.assess.release import load_release_policy
+    from runtime.topics import topics_for
+
+    if policy is None:
+        policy = load_release_policy(settings.release_policy)
+    return Assess(datamap, rules, topics_for(settings.kafka), emit, settings.oncall, clock, policy=policy)
+
+
 def dry_run(
     reported: "IncidentReported",
     datamap: "DataMap",
@@ -112,19 +135,11 @@ def dry_run(
     """The assess consumer's own steps on one report, publishing nothing: every affected customer with its
     jurisdictions, audiences, notices and legal clocks (due in UTC and in the customer's zone). ``policy`` is the
     release policy; by default the settings' one."""
-    from consumers.assess.consumer import Assess
-    from consumers.assess.release import load_release_policy
-    from runtime.topics import topics_for
-
-    if policy is None:
-        policy = load_release_policy(settings.release_policy)
     from schemas import IncidentAssessed, NoticeRequested
-    from schemas.common import Message
 
     emitted: list[Message] = []
-    topics = topics_for(settings.kafka)
-    outcome = Assess(
-        datamap, rules, topics, lambda _t, _k, m: emitted.append(m), settings.oncall, lambda: now, policy=policy
+    outcome = offline_assessor(
+        datamap, rules, settings, lambda _t, _k, m: emitted.append(m), lambda: now, policy
     ).assess(reported)
     notices = [m for m in emitted if isinstance(m, NoticeRequested)]
     assessed = [m for m in emitted if isinstance(m, IncidentAssessed)]

@@ -24,10 +24,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from breachwire.commands.assess import dry_run
+from breachwire.commands.assess import dry_run, offline_assessor
 from breachwire.commands.audit import evidence
 from breachwire.commands.dlq import replay_dead
-from consumers.assess.consumer import Assess
 from consumers.assess.rules import RuleBook
 from consumers.notify.render import Renderer
 from producers.console import queries
@@ -122,7 +121,7 @@ def create_console_app(
         reports = ledger.reports_of(incident)
         received = [clock()]
         # one assessor for the reports in order: each revision's notices refer to the ones before
-        assessor = Assess(datamap, rules, publisher.topics, collect, settings.oncall, lambda: received[0])
+        assessor = offline_assessor(datamap, rules, settings, collect, lambda: received[0])
         for report in reports:
             received[0] = report.received_at
             assessor.assess(report)
