@@ -202,7 +202,7 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         print(f"Service logs:      {out_dir / 'logs'}/")
         print(f"Demo took {time.monotonic() - started:.1f} s")
         ok = delivered == expected_count
-        _open_console(console, services.ledger.url, stack, keep=ok and sys.stdin.isatty())
+        _open_console(console, services.ledger.url, services, stack, keep=ok and sys.stdin.isatty())
         return 0 if ok else 1
     finally:
         stack.stop()
@@ -213,18 +213,20 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
             broker.stop(settings.broker)
 
 
-def _open_console(url: str, ledger_url: str, stack: Stack, keep: bool) -> None:
-    """The console's address and a token made for this run (shown once); in a terminal, the stack keeps serving
-    the console until Ctrl-C."""
+def _open_console(url: str, ledger_url: str, settings: Settings, stack: Stack, keep: bool) -> None:
+    """The console's address and a one-time sign-in code for an admin token made for this run; in a terminal,
+    the stack keeps serving the console until Ctrl-C."""
+    from producers.console.sessions import Sessions
     from producers.oncall.tokens import Role, Tokens
 
     ledger = Ledger.connect(ledger_url)
     try:
         token = Tokens(ledger).create(f"demo-{uuid.uuid4().hex[:6]}", Role.ADMIN)
+        code = Sessions(ledger, settings.console).one_time_code(token)
     finally:
         ledger.close()
     print(f"\nConsole:           {url}/")
-    print(f"Sign-in token:     {token}  (made for this run, shown once)")
+    print(f"One-time token:    {code}  (signs in once, as an admin)")
     if not keep:
         return
     print("The console stays up on this demo's ledger; Ctrl-C stops everything.", flush=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, String, Table, delete, select, update
 
-from producers.oncall.tokens import Actor, Role, Tokens, hash_token
+from producers.oncall.tokens import Actor, Role, Tokens, Unauthenticated, hash_token
 from runtime.ledger import Ledger, UTCDateTime, metadata
 from runtime.settings import ConsoleSettings
 
@@ -27,6 +27,18 @@ console_sessions = Table(
     Column("seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
+
+
+console_codes = Table(
+    "console_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True, doc="sha256 of a one-time sign-in code."),
+    Column("token_hash", String(64), nullable=False, doc="The token whose role a session opened with it has."),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+CODE_PREFIX = "bwc_"  # a one-time sign-in code, told apart from a token at a glance
 
 
 @dataclass(frozen=True)
@@ -50,20 +62,56 @@ class Sessions:
         self._engine = ledger.engine
         self._tokens = Tokens(ledger)
         self._settings = settings
-        # the table was defined after the ledger may have created its tables: make sure it exists
+        # the tables were defined after the ledger may have created its tables: make sure they exist
         console_sessions.create(self._engine, checkfirst=True)
+        console_codes.create(self._engine, checkfirst=True)
+
+    def one_time_code(self, token: str, ttl_s: int = 86_400, now: datetime | None = None) -> str:
+        """A code that opens one session with ``token``'s role, once, within ``ttl_s``: what a demo or a
+        hand-over prints instead of the token itself."""
+        self._tokens.identify(token)  # (a live token, or Unauthenticated)
+        code = CODE_PREFIX + secrets.token_urlsafe(32)
+        at = now or datetime.now(UTC)
+        with self._engine.begin() as conn:
+            conn.execute(
+                console_codes.insert().values(
+                    code_hash=_hash(code), token_hash=hash_token(token), expires_at=at + timedelta(seconds=ttl_s)
+                )
+            )
+        return code
+
+    def _redeem(self, code: str, at: datetime) -> str | None:
+        """The token hash of an unused, unexpired one-time code, which is used up by this call."""
+        key = console_codes.c.code_hash == _hash(code)
+        with self._engine.begin() as conn:
+            taken = conn.execute(
+                update(console_codes)
+                .where(key, console_codes.c.used_at.is_(None), console_codes.c.expires_at > at)
+                .values(used_at=at)
+            )
+            if taken.rowcount != 1:
+                return None
+            return str(conn.execute(select(console_codes.c.token_hash).where(key)).scalar_one())
 
     def open(self, token: str, now: datetime | None = None) -> tuple[str, Session]:
-        """A new session for a valid token: (the cookie's session id, the session). Raises Unauthenticated."""
-        actor = self._tokens.identify(token.strip())
-        at = now or datetime.now(UTC)
+        """A new session for a valid token or one-time code: (the cookie's session id, the session). Raises
+        Unauthenticated."""
+        token, at = token.strip(), now or datetime.now(UTC)
+        if token.startswith(CODE_PREFIX):
+            token_hash = self._redeem(token, at)
+            found = self._ledger.token(token_hash) if token_hash else None
+            if token_hash is None or found is None:
+                raise Unauthenticated("unknown, used or expired sign-in code")
+            actor = Actor(found[0], Role(found[1]))
+        else:
+            actor, token_hash = self._tokens.identify(token), hash_token(token)
         session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self._engine.begin() as conn:
             conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < at))
             conn.execute(
                 console_sessions.insert().values(
                     session_hash=_hash(session_id),
-                    token_hash=hash_token(token.strip()),
+                    token_hash=token_hash,
                     csrf=csrf,
                     created_at=at,
                     seen_at=at,

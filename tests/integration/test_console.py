@@ -268,3 +268,22 @@ def test_what_if_refuses_a_region_the_map_does_not_know(app: object, ledger: Led
     fields |= {"title": "What if", "aware_at": "2026-12-01T09:30", "regions": "atlantis"}
     answer = client.post("/what-if", data=fields)
     assert answer.status_code == 422 and "regions[0]" in answer.text and "atlantis" in answer.text
+
+
+def test_a_one_time_code_signs_in_once(app: object, ledger: Ledger, settings: Settings, clock: Clock) -> None:
+    from producers.console.sessions import Sessions
+
+    token = Tokens(ledger).create("demo", Role.APPROVER)
+    sessions = Sessions(ledger, settings.console)
+    code = sessions.one_time_code(token, now=clock.now)
+    expired = sessions.one_time_code(token, ttl_s=60, now=clock.now - timedelta(minutes=2))
+    client = TestClient(app)  # type: ignore[arg-type]
+    page = client.get("/sign-in")
+    first = client.post("/sign-in", data={"token": code, "csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert first.status_code == 303
+    assert "demo</strong> (approver)" in client.get("/").text
+    other = TestClient(app)  # type: ignore[arg-type]
+    for used in (code, expired):
+        page = other.get("/sign-in")
+        again = other.post("/sign-in", data={"token": used, "csrf": csrf_of(page.text)}, follow_redirects=False)
+        assert again.status_code == 401 and "the code was used or has expired" in again.text

@@ -224,7 +224,7 @@ def test_a_signed_out_user_is_sent_to_sign_in(room: Room, browser: Browser) -> N
     browser.open("/dead-letters")
     assert "/sign-in?next=/dead-letters" in browser.driver.current_url
     assert browser.heading() == "Sign in"
-    assert browser.driver.find_element(By.CSS_SELECTOR, "label[for=token]").text == "On-call token"
+    assert browser.driver.find_element(By.CSS_SELECTOR, "label[for=token]").text == "On-call token or one-time code"
     browser.shot("sent-to-sign-in")
     browser.sign_in(room.tokens["responder"], then="/dead-letters")
     assert browser.driver.current_url.endswith("/dead-letters")
