@@ -140,7 +140,8 @@ def create_console_app(
         response.headers.setdefault("content-security-policy", CSP)
         response.headers["x-content-type-options"] = "nosniff"
         response.headers["referrer-policy"] = "same-origin"
-        response.headers.setdefault("cache-control", "no-store")
+        if not request.url.path.startswith("/static/"):  # (pages carry incident data: kept by no cache)
+            response.headers.setdefault("cache-control", "no-store")
         return response
 
     @app.exception_handler(SignIn)
