@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Index, Select, and_, func, or_, select
+from sqlalchemy import Engine, Index, MetaData, Select, and_, func, or_, select
 
 from consumers.clock.consumer import NOTICE_AUDIENCE
 from runtime.audit import audit_log
@@ -19,19 +19,58 @@ BULK_KINDS = ("incident.assessed", "notice.requested", "notice.delivered", "noti
 
 
 # What the pages group, count and page by, within one incident: each read is a range of one index, never a scan of
-# the incident's notices or clocks. Made when the console starts (a ledger made before has its tables already).
+# the incident's notices or clocks. Made when the console starts, on copies of the tables in a metadata of their
+# own: on the shared one, every new ledger's CREATE TABLE would carry them, inside its transaction.
+_OWN = MetaData()
+_notices, _clocks, _audit = (table.to_metadata(_OWN) for table in (notices, clocks, audit_log))
 INDEXES = (
-    Index("ix_console_notice_states", notices.c.incident_id, notices.c.state, notices.c.audience, notices.c.channel),
-    Index("ix_console_notice_pages", notices.c.incident_id, notices.c.audience, notices.c.recipient_id),
-    Index("ix_console_clock_due", clocks.c.incident_id, clocks.c.due_at, clocks.c.customer_id, clocks.c.jurisdiction),
-    Index("ix_console_clock_groups", clocks.c.incident_id, clocks.c.jurisdiction, clocks.c.audience, clocks.c.due_at),
-    Index("ix_console_audit_kinds", audit_log.c.incident_id, audit_log.c.kind, audit_log.c.at),
+    Index(
+        "ix_console_notice_states",
+        _notices.c.incident_id,
+        _notices.c.state,
+        _notices.c.audience,
+        _notices.c.channel,
+        postgresql_concurrently=True,
+    ),
+    Index(
+        "ix_console_notice_pages",
+        _notices.c.incident_id,
+        _notices.c.audience,
+        _notices.c.recipient_id,
+        postgresql_concurrently=True,
+    ),
+    Index(
+        "ix_console_clock_due",
+        _clocks.c.incident_id,
+        _clocks.c.due_at,
+        _clocks.c.customer_id,
+        _clocks.c.jurisdiction,
+        postgresql_concurrently=True,
+    ),
+    Index(
+        "ix_console_clock_groups",
+        _clocks.c.incident_id,
+        _clocks.c.jurisdiction,
+        _clocks.c.audience,
+        _clocks.c.due_at,
+        postgresql_concurrently=True,
+    ),
+    Index(
+        "ix_console_audit_kinds",
+        _audit.c.incident_id,
+        _audit.c.kind,
+        _audit.c.at,
+        postgresql_concurrently=True,
+    ),
 )
 
 
 def ensure_indexes(engine: Engine) -> None:
-    for index in INDEXES:
-        index.create(engine, checkfirst=True)
+    """Made outside a transaction: on PostgreSQL ``CREATE INDEX CONCURRENTLY``, so that a large ledger's
+    notifier and record consumer keep writing while the console's first start builds them."""
+    with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        for index in INDEXES:
+            index.create(conn, checkfirst=True)
 
 
 @dataclass(frozen=True)
