@@ -74,7 +74,8 @@ def run_console(settings: Settings, datamap: DataMap) -> None:
     try:
         # proxy headers are trusted from loopback only (uvicorn's default): behind a local https proxy the
         # console sees https and marks its cookies Secure
-        uvicorn.run(app, host=settings.console.host, port=settings.console.port, log_level="warning", access_log=False)
+        # log_config=None: uvicorn logs through the handler runtime.logging installed (JSON, redacted)
+        uvicorn.run(app, host=settings.console.host, port=settings.console.port, log_config=None, access_log=False)
     finally:
         publisher.close()
         ledger.close()
