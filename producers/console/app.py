@@ -27,6 +27,7 @@ from starlette.datastructures import FormData
 from breachwire.commands.assess import dry_run, offline_assessor
 from breachwire.commands.audit import evidence
 from breachwire.commands.dlq import replay_dead
+from consumers.assess.release import load_release_policy
 from consumers.assess.rules import RuleBook
 from consumers.notify.render import Renderer
 from producers.console import queries
@@ -109,6 +110,7 @@ def create_console_app(
     audit = AuditLog(ledger)
     actions = OncallActions(ledger, publisher, audit, datamap.vocabulary)
     templates = Jinja2Templates(env=_environment())
+    policy = load_release_policy(settings.release_policy)  # the assess service's own: what if assesses as it does
 
     def reassess(incident: str, notice_id: str) -> NoticeRequested | None:
         """The notice as assess requests it, from the incident's reports in order (the history they make)."""
@@ -121,7 +123,7 @@ def create_console_app(
         reports = ledger.reports_of(incident)
         received = [clock()]
         # one assessor for the reports in order: each revision's notices refer to the ones before
-        assessor = offline_assessor(datamap, rules, settings, collect, lambda: received[0])
+        assessor = offline_assessor(datamap, rules, settings, collect, lambda: received[0], policy)
         for report in reports:
             received[0] = report.received_at
             assessor.assess(report)
@@ -444,6 +446,20 @@ def create_console_app(
         row = await run_in_threadpool(queries.notice_row, ledger, result["notice_id"])
         return back_to(str(row["incident_id"]) if row else "", "approve")
 
+    @app.post("/incidents/{incident}/release")
+    async def release(request: Request, incident: str) -> Response:
+        session, form = await posted(request)
+        audience = text(form, "audience", 32) or None  # none: every held notice of the incident
+        await run(actions.release, session.actor, incident, audience, text(form, "reason"))
+        return back_to(incident, "release")
+
+    @app.post("/notices/{notice_id}/reject")
+    async def reject(request: Request, notice_id: str) -> Response:
+        session, form = await posted(request)
+        await run(actions.reject, session.actor, notice_id, text(form, "reason"))
+        row = await run_in_threadpool(queries.notice_row, ledger, notice_id)
+        return back_to(str(row["incident_id"]) if row else "", "reject")
+
     @app.get("/incidents/{incident}/evidence.zip")
     def evidence_pack(request: Request, incident: str) -> Response:
         signed_in(request)
@@ -554,7 +570,7 @@ def create_console_app(
             received_at=now,
             report=report,
         )
-        result = await run_in_threadpool(dry_run, reported, datamap, rules, settings, now)
+        result = await run_in_threadpool(dry_run, reported, datamap, rules, settings, now, policy)
         result["assessed_at_dt"] = now
         for customer in result["customers"]:
             for deadline in customer["deadlines"]:
