@@ -287,3 +287,34 @@ def test_a_one_time_code_signs_in_once(app: object, ledger: Ledger, settings: Se
         page = other.get("/sign-in")
         again = other.post("/sign-in", data={"token": used, "csrf": csrf_of(page.text)}, follow_redirects=False)
         assert again.status_code == 401 and "the code was used or has expired" in again.text
+
+
+def test_an_approver_rejects_an_authority_report_a_responder_cannot(
+    app: object, ledger: Ledger, datamap: DataMap, rules: RuleBook, settings: Settings
+) -> None:
+    from schemas import Audience, Release
+
+    reported, notices = record_incident(ledger, datamap, rules, settings, "linode-eu", a_report())
+    controller = next(n for n in notices if n.audience == "controller" and n.channel == "email")
+    authority = controller.model_copy(
+        update={
+            "notice_id": "ntc_authority_test",
+            "audience": Audience.AUTHORITY,
+            "recipient_name": "Supervisory authority",
+            "release": Release.APPROVE,
+        }
+    )
+    ledger.record_requested([authority])
+    responder = signed_in(app, ledger, Role.RESPONDER)
+    page = responder.get(f"/incidents/{reported.incident_id}")
+    assert "An approver decides on this report." in page.text and ">Reject</button>" not in page.text
+    forged = responder.post(
+        "/notices/ntc_authority_test/reject", data={"csrf": csrf_of(page.text), "reason": "not mine to say"}
+    )
+    assert forged.status_code == 403
+    approver = signed_in(app, ledger, Role.APPROVER)
+    page = approver.get(f"/incidents/{reported.incident_id}")
+    assert ">Reject</button>" in page.text
+    done = approver.post("/notices/ntc_authority_test/reject", data={"csrf": csrf_of(page.text), "reason": "No filing"})
+    assert done.status_code == 200 and "Rejected: the notice will not be sent." in done.text
+    assert ledger.notice_state("ntc_authority_test") == "rejected"
