@@ -22,7 +22,7 @@ from support import a_report, wait_until
 from breachwire.sinks import SmtpSink, WebhookSink
 from breachwire.stack import Stack, wait_for_http
 from breachwire.twilio_sink import TwilioSink
-from producers.oncall.tokens import Action, Role, Tokens
+from producers.oncall.tokens import Role, Tokens
 from producers.publish import ReportPublisher
 from runtime import broker
 from runtime.datamap import load_datamap
@@ -37,9 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser, needs_chromium]
 EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
 ALERTMANAGER_TOKEN = "alertmanager-test-token"
 TWILIO_SID = "AC" + "0123456789abcdef" * 2
-needs_release_policy = pytest.mark.skipif(
-    not hasattr(Action, "RELEASE"), reason="needs the release policy of issue 19 (held notices, Action.RELEASE)"
-)
 
 
 def free_port() -> int:
@@ -344,7 +341,6 @@ def test_without_javascript_at_320_px_a_responder_confirms_by_keyboard(room: Roo
         driver.quit()
 
 
-@needs_release_policy
 def test_a_monitor_alert_makes_an_incident_and_no_external_notice(room: Room, browser: Browser) -> None:
     from selenium.webdriver.common.by import By
 
@@ -381,7 +377,6 @@ def test_a_monitor_alert_makes_an_incident_and_no_external_notice(room: Room, br
     browser.shot("monitor-incident")
 
 
-@needs_release_policy
 def test_an_operator_previews_and_releases_held_controller_notices(room: Room, browser: Browser) -> None:
     from selenium.webdriver.common.by import By
 
