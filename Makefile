@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint schemas rules-table kafka-up kafka-down up clean bench-assess bench-notify bench-intake
+.PHONY: demo test lint schemas rules-table kafka-up kafka-down up clean bench-assess bench-notify bench-intake bench-console
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench-notify: $(STAMP)
 bench-intake: $(STAMP)
 	$(BIN)/breachwire kafka up
 	$(BIN)/python bench/intake.py
+
+# the console's incident view of an incident reaching 20,000 customers (BENCH: --customers, --rounds)
+bench-console: $(STAMP)
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf demo-output .breachwire .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ prints what happened, and stops what it started.
 
 import json
 import shutil
+import sys
 import time
 import uuid
 from collections import Counter
@@ -175,9 +176,11 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
     stack = Stack(env, log_dir=out_dir / "logs")
     base = f"http://{settings.intake.host}:{settings.intake.port}"
     try:
-        print("• starting intake, assess, notify and record", flush=True)
+        print("• starting intake, assess, notify, record, clock and the console", flush=True)
         stack.start()
         wait_for_http(f"{base}/healthz", 60, stack)
+        console = f"http://{settings.console.host}:{settings.console.port}"
+        wait_for_http(f"{console}/healthz", 60, stack)
 
         rules = load_rules(settings.rules_dir)
         counts: list[tuple[int, int]] = []
@@ -198,7 +201,9 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         print(f"Ledger:            {out_dir / 'ledger.db'}")
         print(f"Service logs:      {out_dir / 'logs'}/")
         print(f"Demo took {time.monotonic() - started:.1f} s")
-        return 0 if delivered == expected_count else 1
+        ok = delivered == expected_count
+        _open_console(console, services.ledger.url, services, stack, keep=ok and sys.stdin.isatty())
+        return 0 if ok else 1
     finally:
         stack.stop()
         sms.stop()
@@ -206,6 +211,30 @@ def run_demo(settings: Settings, out_dir: Path, timeout_s: float = 150.0) -> int
         smtp.stop()
         if we_started_broker:
             broker.stop(settings.broker)
+
+
+def _open_console(url: str, ledger_url: str, settings: Settings, stack: Stack, keep: bool) -> None:
+    """The console's address and a one-time sign-in code for an admin token made for this run; in a terminal,
+    the stack keeps serving the console until Ctrl-C."""
+    from producers.console.sessions import Sessions
+    from producers.oncall.tokens import Role, Tokens
+
+    ledger = Ledger.connect(ledger_url)
+    try:
+        token = Tokens(ledger).create(f"demo-{uuid.uuid4().hex[:6]}", Role.ADMIN)
+        code = Sessions(ledger, settings.console).one_time_code(token)
+    finally:
+        ledger.close()
+    print(f"\nConsole:           {url}/")
+    print(f"One-time token:    {code}  (signs in once, as an admin)")
+    if not keep:
+        return
+    print("The console stays up on this demo's ledger; Ctrl-C stops everything.", flush=True)
+    try:
+        while not stack.exited():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping…")
 
 
 def _run_scenario(

@@ -1,4 +1,4 @@
-"""Running one service in the foreground: ``breachwire run intake|assess|notify|record``."""
+"""Running one service in the foreground: ``breachwire run intake|assess|notify|record|clock|console``."""
 
 import gc
 import threading
@@ -18,7 +18,7 @@ from runtime.logging import configure
 from runtime.settings import Settings
 from runtime.topics import topics_for
 
-SERVICES = ("intake", "assess", "notify", "record", "clock")
+SERVICES = ("intake", "assess", "notify", "record", "clock", "console")
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +60,27 @@ def run_intake(settings: Settings, datamap: DataMap) -> None:
         ledger.close()
 
 
+def run_console(settings: Settings, datamap: DataMap) -> None:
+    from consumers.assess.rules import load_rules
+    from producers.console import create_console_app
+    from producers.publish import ReportPublisher
+
+    rules = load_rules(settings.rules_dir)  # the "what if" page assesses as the assess service does
+    publisher = ReportPublisher(
+        lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
+    )
+    ledger = Ledger.connect(settings.ledger.url)
+    app = create_console_app(settings, datamap, ledger, publisher, rules)
+    try:
+        # proxy headers are trusted from loopback only (uvicorn's default): behind a local https proxy the
+        # console sees https and marks its cookies Secure
+        # log_config=None: uvicorn logs through the handler runtime.logging installed (JSON, redacted)
+        uvicorn.run(app, host=settings.console.host, port=settings.console.port, log_config=None, access_log=False)
+    finally:
+        publisher.close()
+        ledger.close()
+
+
 def run_service(settings: Settings, service: str) -> None:
     kafka = settings.kafka
     if not broker.is_serving_address(kafka):
@@ -73,8 +94,9 @@ def run_service(settings: Settings, service: str) -> None:
         "intake": lambda: run_intake(settings, datamap),
         "assess": lambda: _assess(settings, datamap),
         "notify": lambda: _notify(settings, datamap),
-        "record": lambda: _record(settings),
+        "record": lambda: _record(settings, datamap),
         "clock": lambda: _clock(settings),
+        "console": lambda: run_console(settings, datamap),
     }
     runners[service]()
 
@@ -118,12 +140,12 @@ def _notify(settings: Settings, datamap: DataMap) -> None:
     raise SystemExit(run_workers(count, worker))
 
 
-def _record(settings: Settings) -> None:
+def _record(settings: Settings, datamap: DataMap) -> None:
     from consumers.record.consumer import build
 
     ledger = Ledger.connect(settings.ledger.url)
     try:
-        run_loops(build(settings, ledger))
+        run_loops(build(settings, ledger, datamap))
     finally:
         ledger.close()
 

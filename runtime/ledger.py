@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -227,6 +228,22 @@ notice_queue = Table(
 class Decision(StrEnum):
     RELEASED = "released"
     REJECTED = "rejected"
+
+
+# -- who an incident reaches, for the console's paged, searchable list (issue 19) ------------------------------
+
+affected = Table(
+    "affected",
+    metadata,
+    Column("incident_id", String(64), primary_key=True),
+    Column("customer_id", String(128), primary_key=True),
+    Column("jurisdiction", String(32), primary_key=True, doc="One row per jurisdiction; '' when none applies."),
+    Column("name", String(200), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("assessed_at", UTCDateTime, nullable=False, doc="The assessment these rows are from: the latest stands."),
+    Index("ix_affected_jurisdiction", "incident_id", "jurisdiction", "customer_id"),
+    Index("ix_affected_region", "incident_id", "region", "customer_id"),
+)
 
 
 class Queued(StrEnum):
@@ -439,23 +456,49 @@ class Ledger:
                 select(incidents.c.first_reported_at).where(incidents.c.incident_id == incident_id)
             ).scalar()
 
-    def record_assessment(self, message: IncidentAssessed) -> bool:
+    def record_assessment(self, message: IncidentAssessed, name: str = "", region: str = "") -> bool:
+        """Record an assessment; the customer (``name``, ``region`` from the data map) is listed as affected
+        under each of its jurisdictions, as of the latest assessment."""
         with self._tx() as conn:
-            return bool(
-                self._insert_ignore(
-                    conn,
-                    assessments,
-                    [
-                        {
-                            "incident_id": message.incident_id,
-                            "revision": message.revision,
-                            "customer_id": message.customer_id,
-                            "assessed_at": message.assessed_at,
-                            "message": message.model_dump_json(),
-                        }
-                    ],
-                )
+            added = self._insert_ignore(
+                conn,
+                assessments,
+                [
+                    {
+                        "incident_id": message.incident_id,
+                        "revision": message.revision,
+                        "customer_id": message.customer_id,
+                        "assessed_at": message.assessed_at,
+                        "message": message.model_dump_json(),
+                    }
+                ],
             )
+            if added and message.customer_id:
+                self._list_affected(conn, message, name, region)
+            return bool(added)
+
+    def _list_affected(self, conn: Connection, message: IncidentAssessed, name: str, region: str) -> None:
+        key = (affected.c.incident_id == message.incident_id) & (affected.c.customer_id == message.customer_id)
+        listed = conn.execute(select(func.max(affected.c.assessed_at)).where(key)).scalar()
+        if listed is not None and listed > message.assessed_at:
+            return  # a later assessment is listed already
+        conn.execute(delete(affected).where(key))
+        if message.no_one_affected:
+            return
+        conn.execute(
+            affected.insert(),
+            [
+                {
+                    "incident_id": message.incident_id,
+                    "customer_id": message.customer_id,
+                    "jurisdiction": jurisdiction,
+                    "name": name[:200],
+                    "region": region,
+                    "assessed_at": message.assessed_at,
+                }
+                for jurisdiction in sorted(set(message.jurisdictions)) or [""]
+            ],
+        )
 
     # -- notices -------------------------------------------------------------------------------------------
 

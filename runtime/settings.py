@@ -225,6 +225,19 @@ class NotifySettings(BaseModel):
         )
 
 
+class ConsoleSettings(BaseModel):
+    """The on-call web console (``breachwire run console``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, description="A sign-in lasts this long, then signs in again.")
+    idle_timeout_s: int = Field(default=3600, ge=60, description="A session unused this long has expired.")
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto: Secure cookies when served over https or behind a proxy saying so."
+    )
+    page_size: int = Field(default=50, ge=5, le=500, description="Customers, clocks or notices per page.")
+
+
 class LogSettings(BaseModel):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -245,6 +258,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     datamap_dir: Path = PROJECT_ROOT / "examples" / "datamap"
     rules_dir: Path = PROJECT_ROOT / "rules"

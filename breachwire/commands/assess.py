@@ -8,14 +8,23 @@ REPORT.json is an ``incidents.reported`` message, or a bare report with ``--subp
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from consumers.assess.consumer import Assess
+    from consumers.assess.release import ReleasePolicy
+    from consumers.assess.rules import RuleBook
+    from runtime.datamap import DataMap
+    from schemas import IncidentReported
+    from schemas.common import Message
 
 
 def _parse_at(text: str) -> datetime:
@@ -31,15 +40,12 @@ def _problem(where: str, message: str) -> int:
 
 
 def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.assess.consumer import Assess
     from consumers.assess.release import load_release_policy
     from consumers.assess.rules import RulesError, load_rules
     from runtime.datamap import DataMapError, load_datamap
     from runtime.logging import configure
-    from runtime.topics import topics_for
     from runtime.validation import field_errors
-    from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Report, Source, incident_id
-    from schemas.common import Message
+    from schemas import IncidentReported, Report, Source, incident_id
 
     if not args.dry_run:
         return _problem("assess", "only --dry-run is available here; the assess service runs with `run assess`")
@@ -94,10 +100,46 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
             print(f"breachwire: {path}: {name}", file=sys.stderr)
         return 2
 
+    print(json.dumps(dry_run(reported, datamap, rules, settings, now, policy), indent=2, ensure_ascii=False))
+    return 0
+
+
+def offline_assessor(
+    datamap: "DataMap",
+    rules: "RuleBook",
+    settings: Settings,
+    emit: "Callable[[str, str, Message], None]",
+    clock: Callable[[], datetime],
+    policy: "ReleasePolicy | None" = None,
+) -> "Assess":
+    """The assess consumer's own assessor, handing what it would publish to ``emit`` instead of Kafka: the one
+    place the dry run, the console's what-if and previews build it. ``policy`` is the release policy; by default
+    the settings' one."""
+    from consumers.assess.consumer import Assess
+    from consumers.assess.release import load_release_policy
+    from runtime.topics import topics_for
+
+    if policy is None:
+        policy = load_release_policy(settings.release_policy)
+    return Assess(datamap, rules, topics_for(settings.kafka), emit, settings.oncall, clock, policy=policy)
+
+
+def dry_run(
+    reported: "IncidentReported",
+    datamap: "DataMap",
+    rules: "RuleBook",
+    settings: Settings,
+    now: datetime,
+    policy: "ReleasePolicy | None" = None,
+) -> dict[str, Any]:
+    """The assess consumer's own steps on one report, publishing nothing: every affected customer with its
+    jurisdictions, audiences, notices and legal clocks (due in UTC and in the customer's zone). ``policy`` is the
+    release policy; by default the settings' one."""
+    from schemas import IncidentAssessed, NoticeRequested
+
     emitted: list[Message] = []
-    topics = topics_for(settings.kafka)
-    outcome = Assess(
-        datamap, rules, topics, lambda _t, _k, m: emitted.append(m), settings.oncall, lambda: now, policy=policy
+    outcome = offline_assessor(
+        datamap, rules, settings, lambda _t, _k, m: emitted.append(m), lambda: now, policy
     ).assess(reported)
     notices = [m for m in emitted if isinstance(m, NoticeRequested)]
     assessed = [m for m in emitted if isinstance(m, IncidentAssessed)]
@@ -151,8 +193,7 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
         "oncall_alerts": [_notice(n) for n in notices if n.audience.value == "oncall"],
         "customers": customers,
     }
-    print(json.dumps(result, indent=2, ensure_ascii=False))
-    return 0
+    return result
 
 
 def _notice(notice: Any) -> dict[str, Any]:

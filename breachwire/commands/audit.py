@@ -29,13 +29,13 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
         ledger.close()
 
 
-def _export(ledger: Any, audit: Any, incident_id: str, out: Path) -> int:
+def evidence(ledger: Any, audit: Any, incident_id: str) -> dict[str, str] | None:
+    """An incident's evidence pack as files (relative path → text): ``timeline.json``, ``receipts.json`` and each
+    notice as it went out under ``notices/``; None when the ledger has no such incident."""
     incident = ledger.incident(incident_id)
     if incident is None:
-        print(f"breachwire audit: no incident {incident_id} in the ledger", file=sys.stderr)
-        return 1
+        return None
     verdict = audit.verify()
-    (out / "notices").mkdir(parents=True, exist_ok=True)
     notices = ledger.notices(incident_id)
     timeline = {
         "incident": incident,
@@ -52,17 +52,29 @@ def _export(ledger: Any, audit: Any, incident_id: str, out: Path) -> int:
             for e in audit.entries(incident_id)
         ],
     }
-    (out / "timeline.json").write_text(json.dumps(timeline, indent=2, default=str) + "\n", encoding="utf-8")
+    files = {"timeline.json": json.dumps(timeline, indent=2, default=str) + "\n"}
     receipts = []
     for n in notices:
         rendered = ledger.rendered(n.notice_id)
         if rendered is not None:
-            (out / "notices" / f"{n.notice_id}.txt").write_text(rendered, encoding="utf-8")
+            files[f"notices/{n.notice_id}.txt"] = rendered
         approval = ledger.approval(n.notice_id)
         # who released (a held notice) or rejected (an authority report) it, when and why
         receipts.append({**n.__dict__, "approval": approval, "decision": ledger.decision(n.notice_id)})
-    (out / "receipts.json").write_text(json.dumps(receipts, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"evidence for {incident_id} in {out}: timeline.json, receipts.json, {len(notices)} notices")
+    files["receipts.json"] = json.dumps(receipts, indent=2, default=str) + "\n"
+    return files
+
+
+def _export(ledger: Any, audit: Any, incident_id: str, out: Path) -> int:
+    files = evidence(ledger, audit, incident_id)
+    if files is None:
+        print(f"breachwire audit: no incident {incident_id} in the ledger", file=sys.stderr)
+        return 1
+    (out / "notices").mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+    notices = len(json.loads(files["receipts.json"]))
+    print(f"evidence for {incident_id} in {out}: timeline.json, receipts.json, {notices} notices")
     return 0
 
 

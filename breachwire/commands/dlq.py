@@ -6,9 +6,45 @@ and publishes it to ``notices.requested``, so the notifier delivers it as it wou
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from runtime.ledger import Ledger
+    from schemas import NoticeRequested
+
+
+@dataclass
+class Replay:
+    """What a replay did: the notices requested again, and the one Kafka did not take (it stopped there)."""
+
+    replayed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: tuple[str, str] | None = None
+
+
+def replay_dead(ledger: "Ledger", publish: "Callable[[NoticeRequested], None]", notice_ids: Iterable[str]) -> Replay:
+    """Request dead notices again: each made requested in the ledger, then published; one Kafka refuses is made
+    dead again and ends the replay. ``publish`` raises ``runtime.kafka.PublishError`` when not acknowledged."""
+    from runtime.kafka import PublishError
+
+    outcome = Replay()
+    for nid in notice_ids:
+        notice = ledger.reset_for_replay(nid)
+        if notice is None:
+            outcome.skipped.append(nid)  # not dead (any more): replayed by someone else, or never dead
+            continue
+        try:
+            publish(notice)
+        except PublishError as exc:
+            ledger.undo_replay(nid)
+            outcome.failed = (nid, str(exc))
+            return outcome
+        outcome.replayed.append(nid)
+    return outcome
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -31,7 +67,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.kafka import PublishError, make_producer, publish
+    from runtime.kafka import make_producer, publish
     from runtime.ledger import Ledger
     from runtime.topics import topics_for
 
@@ -42,22 +78,20 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         if not args.all and ids[0] not in {row.notice_id for row in ledger.dead_notices()}:
             print(f"breachwire: {args.notice}: no such dead notice (see `breachwire dlq list`)", file=sys.stderr)
             return 1
-        producer = make_producer(settings.kafka)
+        producer = made = make_producer(settings.kafka)
         topic = topics_for(settings.kafka).requested
-        replayed = 0
-        for nid in ids:
-            notice = ledger.reset_for_replay(nid)
-            if notice is None:
-                continue
-            try:
-                publish(producer, topic, notice.recipient_id, notice, settings.kafka.ack_timeout_s)
-            except PublishError as exc:
-                ledger.undo_replay(nid)
-                print(f"breachwire: {nid}: not replayed, Kafka did not acknowledge: {exc}", file=sys.stderr)
-                return 1
-            replayed += 1
+
+        def send(notice: "NoticeRequested") -> None:
+            publish(made, topic, notice.recipient_id, notice, settings.kafka.ack_timeout_s)
+
+        outcome = replay_dead(ledger, send, ids)
+        for nid in outcome.replayed:
             print(f"replayed {nid}")
-        print(f"{replayed} notice(s) requested again")
+        if outcome.failed is not None:
+            nid, error = outcome.failed
+            print(f"breachwire: {nid}: not replayed, Kafka did not acknowledge: {error}", file=sys.stderr)
+            return 1
+        print(f"{len(outcome.replayed)} notice(s) requested again")
         return 0
     finally:
         if producer is not None:

@@ -90,6 +90,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         for sub in datamap.subprocessors.values():
             if sub.webhook_secrets:
                 print(f"  {sub.id:<22} {sub.webhook_secrets[0].get_secret_value()}")
+        console = f"http://{settings.console.host}:{settings.console.port}"
+        wait_for_http(f"{console}/healthz", 60, stack)
+        print(f"Console on {console}/ (a token to sign in: `breachwire incident token create --name N --role R`)")
         print(f"Ledger: {settings.ledger.url}\nCtrl-C stops everything.", flush=True)
         while not (dead := stack.exited()):
             time.sleep(0.5)

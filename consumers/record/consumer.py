@@ -16,6 +16,7 @@ from kafka import KafkaProducer
 
 from runtime.audit import AuditLog
 from runtime.consumer import ConsumerLoop, Received
+from runtime.datamap import DataMap
 from runtime.kafka import make_consumer, make_producer
 from runtime.ledger import Ledger
 from runtime.settings import Settings
@@ -46,14 +47,18 @@ class RecordReports:
 
 
 class RecordAssessments:
-    def __init__(self, ledger: Ledger, audit: AuditLog | None = None) -> None:
+    def __init__(self, ledger: Ledger, audit: AuditLog | None = None, datamap: DataMap | None = None) -> None:
         self._ledger = ledger
         self._audit = audit or AuditLog(ledger)
+        self._customers = datamap.customers if datamap is not None else {}
 
     def __call__(self, batch: Sequence[Received[IncidentAssessed]]) -> None:
         for received in batch:
             m = received.message
-            self._ledger.record_assessment(m)
+            # the customer's name and region as the data map has them, for the console's list of who is affected
+            customer = self._customers.get(m.customer_id)
+            name, region = (customer.name, customer.region) if customer else ("", "")
+            self._ledger.record_assessment(m, name, region)
             self._audit.append(
                 f"assessment:{m.incident_id}:{m.revision}:{m.customer_id}",
                 "incident.assessed",
@@ -141,14 +146,16 @@ def _loop(
     )
 
 
-def build(settings: Settings, ledger: Ledger) -> list[ConsumerLoop[Any]]:
+def build(settings: Settings, ledger: Ledger, datamap: DataMap | None = None) -> list[ConsumerLoop[Any]]:
     topics = topics_for(settings.kafka)
     producer = make_producer(settings.kafka)
     audit = AuditLog(ledger)
     outcomes = RecordOutcomes(audit)
     return [
         _loop(settings, producer, "reported", topics.reported, IncidentReported, RecordReports(ledger, audit)),
-        _loop(settings, producer, "assessed", topics.assessed, IncidentAssessed, RecordAssessments(ledger, audit)),
+        _loop(
+            settings, producer, "assessed", topics.assessed, IncidentAssessed, RecordAssessments(ledger, audit, datamap)
+        ),
         _loop(settings, producer, "requested", topics.requested, NoticeRequested, RecordRequests(ledger, audit)),
         _loop(settings, producer, "sent", topics.sent, NoticeSent, outcomes),
         _loop(settings, producer, "dead", topics.dead, NoticeDead, outcomes),

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 DEPLOY = ROOT / "deploy" / "kafka"
-APP_SERVICES = ("intake", "assess", "notify", "record", "clock")
+APP_SERVICES = ("intake", "assess", "notify", "record", "clock", "console")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,145 @@
+"""Console sign-in: an on-call token (``producers.oncall.tokens``) exchanged for a server-side session.
+
+The browser holds only a random session id (HttpOnly, SameSite=Strict, Secure over https); the ledger keeps its
+sha256, the hash of the token it was opened with, a CSRF token and when it expires. Every request looks the token
+up again, so a revoked token ends its sessions at once, and the role is the token's, enforced as the API does.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Column, String, Table, delete, select, update
+
+from producers.oncall.tokens import Actor, Role, Tokens, Unauthenticated, hash_token
+from runtime.ledger import Ledger, UTCDateTime, metadata
+from runtime.settings import ConsoleSettings
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True, doc="sha256 of the cookie's session id."),
+    Column("token_hash", String(64), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+
+console_codes = Table(
+    "console_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True, doc="sha256 of a one-time sign-in code."),
+    Column("token_hash", String(64), nullable=False, doc="The token whose role a session opened with it has."),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+CODE_PREFIX = "bwc_"  # a one-time sign-in code, told apart from a token at a glance
+
+
+@dataclass(frozen=True)
+class Session:
+    actor: Actor
+    csrf: str
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def same(given: str | None, expected: str) -> bool:
+    """A constant-time comparison of a submitted CSRF token."""
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class Sessions:
+    def __init__(self, ledger: Ledger, settings: ConsoleSettings) -> None:
+        self._ledger = ledger
+        self._engine = ledger.engine
+        self._tokens = Tokens(ledger)
+        self._settings = settings
+        # the tables were defined after the ledger may have created its tables: make sure they exist
+        console_sessions.create(self._engine, checkfirst=True)
+        console_codes.create(self._engine, checkfirst=True)
+
+    def one_time_code(self, token: str, ttl_s: int = 86_400, now: datetime | None = None) -> str:
+        """A code that opens one session with ``token``'s role, once, within ``ttl_s``: what a demo or a
+        hand-over prints instead of the token itself."""
+        self._tokens.identify(token)  # (a live token, or Unauthenticated)
+        code = CODE_PREFIX + secrets.token_urlsafe(32)
+        at = now or datetime.now(UTC)
+        with self._engine.begin() as conn:
+            conn.execute(
+                console_codes.insert().values(
+                    code_hash=_hash(code), token_hash=hash_token(token), expires_at=at + timedelta(seconds=ttl_s)
+                )
+            )
+        return code
+
+    def _redeem(self, code: str, at: datetime) -> str | None:
+        """The token hash of an unused, unexpired one-time code, which is used up by this call."""
+        key = console_codes.c.code_hash == _hash(code)
+        with self._engine.begin() as conn:
+            taken = conn.execute(
+                update(console_codes)
+                .where(key, console_codes.c.used_at.is_(None), console_codes.c.expires_at > at)
+                .values(used_at=at)
+            )
+            if taken.rowcount != 1:
+                return None
+            return str(conn.execute(select(console_codes.c.token_hash).where(key)).scalar_one())
+
+    def open(self, token: str, now: datetime | None = None) -> tuple[str, Session]:
+        """A new session for a valid token or one-time code: (the cookie's session id, the session). Raises
+        Unauthenticated."""
+        token, at = token.strip(), now or datetime.now(UTC)
+        if token.startswith(CODE_PREFIX):
+            token_hash = self._redeem(token, at)
+            found = self._ledger.token(token_hash) if token_hash else None
+            if token_hash is None or found is None:
+                raise Unauthenticated("unknown, used or expired sign-in code")
+            actor = Actor(found[0], Role(found[1]))
+        else:
+            actor, token_hash = self._tokens.identify(token), hash_token(token)
+        session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self._engine.begin() as conn:
+            conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < at))
+            conn.execute(
+                console_sessions.insert().values(
+                    session_hash=_hash(session_id),
+                    token_hash=token_hash,
+                    csrf=csrf,
+                    created_at=at,
+                    seen_at=at,
+                    expires_at=at + timedelta(seconds=self._settings.session_ttl_s),
+                )
+            )
+        return session_id, Session(actor, csrf)
+
+    def find(self, session_id: str | None, now: datetime | None = None) -> Session | None:
+        """The live session of a cookie: None when unknown, expired, idle too long or its token revoked."""
+        if not session_id:
+            return None
+        at = now or datetime.now(UTC)
+        key = console_sessions.c.session_hash == _hash(session_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(select(console_sessions).where(key)).first()
+        if row is None:
+            return None
+        idle_until = row.seen_at + timedelta(seconds=self._settings.idle_timeout_s)
+        found = self._ledger.token(row.token_hash)
+        if at >= row.expires_at or at >= idle_until or found is None:
+            self.close(session_id)
+            return None
+        if at - row.seen_at > timedelta(seconds=30):  # (not a write on every request)
+            with self._engine.begin() as conn:
+                conn.execute(update(console_sessions).where(key).values(seen_at=at))
+        return Session(Actor(found[0], Role(found[1])), row.csrf)
+
+    def close(self, session_id: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(console_sessions).where(console_sessions.c.session_hash == _hash(session_id)))

@@ -1,0 +1,47 @@
+"""An incident put straight into a ledger as the record and clock consumers would leave it (for the console's
+tests and benchmark): the assess consumer's own steps on a report, without Kafka."""
+
+from datetime import UTC, datetime
+
+from breachwire.commands.assess import offline_assessor
+from consumers.assess.rules import RuleBook
+from runtime.datamap import DataMap
+from runtime.ledger import ClockRow, Ledger
+from runtime.settings import Settings
+from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Report, Source, incident_id
+from schemas.common import Message
+
+
+def record_incident(
+    ledger: Ledger,
+    datamap: DataMap,
+    rules: RuleBook,
+    settings: Settings,
+    subprocessor: str,
+    report: Report,
+    source: Source = Source.SUBPROCESSOR,
+) -> tuple[IncidentReported, list[NoticeRequested]]:
+    now = datetime.now(UTC)
+    reported = IncidentReported(
+        incident_id=incident_id(subprocessor, report.reference),
+        subprocessor_id=subprocessor,
+        source=source,
+        delivery_id=f"test-{report.reference}",
+        received_at=now,
+        report=report,
+    )
+    emitted: list[Message] = []
+    offline_assessor(datamap, rules, settings, lambda _t, _k, m: emitted.append(m), lambda: now).assess(reported)
+    ledger.record_report(reported)
+    notices = [m for m in emitted if isinstance(m, NoticeRequested)]
+    for m in emitted:
+        if isinstance(m, IncidentAssessed) and m.customer_id:
+            customer = datamap.customers[m.customer_id]
+            ledger.record_assessment(m, customer.name, customer.region)
+            for d in m.deadlines:
+                if d.due_at is not None:
+                    ledger.track_clock(
+                        ClockRow(m.incident_id, m.customer_id, d.jurisdiction, d.audience, now, d.due_at, d.citation, 0)
+                    )
+    ledger.record_requested(notices)
+    return reported, notices
