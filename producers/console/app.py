@@ -349,8 +349,17 @@ def create_console_app(
             ledger, incident, clocks_page, size, sum(g["count"] for g in clock_groups)
         )
         now = clock()
+        reports = ledger.reports_of(incident)
+        determinations = max(reports, key=lambda r: r.report.sequence).report.determinations if reports else {}
+        for group in clock_groups:
+            group["waiting"] = queries.waits_for_determination(
+                rules, determinations, group["jurisdiction"], group["audience"]
+            )
         for row in clock_rows:
             row["state"] = queries.clock_state(row["due_at"], row["notice_states"], now)
+            row["waiting"] = queries.waits_for_determination(
+                rules, determinations, row["jurisdiction"], row["audience"]
+            )
         notice_groups = queries.notice_groups(ledger, incident)
         notice_rows, notices_at = queries.notice_page(
             ledger,

@@ -2,12 +2,14 @@
 page of an incident reaching 100,000 customers costs what a page of one reaching ten does."""
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Index, MetaData, Select, and_, func, or_, select
 
+from consumers.assess.rules import RuleBook
 from consumers.clock.consumer import NOTICE_AUDIENCE
 from runtime.audit import audit_log
 from runtime.ledger import Ledger, affected, clocks, incidents, notices
@@ -299,6 +301,20 @@ def clock_page(ledger: Ledger, incident_id: str, page: int, size: int, total: in
         audience = NOTICE_AUDIENCE.get(row["audience"], row["audience"])
         row["notice_states"] = answered.get((row["customer_id"], audience), set())
     return rows, at
+
+
+def waits_for_determination(
+    rules: RuleBook, determinations: Mapping[str, datetime], jurisdiction: str, audience: str
+) -> bool:
+    """A clock of this jurisdiction and audience runs from a determination not yet recorded: its due time is the
+    latest possible one, and it starts when the determination is recorded (an on-call update with
+    ``determinations``)."""
+    try:
+        law = rules[jurisdiction]
+    except KeyError:  # a law the rules no longer have: nothing to say about it
+        return False
+    determined = determinations.get(jurisdiction)
+    return any(o.waits_for(determined) is not None for o in law.obligations if o.audience == audience)
 
 
 def clock_state(due_at: datetime, notice_states: set[str], now: datetime) -> str:

@@ -318,3 +318,22 @@ def test_an_approver_rejects_an_authority_report_a_responder_cannot(
     done = approver.post("/notices/ntc_authority_test/reject", data={"csrf": csrf_of(page.text), "reason": "No filing"})
     assert done.status_code == 200 and "Rejected: the notice will not be sent." in done.text
     assert ledger.notice_state("ntc_authority_test") == "rejected"
+
+
+def test_a_clock_waiting_for_a_determination_says_so(
+    app: object, ledger: Ledger, datamap: DataMap, rules: RuleBook, settings: Settings
+) -> None:
+    report = a_report(regions=["sg"])
+    reported, _ = record_incident(ledger, datamap, rules, settings, "linode-sg", report)
+    client = signed_in(app, ledger)
+    page = client.get(f"/incidents/{reported.incident_id}").text
+    clocks = page[page.index('id="h-clocks"') : page.index('<table id="clocks">')]
+    assert "sg-pdpa" in clocks
+    assert "latest possible: waits for a determination" in clocks
+    # once an update records Singapore's determination, its clocks no longer wait
+    determined = report.model_copy(
+        update={"sequence": 2, "determinations": {"sg-pdpa": report.aware_at + timedelta(days=1)}}
+    )
+    record_incident(ledger, datamap, rules, settings, "linode-sg", determined)
+    page = client.get(f"/incidents/{reported.incident_id}").text
+    assert "waits for a determination" not in page[page.index('id="h-clocks"') :]
