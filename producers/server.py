@@ -18,7 +18,7 @@ from runtime.settings import Settings
 
 def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: ReportPublisher) -> FastAPI:
     subprocessors = set(datamap.subprocessors)
-    actions = OncallActions(ledger, publisher, AuditLog(ledger), datamap.vocabulary)
+    actions = OncallActions(ledger, publisher, AuditLog(ledger, settings.audit.key), datamap.vocabulary)
     app = create_app(
         settings.intake,
         datamap,

@@ -1,28 +1,38 @@
-"""The audit trail: an append-only log in the ledger's database where each entry carries the hash of the one
+"""The audit trail: an append-only log in the ledger's database where each entry carries the MAC of the one
 before it, so that changing, removing or reordering any entry breaks the chain and ``verify`` names it.
 
-An entry's hash is sha256 over its position, time, incident, kind, actor, data and the previous entry's hash
-(canonical JSON). Entries are appended with the next position as primary key: two writers racing for the same
-position collide on the key and the loser retries on top of the winner, on SQLite and PostgreSQL alike. Every
-entry has a unique ``key`` so that a consumer replaying its topic appends nothing twice.
+An entry's MAC is HMAC-SHA256, under a key kept outside the database (``audit.key``), over every column of the
+entry: chain version, position, key, time, incident, kind, actor, data and the previous entry's MAC (canonical
+JSON). Someone who can write the database but has not got the key cannot rewrite an entry and re-MAC the rest.
+Entries are appended with the next position as primary key: two writers racing for the same position collide on
+the key and the loser retries on top of the winner, on SQLite and PostgreSQL alike. Every entry has a unique
+``key`` so that a consumer replaying its topic appends nothing twice.
 
-Removing the newest entries leaves a valid shorter chain: ``verify`` prints the head hash so that it can be
-kept elsewhere (a ticket, a signed email) and compared later.
+Chain versions: entries written before the chain was keyed (version 1) carry a plain sha256 over all columns but
+``key``; they are still checked as before and reported as unkeyed. Every new entry is version 2 and links to the
+one before it whatever its version; an unkeyed entry after a keyed one is refused by ``verify``.
+
+Cutting the newest entries leaves a valid shorter chain: the checkpoints (``runtime.checkpoints``), the head
+published to its own topic and appended to a file outside the database, are what ``verify`` compares it with.
 """
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, Text, func, select
-from sqlalchemy.exc import IntegrityError
+from pydantic import SecretStr
+from sqlalchemy import Column, Integer, String, Table, Text, func, inspect, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from runtime.ledger import Ledger, UTCDateTime, metadata
+from runtime.settings import AuditSettings
 
 GENESIS = "0" * 64
+UNKEYED, KEYED = 1, 2
 
 audit_log = Table(
     "audit_log",
@@ -37,7 +47,8 @@ audit_log = Table(
     Column("actor", String(128), nullable=False),
     Column("data", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, doc="Version 2: the entry's HMAC; version 1: its plain sha256."),
+    Column("version", Integer, nullable=False, server_default=text(str(UNKEYED))),
 )
 
 
@@ -52,6 +63,7 @@ class Entry:
     data: dict[str, Any]
     prev_hash: str
     hash: str
+    version: int = KEYED
 
 
 @dataclass(frozen=True)
@@ -61,17 +73,45 @@ class Verdict:
     head: str
     problem: str | None = None
     seq: int | None = None
+    head_seq: int = 0
+    unkeyed: int = 0
+    macs: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 def entry_hash(
     seq: int, at: datetime, incident_id: str | None, kind: str, actor: str, data_json: str, prev_hash: str
 ) -> str:
+    """A version 1 (unkeyed) entry's hash."""
     canonical = json.dumps(
         [seq, at.astimezone(UTC).isoformat(), incident_id, kind, actor, data_json, prev_hash],
         separators=(",", ":"),
         ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def entry_mac(
+    secret: bytes,
+    seq: int,
+    key: str,
+    at: datetime,
+    incident_id: str | None,
+    kind: str,
+    actor: str,
+    data_json: str,
+    prev_hash: str,
+) -> str:
+    """A version 2 (keyed) entry's MAC over every column but the MAC itself."""
+    canonical = json.dumps(
+        [KEYED, seq, key, at.astimezone(UTC).isoformat(), incident_id, kind, actor, data_json, prev_hash],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def _secret(key: SecretStr | None) -> bytes:
+    return (key or AuditSettings().key).get_secret_value().encode()
 
 
 def _canonical(data: dict[str, Any]) -> str:
@@ -82,11 +122,27 @@ def _entry(row: Any) -> Entry:
     return Entry(**{**row._mapping, "data": json.loads(row.data)})
 
 
+def _add_version_column(ledger: Ledger) -> None:
+    """A ledger from before the chain was keyed: its entries become version 1 (unkeyed)."""
+    if "version" in {c["name"] for c in inspect(ledger.engine).get_columns("audit_log")}:
+        return
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE audit_log ADD COLUMN version INTEGER NOT NULL DEFAULT {UNKEYED}"))
+    except DBAPIError:
+        # another process added it first
+        if "version" not in {c["name"] for c in inspect(ledger.engine).get_columns("audit_log")}:
+            raise
+
+
 class AuditLog:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, key: SecretStr | None = None) -> None:
+        """``key`` is ``settings.audit.key``; left out, the demo key of the embedded defaults."""
         self._engine = ledger.engine
+        self._secret = _secret(key)
         # the table was defined after the ledger may have created its tables: make sure it exists
         audit_log.create(self._engine, checkfirst=True)
+        _add_version_column(ledger)
 
     def append(
         self,
@@ -120,7 +176,8 @@ class AuditLog:
                             actor=actor,
                             data=data_json,
                             prev_hash=prev,
-                            hash=entry_hash(seq, when, incident_id, kind, actor, data_json, prev),
+                            hash=entry_mac(self._secret, seq, key, when, incident_id, kind, actor, data_json, prev),
+                            version=KEYED,
                         )
                     )
                 return True
@@ -143,31 +200,53 @@ class AuditLog:
         """Walk the chain from the first entry; the first entry that does not fit is named."""
         with self._engine.connect() as conn:
             rows: Iterable[Any] = conn.execute(select(audit_log).order_by(audit_log.c.seq))
-            return check(rows)
+            return check(rows, self._secret)
+
+    def head(self) -> Entry | None:
+        """The newest entry, if any."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).first()
+        return _entry(row) if row else None
 
 
-def check(rows: Iterable[Any]) -> Verdict:
-    prev, expected_seq, count = GENESIS, 1, 0
+def check(rows: Iterable[Any], secret: bytes | None = None) -> Verdict:
+    """Walk the chain from the first entry; the first entry that does not fit is named."""
+    secret = secret if secret is not None else _secret(None)
+    prev, expected_seq, count, unkeyed, keyed = GENESIS, 1, 0, 0, False
+    macs: dict[int, str] = {}
+
+    def broken(problem: str, seq: int) -> Verdict:
+        return Verdict(False, count, prev, problem, seq, expected_seq - 1, unkeyed, macs)
+
     for row in rows:
         if row.seq != expected_seq:
             missing = (
                 f"entry {expected_seq}" if row.seq == expected_seq + 1 else f"entries {expected_seq}-{row.seq - 1}"
             )
-            return Verdict(
-                False, count, prev, f"{missing} removed (entry {row.seq} follows entry {expected_seq - 1})", row.seq
-            )
+            return broken(f"{missing} removed (entry {row.seq} follows entry {expected_seq - 1})", row.seq)
         if row.prev_hash != prev:
-            return Verdict(
-                False,
-                count,
-                prev,
-                f"entry {row.seq} does not follow entry {row.seq - 1}: removed or reordered",
-                row.seq,
+            return broken(f"entry {row.seq} does not follow entry {row.seq - 1}: removed or reordered", row.seq)
+        version = getattr(row, "version", UNKEYED)
+        if version == KEYED:
+            recomputed = entry_mac(
+                secret, row.seq, row.key, row.at, row.incident_id, row.kind, row.actor, row.data, row.prev_hash
             )
-        recomputed = entry_hash(row.seq, row.at, row.incident_id, row.kind, row.actor, row.data, row.prev_hash)
-        if recomputed != row.hash:
-            return Verdict(
-                False, count, prev, f"entry {row.seq} ({row.kind}) was changed: its hash does not match", row.seq
-            )
+            if not hmac.compare_digest(recomputed, row.hash):
+                return broken(
+                    f"entry {row.seq} ({row.kind}) was changed: its MAC does not match "
+                    "(rewritten, or re-MACed without the audit key)",
+                    row.seq,
+                )
+            keyed = True
+        elif version == UNKEYED:
+            if keyed:
+                return broken(f"entry {row.seq} ({row.kind}) is unkeyed after keyed entries: forged", row.seq)
+            recomputed = entry_hash(row.seq, row.at, row.incident_id, row.kind, row.actor, row.data, row.prev_hash)
+            if recomputed != row.hash:
+                return broken(f"entry {row.seq} ({row.kind}) was changed: its hash does not match", row.seq)
+            unkeyed += 1
+        else:
+            return broken(f"entry {row.seq} ({row.kind}) has an unknown chain version {version}", row.seq)
+        macs[row.seq] = row.hash
         prev, expected_seq, count = row.hash, expected_seq + 1, count + 1
-    return Verdict(True, count, prev)
+    return Verdict(True, count, prev, head_seq=expected_seq - 1, unkeyed=unkeyed, macs=macs)

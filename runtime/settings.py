@@ -87,6 +87,20 @@ class LedgerSettings(BaseModel):
     url: str = f"sqlite:///{STATE_DIR / 'ledger.db'}"
 
 
+# Only for a local run on the embedded defaults: compose and any deployment set their own key (no default there).
+DEMO_AUDIT_KEY = "breachwire-demo-audit-key-not-for-production"
+
+
+class AuditSettings(BaseModel):
+    key: SecretStr = Field(
+        default=SecretStr(DEMO_AUDIT_KEY),
+        description="HMAC key of the audit chain; kept outside the database, so a database writer cannot re-MAC it.",
+    )
+    checkpoints_file: Path | None = Field(
+        default=None, description="Where audit checkpoints are appended; unset: <state_dir>/audit-checkpoints.jsonl."
+    )
+
+
 class IntakeSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -251,6 +265,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     monitors: MonitorsSettings = Field(default_factory=MonitorsSettings)
     oncall: OncallSettings = Field(default_factory=OncallSettings)
@@ -268,6 +283,10 @@ class Settings(BaseSettings):
     )
     templates_dir: Path = PROJECT_ROOT / "templates"
     state_dir: Path = STATE_DIR
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        return self.audit.checkpoints_file or self.state_dir / "audit-checkpoints.jsonl"
 
     @model_validator(mode="after")
     def _bootstrap_follows_local_broker(self) -> "Settings":

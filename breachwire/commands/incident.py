@@ -72,7 +72,7 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
             actor.require(Action.READ)
             return _show(ledger, args.incident_id) if args.action == "show" else _list(ledger)
         datamap = load_datamap(settings.datamap_dir)
-        actions = OncallActions(ledger, publisher, AuditLog(ledger), datamap.vocabulary)
+        actions = OncallActions(ledger, publisher, AuditLog(ledger, settings.audit.key), datamap.vocabulary)
         if args.action == "declare":
             message = actions.declare(actor, args.subprocessor, _read_report(args.file))
         elif args.action == "approve":

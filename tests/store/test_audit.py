@@ -1,12 +1,14 @@
 """The audit chain on SQLite and PostgreSQL: appends once per key, and any change, removal or reorder is named."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, update
+from pydantic import SecretStr
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, update
 
-from runtime.audit import AuditLog, audit_log
-from runtime.ledger import Ledger
+from runtime.audit import GENESIS, AuditLog, audit_log, entry_hash, entry_mac
+from runtime.ledger import Ledger, UTCDateTime
 
 
 @pytest.fixture
@@ -72,12 +74,75 @@ def test_reordered_entries_are_named(audit: AuditLog, ledger: Ledger) -> None:
     assert "entry 2" in (verdict.problem or "")
 
 
-def test_a_changed_entry_with_its_hash_recomputed_breaks_the_next_link(audit: AuditLog, ledger: Ledger) -> None:
-    from runtime.audit import entry_hash
-
-    [third] = [e for e in audit.entries() if e.seq == 3]
-    forged = entry_hash(3, third.at, third.incident_id, third.kind, third.actor, '{"n":0}', third.prev_hash)
+def test_a_rewritten_entry_rehashed_without_the_key_is_named(audit: AuditLog, ledger: Ledger) -> None:
+    """Someone with write access to the database rewrites entry 3 and re-MACs it and every later entry, under a
+    key of their own (the right one is not in the database): the first rewritten entry is named."""
+    secret = b"a guess at the key"
+    entries = audit.entries()
+    prev = entries[1].hash
     with ledger.engine.begin() as conn:
-        conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(data='{"n":0}', hash=forged))
+        for e in entries[2:]:
+            data = '{"n":0}' if e.seq == 3 else json.dumps(e.data, separators=(",", ":"))
+            mac = entry_mac(secret, e.seq, e.key, e.at, e.incident_id, e.kind, e.actor, data, prev)
+            conn.execute(update(audit_log).where(audit_log.c.seq == e.seq).values(data=data, prev_hash=prev, hash=mac))
+            prev = mac
+    verdict = audit.verify()
+    assert not verdict.ok and verdict.seq == 3
+    assert "entry 3" in (verdict.problem or "") and "MAC does not match" in (verdict.problem or "")
+
+
+def test_the_same_chain_under_another_key_does_not_verify(audit: AuditLog, ledger: Ledger) -> None:
+    verdict = AuditLog(ledger, SecretStr("another key")).verify()
+    assert not verdict.ok and verdict.seq == 1
+
+
+def test_a_changed_key_column_is_named(audit: AuditLog, ledger: Ledger) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(update(audit_log).where(audit_log.c.seq == 4).values(key="event:elsewhere"))
     verdict = audit.verify()
     assert not verdict.ok and verdict.seq == 4
+
+
+def test_entries_from_before_the_key_verify_as_unkeyed(ledger: Ledger) -> None:
+    """A ledger whose audit table predates the key: its entries are kept, checked by their sha256 and counted as
+    unkeyed; new entries are keyed and link to them."""
+    audit_log.drop(ledger.engine, checkfirst=True)
+    old = Table(
+        "audit_log",
+        MetaData(),
+        Column("seq", Integer, primary_key=True, autoincrement=False),
+        Column("key", String(200), nullable=False, unique=True),
+        Column("at", UTCDateTime, nullable=False),
+        Column("incident_id", String(64)),
+        *(Column(name, Text, nullable=False) for name in ("kind", "actor", "data", "prev_hash", "hash")),
+    )
+    old.create(ledger.engine)
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    with ledger.engine.begin() as conn:
+        prev = GENESIS
+        for seq in (1, 2):
+            h = entry_hash(seq, at, "inc_1", "report.received", "linode-eu", f'{{"n":{seq}}}', prev)
+            conn.execute(
+                old.insert().values(
+                    seq=seq, key=f"old:{seq}", at=at, incident_id="inc_1", kind="report.received",
+                    actor="linode-eu", data=f'{{"n":{seq}}}', prev_hash=prev, hash=h,
+                )
+            )  # fmt: skip
+            prev = h
+    audit = AuditLog(ledger)
+    assert audit.append("new:3", "approval", actor="alice", data={})
+    verdict = audit.verify()
+    assert verdict.ok and verdict.entries == 3 and verdict.unkeyed == 2
+    assert [e.version for e in audit.entries()] == [1, 1, 2]
+
+    with ledger.engine.begin() as conn:  # an unkeyed entry may not follow a keyed one
+        last = audit.entries()[-1]
+        h = entry_hash(4, at, None, "approval", "mallory", "{}", last.hash)
+        conn.execute(
+            audit_log.insert().values(
+                seq=4, key="forged:4", at=at, incident_id=None, kind="approval", actor="mallory", data="{}",
+                prev_hash=last.hash, hash=h, version=1,
+            )
+        )  # fmt: skip
+    verdict = audit.verify()
+    assert not verdict.ok and verdict.seq == 4 and "unkeyed after keyed" in (verdict.problem or "")
