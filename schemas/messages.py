@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from schemas.common import Audience, Channel, Message, NoticeKind, Release, ReportStatus, Source
+from schemas.ids import IncidentId, NoticeId
 from schemas.report import Report
 
 
@@ -14,7 +15,7 @@ class IncidentReported(Message):
     schema_version: Literal["breachwire.incident-reported/1"] = Field(
         default="breachwire.incident-reported/1", alias="schema"
     )
-    incident_id: str
+    incident_id: IncidentId
     subprocessor_id: str
     source: Source
     delivery_id: str = Field(description="The webhook-id (or another delivery id) the report came with.")
@@ -46,7 +47,7 @@ class Deadline(Message):
 class IncidentFacts(Message):
     """What a notice says about the incident: the items GDPR Art. 33(3) asks for, when known."""
 
-    incident_id: str
+    incident_id: IncidentId
     subprocessor_id: str
     subprocessor_name: str
     status: ReportStatus
@@ -77,7 +78,7 @@ class IncidentAssessed(Message):
     schema_version: Literal["breachwire.incident-assessed/1"] = Field(
         default="breachwire.incident-assessed/1", alias="schema"
     )
-    incident_id: str
+    incident_id: IncidentId
     revision: str
     customer_id: str
     assessed_at: AwareDatetime
@@ -90,7 +91,7 @@ class IncidentAssessed(Message):
     deadlines: list[Deadline] = Field(
         default_factory=list, description="Every clock: ours to the controller, and the controller's own."
     )
-    notice_ids: list[str] = Field(default_factory=list)
+    notice_ids: list[NoticeId] = Field(default_factory=list)
     no_one_affected: bool = False
 
 
@@ -100,8 +101,8 @@ class NoticeRequested(Message):
     schema_version: Literal["breachwire.notice-requested/1"] = Field(
         default="breachwire.notice-requested/1", alias="schema"
     )
-    notice_id: str
-    incident_id: str
+    notice_id: NoticeId
+    incident_id: IncidentId
     revision: str
     recipient_id: str
     recipient_name: str
@@ -122,8 +123,8 @@ class NoticeSent(Message):
     """``notices.sent``, keyed by notice id: a notice delivered, with its receipt."""
 
     schema_version: Literal["breachwire.notice-sent/1"] = Field(default="breachwire.notice-sent/1", alias="schema")
-    notice_id: str
-    incident_id: str
+    notice_id: NoticeId
+    incident_id: IncidentId
     recipient_id: str
     audience: Audience
     channel: Channel
@@ -137,8 +138,8 @@ class NoticeDead(Message):
     """``notices.dead``, keyed by notice id: a notice that could not be delivered, and why."""
 
     schema_version: Literal["breachwire.notice-dead/1"] = Field(default="breachwire.notice-dead/1", alias="schema")
-    notice_id: str
-    incident_id: str
+    notice_id: NoticeId
+    incident_id: IncidentId
     recipient_id: str
     audience: Audience
     channel: Channel
@@ -156,7 +157,7 @@ class NoticeRetry(Message):
     """
 
     schema_version: Literal["breachwire.notice-retry/1"] = Field(default="breachwire.notice-retry/1", alias="schema")
-    notice_id: str
+    notice_id: NoticeId
     attempts: int = Field(description="Delivery attempts made so far (waiting behind an earlier notice is none).")
     hop: int
     due_at: AwareDatetime

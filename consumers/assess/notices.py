@@ -143,7 +143,7 @@ class NoticeBuilder:
         self._revision = reported.revision
         # The fields every notice of this revision shares; the recipient's are placeholders until replaced.
         self._prototype = NoticeRequested(
-            notice_id="",
+            notice_id="ntc_placeholder",
             incident_id=reported.incident_id,
             revision=self._revision,
             recipient_id="",

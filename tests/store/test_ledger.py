@@ -73,44 +73,44 @@ def test_a_report_is_recorded_once_and_later_reports_move_the_status(ledger: Led
 
 
 def test_requested_notices_are_recorded_once(ledger: Ledger) -> None:
-    assert ledger.record_requested([requested("n1"), requested("n2")]) == 2
-    assert ledger.record_requested([requested("n1"), requested("n3")]) == 1
-    assert ledger.notice_state("n1") is NoticeState.REQUESTED
-    assert ledger.record_requested([requested("n4", approval=True)]) == 1
-    assert ledger.notice_state("n4") is NoticeState.AWAITING_APPROVAL
+    assert ledger.record_requested([requested("ntc_n1"), requested("ntc_n2")]) == 2
+    assert ledger.record_requested([requested("ntc_n1"), requested("ntc_n3")]) == 1
+    assert ledger.notice_state("ntc_n1") is NoticeState.REQUESTED
+    assert ledger.record_requested([requested("ntc_n4", approval=True)]) == 1
+    assert ledger.notice_state("ntc_n4") is NoticeState.AWAITING_APPROVAL
     assert ledger.notice_state("missing") is None
 
 
 def test_a_notice_is_delivered_once_and_stays_delivered(ledger: Ledger) -> None:
-    ledger.record_requested([requested("n1")])
+    ledger.record_requested([requested("ntc_n1")])
     at = T0 + timedelta(minutes=1)
-    assert ledger.mark_delivered("n1", attempts=1, receipt="<n1@x>", locale="en", rendered="body", at=at)
-    assert not ledger.mark_delivered("n1", attempts=2, receipt="<again>", locale="en", rendered="x", at=at)
-    assert not ledger.mark_failed("n1", attempts=3, error="late failure", final=True)
+    assert ledger.mark_delivered("ntc_n1", attempts=1, receipt="<n1@x>", locale="en", rendered="body", at=at)
+    assert not ledger.mark_delivered("ntc_n1", attempts=2, receipt="<again>", locale="en", rendered="x", at=at)
+    assert not ledger.mark_failed("ntc_n1", attempts=3, error="late failure", final=True)
     [row] = ledger.notices("inc_1")
     assert (row.state, row.attempts, row.receipt, row.delivered_at) == ("delivered", 1, "<n1@x>", at)
-    assert ledger.rendered("n1") == "body"
+    assert ledger.rendered("ntc_n1") == "body"
 
 
 def test_failures_record_retrying_then_dead(ledger: Ledger) -> None:
-    ledger.record_requested([requested("n1")])
-    ledger.mark_failed("n1", attempts=1, error="HTTP 503", final=False)
-    assert ledger.notice_state("n1") is NoticeState.RETRYING
-    ledger.mark_failed("n1", attempts=7, error="HTTP 503", final=True)
-    assert ledger.notice_state("n1") is NoticeState.DEAD
+    ledger.record_requested([requested("ntc_n1")])
+    ledger.mark_failed("ntc_n1", attempts=1, error="HTTP 503", final=False)
+    assert ledger.notice_state("ntc_n1") is NoticeState.RETRYING
+    ledger.mark_failed("ntc_n1", attempts=7, error="HTTP 503", final=True)
+    assert ledger.notice_state("ntc_n1") is NoticeState.DEAD
     assert ledger.count_by_state("inc_1") == {"dead": 1}
 
 
 def test_assessments_are_recorded_once(ledger: Ledger) -> None:
     message = IncidentAssessed(
-        incident_id="inc_1", revision="suspected.1", customer_id="acme-eu", assessed_at=T0, notice_ids=["n1"]
+        incident_id="inc_1", revision="suspected.1", customer_id="acme-eu", assessed_at=T0, notice_ids=["ntc_n1"]
     )
     assert ledger.record_assessment(message) is True
     assert ledger.record_assessment(message) is False
 
 
 def test_times_come_back_aware_and_in_utc(ledger: Ledger) -> None:
-    ledger.record_requested([requested("n1")])
+    ledger.record_requested([requested("ntc_n1")])
     [row] = ledger.notices()
     assert row.requested_at == T0
     assert row.requested_at.tzinfo is not None
@@ -118,19 +118,22 @@ def test_times_come_back_aware_and_in_utc(ledger: Ledger) -> None:
 
 def test_held_notices_are_released_once_with_who_when_and_why(ledger: Ledger) -> None:
     ledger.record_report(reported())
-    held = [requested("h1", release=Release.HELD), requested("h2", release=Release.HELD, audience=Audience.CUSTOMER)]
-    ledger.record_requested([*held, requested("a1", approval=True), requested("n1")])
-    assert ledger.notice_state("h1") is NoticeState.HELD
-    assert ledger.cleared(["h1", "h2", "a1", "n1"]) == set()
+    held = [
+        requested("ntc_h1", release=Release.HELD),
+        requested("ntc_h2", release=Release.HELD, audience=Audience.CUSTOMER),
+    ]
+    ledger.record_requested([*held, requested("ntc_a1", approval=True), requested("ntc_n1")])
+    assert ledger.notice_state("ntc_h1") is NoticeState.HELD
+    assert ledger.cleared(["ntc_h1", "ntc_h2", "ntc_a1", "ntc_n1"]) == set()
 
     at = T0 + timedelta(hours=1)
     count, republish = ledger.release("inc_1", "controller", by="alice", reason="real", at=at)
-    assert (count, [n.notice_id for n in republish]) == (1, ["h1"])
+    assert (count, [n.notice_id for n in republish]) == (1, ["ntc_h1"])
     assert republish[0] == held[0]  # as it was requested: same id, same content
-    assert ledger.notice_state("h1") is NoticeState.REQUESTED
-    assert ledger.notice_state("h2") is NoticeState.HELD
-    assert ledger.decision("h1") == {
-        "notice_id": "h1",
+    assert ledger.notice_state("ntc_h1") is NoticeState.REQUESTED
+    assert ledger.notice_state("ntc_h2") is NoticeState.HELD
+    assert ledger.decision("ntc_h1") == {
+        "notice_id": "ntc_h1",
         "decision": "released",
         "decided_by": "alice",
         "reason": "real",
@@ -138,31 +141,33 @@ def test_held_notices_are_released_once_with_who_when_and_why(ledger: Ledger) ->
     }
     # Again: nothing new, but the released notice not attempted yet is handed back for republishing ...
     assert ledger.release("inc_1", "controller", by="bob", reason="again", at=at)[0] == 0
-    assert (ledger.decision("h1") or {})["decided_by"] == "alice"
+    assert (ledger.decision("ntc_h1") or {})["decided_by"] == "alice"
     # ... until it is attempted.
-    ledger.mark_delivered("h1", attempts=1, receipt="250", locale="en", rendered="x", at=at)
+    ledger.mark_delivered("ntc_h1", attempts=1, receipt="250", locale="en", rendered="x", at=at)
     assert ledger.release("inc_1", "controller", by="bob", reason="again", at=at) == (0, [])
     assert ledger.release("inc_1", None, by="bob", reason="all", at=at)[0] == 1
-    assert ledger.cleared(["h1", "h2", "a1", "n1"]) == {"h1", "h2"}
-    ledger.approve("a1", by="carol", reason="ok", at=at)
-    assert ledger.cleared(["h1", "h2", "a1", "n1"]) == {"h1", "h2", "a1"}
+    assert ledger.cleared(["ntc_h1", "ntc_h2", "ntc_a1", "ntc_n1"]) == {"ntc_h1", "ntc_h2"}
+    ledger.approve("ntc_a1", by="carol", reason="ok", at=at)
+    assert ledger.cleared(["ntc_h1", "ntc_h2", "ntc_a1", "ntc_n1"]) == {"ntc_h1", "ntc_h2", "ntc_a1"}
 
 
 def test_a_rejected_notice_is_settled_and_only_one_awaiting_approval_can_be(ledger: Ledger) -> None:
-    ledger.record_requested([requested("a1", approval=True), requested("a2", approval=True), requested("n1")])
-    assert ledger.reject("a1", by="carol", reason="not yet", at=T0)
-    assert ledger.notice_state("a1") is NoticeState.REJECTED
-    assert not ledger.reject("a1", by="carol", reason="twice", at=T0)
-    assert not ledger.reject("n1", by="carol", reason="not held", at=T0)
-    ledger.approve("a2", by="carol", reason="ok", at=T0)
-    assert not ledger.reject("a2", by="carol", reason="too late", at=T0)
-    assert ledger.cleared(["a1", "a2"]) == {"a2"}
-    assert (ledger.decision("a1") or {})["decision"] == "rejected"
+    ledger.record_requested(
+        [requested("ntc_a1", approval=True), requested("ntc_a2", approval=True), requested("ntc_n1")]
+    )
+    assert ledger.reject("ntc_a1", by="carol", reason="not yet", at=T0)
+    assert ledger.notice_state("ntc_a1") is NoticeState.REJECTED
+    assert not ledger.reject("ntc_a1", by="carol", reason="twice", at=T0)
+    assert not ledger.reject("ntc_n1", by="carol", reason="not held", at=T0)
+    ledger.approve("ntc_a2", by="carol", reason="ok", at=T0)
+    assert not ledger.reject("ntc_a2", by="carol", reason="too late", at=T0)
+    assert ledger.cleared(["ntc_a1", "ntc_a2"]) == {"ntc_a2"}
+    assert (ledger.decision("ntc_a1") or {})["decision"] == "rejected"
 
 
 def test_held_clocks_are_the_clocks_of_the_customers_held_notices_go_to(ledger: Ledger) -> None:
     ledger.record_report(reported())
-    ledger.record_requested([requested("h1", release=Release.HELD), requested("n1")])
+    ledger.record_requested([requested("ntc_h1", release=Release.HELD), requested("ntc_n1")])
     for audience, hours in (("controller", 24), ("authority", 72)):
         clock = ClockRow("inc_1", "acme-eu", "eu-gdpr", audience, T0, T0 + timedelta(hours=hours), "Art. 33", 0)
         ledger.track_clock(clock)
