@@ -9,6 +9,7 @@
 | notices.sent        | notice id    | notify                | record, clock    |
 | notices.dead        | notice id    | notify                | record, clock    |
 | messages.invalid    | source topic | every consumer        | people           |
+| audit.checkpoints   | audit.head   | record                | audit verify     |
 """
 
 from dataclasses import dataclass
@@ -56,6 +57,10 @@ class Topics:
     def invalid(self) -> str:
         return self._name("messages.invalid")
 
+    @property
+    def checkpoints(self) -> str:
+        return self._name("audit.checkpoints")
+
     def retry(self, delay_s: int) -> str:
         return self._name(f"notices.retry.{delay_label(delay_s)}")
 
@@ -73,6 +78,7 @@ class Topics:
             self.sent: counts.get("notices.sent", 1),
             self.dead: counts.get("notices.dead", 1),
             self.invalid: counts.get("messages.invalid", 1),
+            self.checkpoints: 1,  # one key, read in order
         }
         for name in self.retries:
             table[name] = counts.get("notices.retry", 1)

@@ -6,7 +6,8 @@
 - ``notices.sent`` / ``notices.dead`` → the outcome of each notice, in the audit trail.
 
 Each loop also appends what it read to the audit trail (``runtime.audit``), keyed so that a replay appends
-nothing twice.
+nothing twice, and after each batch checkpoints the chain's head (``runtime.checkpoints``): to the checkpoint
+file and the ``audit.checkpoints`` topic, before the batch's offsets are committed.
 """
 
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from kafka import KafkaProducer
 
 from runtime.audit import AuditLog
+from runtime.checkpoints import Checkpointer, CheckpointFile
 from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap
 from runtime.kafka import make_consumer, make_producer
@@ -133,14 +135,19 @@ def _loop(
     topic: str,
     model: type[M],
     handle: Callable[[Sequence[Received[M]]], None],
+    checkpoint: Callable[[], object],
 ) -> ConsumerLoop[M]:
+    def handle_then_checkpoint(batch: Sequence[Received[M]]) -> None:
+        handle(batch)
+        checkpoint()
+
     return ConsumerLoop(
         f"record.{name}",
         make_consumer(settings.kafka, f"record.{name}", [topic]),
         producer,
         topics_for(settings.kafka).invalid,
         model,
-        handle,
+        handle_then_checkpoint,
         poll_timeout_ms=settings.kafka.poll_timeout_ms,
         ack_timeout_s=settings.kafka.ack_timeout_s,
     )
@@ -149,14 +156,23 @@ def _loop(
 def build(settings: Settings, ledger: Ledger, datamap: DataMap | None = None) -> list[ConsumerLoop[Any]]:
     topics = topics_for(settings.kafka)
     producer = make_producer(settings.kafka)
-    audit = AuditLog(ledger)
+    audit = AuditLog(ledger, settings.audit.key)
+    cp = Checkpointer(
+        audit, CheckpointFile(settings.audit_checkpoints), producer, topics.checkpoints, settings.kafka.ack_timeout_s
+    )
     outcomes = RecordOutcomes(audit)
     return [
-        _loop(settings, producer, "reported", topics.reported, IncidentReported, RecordReports(ledger, audit)),
+        _loop(settings, producer, "reported", topics.reported, IncidentReported, RecordReports(ledger, audit), cp),
         _loop(
-            settings, producer, "assessed", topics.assessed, IncidentAssessed, RecordAssessments(ledger, audit, datamap)
+            settings,
+            producer,
+            "assessed",
+            topics.assessed,
+            IncidentAssessed,
+            RecordAssessments(ledger, audit, datamap),
+            cp,
         ),
-        _loop(settings, producer, "requested", topics.requested, NoticeRequested, RecordRequests(ledger, audit)),
-        _loop(settings, producer, "sent", topics.sent, NoticeSent, outcomes),
-        _loop(settings, producer, "dead", topics.dead, NoticeDead, outcomes),
+        _loop(settings, producer, "requested", topics.requested, NoticeRequested, RecordRequests(ledger, audit), cp),
+        _loop(settings, producer, "sent", topics.sent, NoticeSent, outcomes, cp),
+        _loop(settings, producer, "dead", topics.dead, NoticeDead, outcomes, cp),
     ]
