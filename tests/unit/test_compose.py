@@ -187,3 +187,14 @@ def test_postgres_and_mailpit(compose: dict[str, Any]) -> None:
     ports = " ".join(services["mailpit"]["ports"])
     assert "1025:1025" in ports
     assert "8025:8025" in ports
+
+
+def test_the_audit_key_comes_from_env_and_the_checkpoints_outlive_the_record_container(
+    compose: dict[str, Any],
+) -> None:
+    services: dict[str, dict[str, Any]] = compose["services"]
+    for name in APP_SERVICES:
+        environment: dict[str, str] = services[name]["environment"]
+        assert environment["BREACHWIRE_AUDIT__KEY"] == "${AUDIT_KEY:?set AUDIT_KEY in .env}", name  # no default key
+    volume = next(v.split(":")[0] for v in services["record"]["volumes"] if v.split(":")[1] == "/app/.breachwire")
+    assert volume in compose["volumes"] and volume != "postgres-data"
