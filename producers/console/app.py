@@ -39,6 +39,7 @@ from producers.oncall.actions import Conflict, NotFound, OncallActions
 from producers.oncall.tokens import ALLOWED, Action, Forbidden, Unauthenticated
 from producers.publish import ReportPublisher
 from runtime.audit import AuditLog
+from runtime.checkpoints import CheckpointFile, anchor
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError
 from runtime.ledger import Ledger
@@ -107,7 +108,8 @@ def create_console_app(
     console = settings.console
     sessions = Sessions(ledger, console)
     queries.ensure_indexes(ledger.engine)
-    audit = AuditLog(ledger)
+    audit = AuditLog(ledger, settings.audit.key)
+    checkpoints = CheckpointFile(settings.audit_checkpoints)
     actions = OncallActions(ledger, publisher, audit, datamap.vocabulary)
     templates = Jinja2Templates(env=_environment())
     policy = load_release_policy(settings.release_policy)  # the assess service's own: what if assesses as it does
@@ -472,7 +474,7 @@ def create_console_app(
     @app.get("/incidents/{incident}/evidence.zip")
     def evidence_pack(request: Request, incident: str) -> Response:
         signed_in(request)
-        files = evidence(ledger, audit, incident)
+        files = evidence(ledger, audit, incident, checkpoints.read())
         if files is None:
             raise PageError(404, "Not found", f"no incident {incident} in the ledger")
         buffer = io.BytesIO()
@@ -642,7 +644,11 @@ def create_console_app(
     @app.get("/audit", response_class=HTMLResponse)
     def audit_page(request: Request) -> Response:
         session = signed_in(request)
-        return templates.TemplateResponse(request, "audit.html", {**base(request, session), "verdict": audit.verify()})
+        verdict = audit.verify()
+        # a cut tail or a rewritten chain shows only against the checkpoints kept outside the database
+        problem, matched = anchor(verdict, checkpoints.read(), str(checkpoints.path)) if verdict.ok else (None, None)
+        context = {"verdict": verdict, "anchor_problem": problem, "checkpoint": matched}
+        return templates.TemplateResponse(request, "audit.html", {**base(request, session), **context})
 
     @app.get("/robots.txt", response_class=PlainTextResponse, include_in_schema=False)
     def robots() -> str:

@@ -92,7 +92,7 @@ CONTROLLER_DUE = START + timedelta(hours=24)
 
 def held_controller_notice(ledger: Ledger, incident: str) -> NoticeRequested:
     """A controller notice to acme-eu that the release policy holds, as the ledger records it."""
-    notice = held_authority_notice(ledger, f"{incident}-other").model_copy(
+    notice = held_authority_notice(ledger, f"{incident}other").model_copy(
         update={
             "notice_id": notice_id(incident, "acme-eu", "controller", "email", "suspected.1"),
             "incident_id": incident,

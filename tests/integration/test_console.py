@@ -220,9 +220,16 @@ def test_the_evidence_pack_and_the_audit_page(
     assert pack.status_code == 200 and pack.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(pack.content)).namelist()
     assert f"{reported.incident_id}/timeline.json" in names and f"{reported.incident_id}/receipts.json" in names
+    assert f"{reported.incident_id}/checkpoints.json" in names
     verdict = AuditLog(ledger).verify()
     audit = client.get("/audit")
     assert "Intact: 1 entries" in audit.text and verdict.head in audit.text
+
+    from runtime.checkpoints import Checkpoint, CheckpointFile
+
+    # a checkpoint saw an entry the ledger no longer has: the tail was cut
+    CheckpointFile(settings.audit_checkpoints).append(Checkpoint(seq=2, mac="0" * 64, at=datetime.now(UTC)))
+    assert "Broken: entry 2 cut from the end" in client.get("/audit").text
 
 
 def test_sms_and_webhook_notices_are_previewed(
