@@ -23,10 +23,11 @@ def notice_id(incident: str, recipient: str, audience: str, channel: str, revisi
     return "ntc_" + _digest("notice", incident, recipient, audience, channel, revision)
 
 
-# What the functions above make, and what tests and hand-made messages may use: a prefix, then letters or digits
-# (at most 64 characters, the ledger's column width). Ids name files in an evidence pack: no dots, no slashes.
-INCIDENT_ID_PATTERN = r"^inc_[A-Za-z0-9]{1,60}$"
-NOTICE_ID_PATTERN = r"^ntc_[A-Za-z0-9]{1,60}$"
+# What the functions above make, and what tests and hand-made messages may use: a prefix, then letters, digits or
+# underscores (at most 64 characters, the ledger's column width). Ids name files in an evidence pack: no dots, no
+# slashes.
+INCIDENT_ID_PATTERN = r"^inc_[A-Za-z0-9_]{1,60}$"
+NOTICE_ID_PATTERN = r"^ntc_[A-Za-z0-9_]{1,60}$"
 INCIDENT_ID_RE = re.compile(INCIDENT_ID_PATTERN)
 NOTICE_ID_RE = re.compile(NOTICE_ID_PATTERN)
 

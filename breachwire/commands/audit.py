@@ -17,7 +17,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "export" and not is_incident_id(args.incident_id):
         print(
-            f"breachwire audit: {args.incident_id!r} is not an incident id (inc_ and letters or digits)",
+            f"breachwire audit: {args.incident_id!r} is not an incident id (inc_, then letters, digits or _)",
             file=sys.stderr,
         )
         return 2
