@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint schemas rules-table kafka-up kafka-down up clean bench-assess bench-notify bench-intake bench-console
+.PHONY: demo test lint schemas rules-table kafka-up kafka-down up clean bench-assess bench-notify bench-intake bench-console fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,13 @@ bench-intake: $(STAMP)
 # the console's incident view of an incident reaching 20,000 customers (BENCH: --customers, --rounds)
 bench-console: $(STAMP)
 	$(BIN)/python bench/console.py
+
+# every endpoint fuzzed (schemathesis + hostile headers) against the real broker: FUZZ_CASES in all, 0 answers >= 500;
+# prints and writes the status histogram per endpoint (the test suite runs the same with 300 cases)
+FUZZ_CASES ?= 10000
+fuzz: $(STAMP)
+	$(BIN)/breachwire kafka up
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_REPORT=bench/results/fuzz.json $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/fuzz
 
 clean:
 	rm -rf demo-output .breachwire .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -28,6 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from producers.intake import signatures
 from producers.intake.bodylimit import BodyLimit
@@ -266,6 +268,14 @@ def create_app(
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         return exc.response(str(request.url.path))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        # the framework's own refusals (a body it cannot parse, no such route or method) as problem+json too
+        phrase = HTTPStatus(exc.status_code).phrase
+        slug = phrase.lower().replace(" ", "-")
+        headers = dict(exc.headers) if exc.headers else None
+        return Problem(exc.status_code, slug, phrase, str(exc.detail), headers=headers).response(str(request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
