@@ -474,7 +474,10 @@ def create_console_app(
     @app.get("/incidents/{incident}/evidence.zip")
     def evidence_pack(request: Request, incident: str) -> Response:
         signed_in(request)
-        files = evidence(ledger, audit, incident, checkpoints.read())
+        try:
+            files = evidence(ledger, audit, incident, checkpoints.read())
+        except ValueError as exc:  # a notice id in the ledger that is no notice id: it would name a file
+            raise PageError(409, "Evidence pack refused", str(exc)) from None
         if files is None:
             raise PageError(404, "Not found", f"no incident {incident} in the ledger")
         buffer = io.BytesIO()

@@ -344,3 +344,20 @@ def test_a_clock_waiting_for_a_determination_says_so(
     record_incident(ledger, datamap, rules, settings, "linode-sg", determined)
     page = client.get(f"/incidents/{reported.incident_id}").text
     assert "waits for a determination" not in page[page.index('id="h-clocks"') :]
+
+
+def test_a_planted_notice_id_refuses_the_evidence_pack_with_a_clear_page(
+    app: object, ledger: Ledger, datamap: DataMap, rules: RuleBook, settings: Settings
+) -> None:
+    from sqlalchemy import update
+
+    from runtime.ledger import notices
+
+    reported, requested = record_incident(ledger, datamap, rules, settings, "linode-eu", a_report())
+    with ledger.engine.begin() as conn:  # by hand: the message models would refuse such an id
+        conn.execute(
+            update(notices).where(notices.c.notice_id == requested[0].notice_id).values(notice_id="../../escaped")
+        )
+    pack = signed_in(app, ledger).get(f"/incidents/{reported.incident_id}/evidence.zip")
+    assert pack.status_code == 409
+    assert "Evidence pack refused" in pack.text and "zip" not in pack.headers["content-type"]
