@@ -38,7 +38,8 @@ def child(map_dir: Path) -> dict[str, object]:
     from consumers.assess.release import load_release_policy
     from consumers.assess.rules import load_rules
     from runtime.datamap import load_datamap
-    from runtime.settings import OncallSettings, load_settings
+    from runtime.notice_signing import NoticeSigner
+    from runtime.settings import OncallSettings, SigningSettings, load_settings
     from runtime.topics import topics_for
     from schemas import IncidentReported, Report, ReportStatus, Source, incident_id
     from schemas.common import Message
@@ -80,7 +81,8 @@ def child(map_dir: Path) -> dict[str, object]:
 
     topics = topics_for(load_settings().kafka)
     policy = load_release_policy(ROOT / "rules" / "release.toml")
-    assess = Assess(datamap, rules, topics, emit, OncallSettings(), policy=policy)
+    signer = NoticeSigner.from_settings(SigningSettings())
+    assess = Assess(datamap, rules, topics, emit, OncallSettings(), policy=policy, signer=signer)
     started = time.perf_counter()
     outcome = assess.assess(reported)
     assess_s = time.perf_counter() - started

@@ -289,9 +289,12 @@ class Notifier:
 
         from runtime.ledger import Ledger
         from runtime.ledger import notices as notice_rows
+        from runtime.notice_signing import NoticeSigner
 
-        # Serialised before the clock starts, like the bare client's bodies; sending them is on the clock.
-        records = [(n.recipient_id.encode(), n.to_json()) for n in notices]
+        # Signed (as assess signs) and serialised before the clock starts, like the bare client's bodies; sending
+        # them is on the clock.
+        signer = NoticeSigner.from_settings(self._settings.signing)
+        records = [(n.recipient_id.encode(), signer.sign(n).to_json()) for n in notices]
         started = time.time()
         for key, value in records:
             self._producer.send(self._topic, key=key, value=value)

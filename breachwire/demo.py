@@ -34,6 +34,7 @@ from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics
 from runtime.ledger import Ledger, NoticeRow
 from runtime.logging import configure
+from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings, settings_env
 from runtime.topics import topics_for
 from schemas import Contact, IncidentReported, NoticeRequested, Report, ReportStatus, Source, incident_id
@@ -118,7 +119,10 @@ def expected_notices(scenario: Scenario, datamap: DataMap, rules: RuleBook, sett
     emitted: list[Message] = []
     policy = load_release_policy(settings.release_policy)
     topics = topics_for(settings.kafka)
-    Assess(datamap, rules, topics, lambda _t, _k, m: emitted.append(m), settings.oncall, policy=policy).assess(reported)
+    signer = NoticeSigner.from_settings(settings.signing)
+    Assess(
+        datamap, rules, topics, lambda _t, _k, m: emitted.append(m), settings.oncall, policy=policy, signer=signer
+    ).assess(reported)
     return {
         m.notice_id: Expected(m.recipient_id, m.audience.value, m.channel.value)
         for m in emitted

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
+from runtime.notice_signing import NoticeSigner
 from runtime.settings import OncallSettings
 from schemas import Audience, Channel, Deadline, IncidentFacts, NoticeKind, NoticeRequested, notice_id
 
@@ -11,6 +12,7 @@ ONCALL_RECIPIENT = "oncall"
 
 def oncall_alert(
     oncall: OncallSettings,
+    signer: NoticeSigner,
     *,
     key: str,
     revision: str,
@@ -20,8 +22,9 @@ def oncall_alert(
     deadlines: Sequence[Deadline] = (),
 ) -> NoticeRequested:
     """An email alert to on-call about ``facts.incident_id``. ``key`` names what the alert is about (one alert per
-    key and revision, so a replayed cause never alerts twice); the alert's text travels in ``facts.description``."""
-    return NoticeRequested(
+    key and revision, so a replayed cause never alerts twice); the alert's text travels in ``facts.description``.
+    Signed, like every notice: the notifier sends nothing unsigned."""
+    alert = NoticeRequested(
         notice_id=notice_id(facts.incident_id, f"{ONCALL_RECIPIENT}/{key}", Audience.ONCALL, Channel.EMAIL, revision),
         incident_id=facts.incident_id,
         revision=revision,
@@ -38,3 +41,4 @@ def oncall_alert(
         incident=facts,
         deadlines=list(deadlines),
     )
+    return signer.sign(alert)

@@ -252,6 +252,23 @@ class ConsoleSettings(BaseModel):
     page_size: int = Field(default=50, ge=5, le=500, description="Customers, clocks or notices per page.")
 
 
+# Good for the embedded demo and tests only: `breachwire up` refuses it, compose takes the key from .env.
+DEMO_NOTICE_KEY = "breachwire-demo-notice-key-not-secret"
+
+
+class SigningSettings(BaseModel):
+    notice_key: SecretStr = Field(
+        default=SecretStr(DEMO_NOTICE_KEY), description="Signs every notice put on notices.requested."
+    )
+    verify_keys: list[SecretStr] = Field(
+        default_factory=list, description="Earlier notice keys still accepted while a rotation finishes."
+    )
+
+    @property
+    def is_demo(self) -> bool:
+        return self.notice_key.get_secret_value() == DEMO_NOTICE_KEY
+
+
 class LogSettings(BaseModel):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -275,6 +292,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
     datamap_dir: Path = PROJECT_ROOT / "examples" / "datamap"
     rules_dir: Path = PROJECT_ROOT / "rules"
     release_policy: Path = Field(
@@ -318,6 +336,8 @@ def settings_env(settings: BaseModel, prefix: str = "BREACHWIRE_") -> dict[str, 
             env.update(settings_env(value, f"{key}__"))
         elif isinstance(value, SecretStr):
             env[key] = value.get_secret_value()
+        elif isinstance(value, list) and value and all(isinstance(v, SecretStr) for v in value):
+            env[key] = json.dumps([v.get_secret_value() for v in value])
         elif isinstance(value, str | int | float | Path):  # (bool is an int: "True", which pydantic reads)
             env[key] = str(value)
         elif value is not None:  # lists, tuples, dicts: JSON, as pydantic-settings reads complex fields

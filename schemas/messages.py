@@ -117,6 +117,12 @@ class NoticeRequested(Message):
     references: list[str] = Field(default_factory=list, description="Earlier notices this one follows.")
     incident: IncidentFacts
     deadlines: list[Deadline] = Field(default_factory=list)
+    signature: str = Field(
+        default="",
+        description="v1=<hex HMAC-SHA256> over the fields that matter (ids, recipient, audience, channel, address, "
+        "release, locale, kind, references, incident, deadlines) with signing.notice_key; the notifier sends "
+        "nothing whose signature does not verify.",
+    )
 
 
 class NoticeSent(Message):

@@ -38,17 +38,19 @@ def project_rules() -> RuleBook:
 
 
 def produce_webhook_notices(settings: Settings, count: int) -> set[str]:
-    """``count`` controller webhook notices (``samples.controller_notices``) put on ``notices.requested``; their
-    ids."""
+    """``count`` controller webhook notices (``samples.controller_notices``), signed as assess signs them, put on
+    ``notices.requested``; their ids."""
     from consumers.assess.rules import load_rules
     from consumers.notify.samples import controller_notices
     from runtime.datamap import load_datamap
     from runtime.kafka import make_producer, send
+    from runtime.notice_signing import NoticeSigner
     from runtime.topics import topics_for
     from schemas import Channel
 
     datamap, rules = load_datamap(settings.datamap_dir), load_rules(settings.rules_dir)
-    notices = controller_notices(datamap, rules, Channel.WEBHOOK, count)
+    signer = NoticeSigner.from_settings(settings.signing)
+    notices = [signer.sign(n) for n in controller_notices(datamap, rules, Channel.WEBHOOK, count)]
     producer = make_producer(settings.kafka)
     requested = topics_for(settings.kafka).requested
     for notice in notices:

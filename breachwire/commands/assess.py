@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -121,7 +122,10 @@ def offline_assessor(
 
     if policy is None:
         policy = load_release_policy(settings.release_policy)
-    return Assess(datamap, rules, topics_for(settings.kafka), emit, settings.oncall, clock, policy=policy)
+    signer = NoticeSigner.from_settings(settings.signing)
+    return Assess(
+        datamap, rules, topics_for(settings.kafka), emit, settings.oncall, clock, policy=policy, signer=signer
+    )
 
 
 def dry_run(

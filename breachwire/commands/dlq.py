@@ -1,7 +1,8 @@
 """Dead notices: ``breachwire dlq list`` and ``breachwire dlq replay [--notice ID | --all]``.
 
 The ledger is where a dead notice is kept whole; replaying one makes it requested again (attempts from zero)
-and publishes it to ``notices.requested``, so the notifier delivers it as it would a new one.
+and publishes it to ``notices.requested``, so the notifier delivers it as it would a new one. It goes out as it
+was signed: one whose signature does not verify (a notice breachwire never made) is not replayed.
 """
 
 import argparse
@@ -14,6 +15,7 @@ from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from runtime.ledger import Ledger
+    from runtime.notice_signing import NoticeSigner
     from schemas import NoticeRequested
 
 
@@ -23,19 +25,34 @@ class Replay:
 
     replayed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
     failed: tuple[str, str] | None = None
 
 
-def replay_dead(ledger: "Ledger", publish: "Callable[[NoticeRequested], None]", notice_ids: Iterable[str]) -> Replay:
+def replay_dead(
+    ledger: "Ledger",
+    publish: "Callable[[NoticeRequested], None]",
+    notice_ids: Iterable[str],
+    *,
+    signer: "NoticeSigner",
+) -> Replay:
     """Request dead notices again: each made requested in the ledger, then published; one Kafka refuses is made
-    dead again and ends the replay. ``publish`` raises ``runtime.kafka.PublishError`` when not acknowledged."""
+    dead again and ends the replay. ``publish`` raises ``runtime.kafka.PublishError`` when not acknowledged.
+    A notice whose signature does not verify (one breachwire never made) stays dead, in ``refused``."""
     from runtime.kafka import PublishError
+    from runtime.notice_signing import SignatureError
 
     outcome = Replay()
     for nid in notice_ids:
         notice = ledger.reset_for_replay(nid)
         if notice is None:
             outcome.skipped.append(nid)  # not dead (any more): replayed by someone else, or never dead
+            continue
+        try:
+            signer.verify(notice)
+        except SignatureError as exc:
+            ledger.undo_replay(nid)
+            outcome.refused.append((nid, str(exc)))
             continue
         try:
             publish(notice)
@@ -69,8 +86,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from runtime.kafka import make_producer, publish
     from runtime.ledger import Ledger
+    from runtime.notice_signing import NoticeSigner
     from runtime.topics import topics_for
 
+    signer = NoticeSigner.from_settings(settings.signing)
     ledger = Ledger.connect(settings.ledger.url)
     producer = None
     try:
@@ -84,15 +103,17 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         def send(notice: "NoticeRequested") -> None:
             publish(made, topic, notice.recipient_id, notice, settings.kafka.ack_timeout_s)
 
-        outcome = replay_dead(ledger, send, ids)
+        outcome = replay_dead(ledger, send, ids, signer=signer)
         for nid in outcome.replayed:
             print(f"replayed {nid}")
+        for nid, reason in outcome.refused:
+            print(f"breachwire: {nid}: not replayed, {reason} (it was not made by breachwire)", file=sys.stderr)
         if outcome.failed is not None:
             nid, error = outcome.failed
             print(f"breachwire: {nid}: not replayed, Kafka did not acknowledge: {error}", file=sys.stderr)
             return 1
         print(f"{len(outcome.replayed)} notice(s) requested again")
-        return 0
+        return 1 if outcome.refused else 0
     finally:
         if producer is not None:
             producer.close()

@@ -25,6 +25,7 @@ from consumers.assess.rules import RuleBook, load_rules
 from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap, Subprocessor, SubprocessorKind
 from runtime.kafka import make_consumer, make_producer, read_key, send
+from runtime.notice_signing import NoticeSigner
 from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
 from schemas import IncidentAssessed, IncidentReported, NoticeRequested
@@ -54,7 +55,9 @@ class Assess:
         recall: Recall | None = None,
         *,
         policy: ReleasePolicy,
+        signer: NoticeSigner,
     ) -> None:
+        self._signer = signer
         self._datamap = datamap
         self._policy = policy
         self._rules = rules
@@ -87,7 +90,8 @@ class Assess:
         facts = incident_facts(reported, subprocessor, categories)
         # Earlier revisions only matter to customers' notices (recalling them may read Kafka).
         modes = self._policy.modes(reported.source, reported.report.status)
-        builder = NoticeBuilder(reported, facts, now, self._history.earlier(reported) if customers else [], modes)
+        earlier = self._history.earlier(reported) if customers else []
+        builder = NoticeBuilder(reported, facts, now, earlier, modes, signer=self._signer)
         prototype = _assessed_prototype(reported, categories, now)
 
         # 3. No one: recorded, and on-call told.
@@ -205,6 +209,7 @@ def build(
         settings.oncall,
         recall=lambda incident_id: _recorded_assessments(settings, topics, incident_id),
         policy=policy if policy is not None else load_release_policy(settings.release_policy),
+        signer=NoticeSigner.from_settings(settings.signing),
     )
     return ConsumerLoop(
         "assess",

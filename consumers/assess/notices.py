@@ -23,6 +23,7 @@ from consumers.assess.history import references_for
 from consumers.assess.release import Modes
 from consumers.assess.rules import Jurisdiction, Obligation
 from runtime.datamap import Customer, Subprocessor
+from runtime.notice_signing import NoticeSigner
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings
 from schemas import (
@@ -132,8 +133,12 @@ class NoticeBuilder:
         now: datetime,
         earlier: list[tuple[str, frozenset[str]]] | None = None,
         modes: Modes | None = None,
+        *,
+        signer: NoticeSigner,
     ) -> None:
-        """``modes``: how the release policy lets this report's notices go (all ``auto`` when not given)."""
+        """``modes``: how the release policy lets this report's notices go (all ``auto`` when not given);
+        ``signer`` signs every notice (the notifier sends nothing unsigned)."""
+        self._signer = signer
         self._reported = reported
         self._modes = modes or Modes(controller="auto", customer="auto")
         self._facts = facts
@@ -187,6 +192,7 @@ class NoticeBuilder:
         facts = self._facts.model_copy(update={"description": f"{alert}\n\n{self._facts.description}".strip()})
         return oncall_alert(
             oncall,
+            self._signer,
             key="no-one-affected",
             revision=self._reported.revision,
             facts=facts,
@@ -198,7 +204,12 @@ class NoticeBuilder:
         alert = UNKNOWN_NAMES.format(names=names)
         facts = self._facts.model_copy(update={"description": f"{alert}\n\n{self._facts.description}".strip()})
         return oncall_alert(
-            oncall, key="unknown-names", revision=self._reported.revision, facts=facts, requested_at=self._now
+            oncall,
+            self._signer,
+            key="unknown-names",
+            revision=self._reported.revision,
+            facts=facts,
+            requested_at=self._now,
         )
 
     def policy_alert(self, oncall: OncallSettings, customers: int) -> NoticeRequested | None:
@@ -215,7 +226,9 @@ class NoticeBuilder:
             incident=reported.incident_id,
         )
         facts = self._facts.model_copy(update={"description": f"{alert}\n\n{self._facts.description}".strip()})
-        return oncall_alert(oncall, key="policy", revision=reported.revision, facts=facts, requested_at=self._now)
+        return oncall_alert(
+            oncall, self._signer, key="policy", revision=reported.revision, facts=facts, requested_at=self._now
+        )
 
     def _notice(
         self,
@@ -286,9 +299,10 @@ class NoticeBuilder:
 
         Copying skips validation, which costs more than the rest of a notice: the shared fields were validated
         in the prototype, the recipient's come from the validated data map and rules (and
-        ``tests/unit/test_assess.py`` checks that each notice built so validates to itself).
+        ``tests/unit/test_assess.py`` checks that each notice built so validates to itself). Then signed: one
+        HMAC over the fields that matter.
         """
-        return self._prototype.model_copy(
+        notice = self._prototype.model_copy(
             update={
                 "notice_id": notice_id,
                 "recipient_id": recipient_id,
@@ -303,6 +317,7 @@ class NoticeBuilder:
                 "deadlines": deadlines,
             }
         )
+        return self._signer.sign(notice)
 
     def _references(self, customer_id: str, key: str, audience: Audience, channel: Channel) -> list[str]:
         if not self._earlier:

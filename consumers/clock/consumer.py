@@ -27,6 +27,7 @@ from kafka import KafkaProducer
 from runtime.consumer import ConsumerLoop, Received
 from runtime.kafka import make_consumer, make_producer, publish
 from runtime.ledger import ClockRow, HeldClock, HeldClocks, Ledger, NoticeState
+from runtime.notice_signing import NoticeSigner
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
@@ -71,8 +72,16 @@ class TrackClocks:
 
 class WatchClocks:
     def __init__(
-        self, ledger: Ledger, producer: KafkaProducer, topics: Topics, oncall: OncallSettings, ack_timeout_s: float
+        self,
+        ledger: Ledger,
+        producer: KafkaProducer,
+        topics: Topics,
+        oncall: OncallSettings,
+        ack_timeout_s: float,
+        *,
+        signer: NoticeSigner,
     ) -> None:
+        self._signer = signer
         self._ledger = ledger
         self._producer = producer
         self._topics = topics
@@ -140,6 +149,7 @@ class WatchClocks:
         deadline = Deadline(jurisdiction=jurisdiction, audience=audience, due_at=due)
         return oncall_alert(
             self._oncall,
+            self._signer,
             key="hold",
             revision=f"hold.{stage}",
             requested_at=now,
@@ -176,6 +186,7 @@ class WatchClocks:
         )
         return oncall_alert(
             self._oncall,
+            self._signer,
             key="clock",
             revision=revision,
             requested_at=now,
@@ -271,4 +282,12 @@ def build(settings: Settings, ledger: Ledger) -> ClockService:
         poll_timeout_ms=settings.kafka.poll_timeout_ms,
         ack_timeout_s=settings.kafka.ack_timeout_s,
     )
-    return ClockService(loop, WatchClocks(ledger, producer, topics, settings.oncall, settings.kafka.ack_timeout_s))
+    watch = WatchClocks(
+        ledger,
+        producer,
+        topics,
+        settings.oncall,
+        settings.kafka.ack_timeout_s,
+        signer=NoticeSigner.from_settings(settings.signing),
+    )
+    return ClockService(loop, watch)

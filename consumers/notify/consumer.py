@@ -1,6 +1,9 @@
 """The notify consumer: reads ``notices.requested`` and the retry topics, delivers, records, then commits.
 
 Steps per batch, in order:
+  0. verify  — a notice whose signature is missing or does not verify is never sent: it goes to notices.dead,
+               on-call is alerted, and the ledger records it dead (unless the ledger already knows a notice of
+               that id: a forged copy must not settle the real one);
   0. wait    — (retry topics) a notice not yet due holds its partition until it is (``gate``);
   1. skip    — the ledger holds it as delivered or dead, or a newer copy of it waits on a retry topic: a
                redelivered message changes nothing;
@@ -45,6 +48,7 @@ from runtime.consumer import ConsumerLoop, Received, Turns, run_together
 from runtime.datamap import DataMap
 from runtime.kafka import ensure_topics, make_consumer, make_producer, send
 from runtime.ledger import DeliveryRecord, Ledger, NoticeState, Queued, QueueRow
+from runtime.notice_signing import NoticeSigner, SignatureError
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
 from runtime.topics import Topics, topics_for
@@ -95,7 +99,7 @@ class Outcome:
 
 
 def oncall_notice(
-    dead: NoticeRequested, attempts: int, reason: str, oncall: OncallSettings, at: datetime
+    dead: NoticeRequested, attempts: int, reason: str, oncall: OncallSettings, at: datetime, signer: NoticeSigner
 ) -> NoticeRequested:
     """The on-call team's alert that a notice is dead (its text travels as the incident description)."""
     description = (
@@ -105,12 +109,35 @@ def oncall_notice(
     )
     return oncall_alert(
         oncall,
+        signer,
         key="dead",
         revision=f"dead.{dead.notice_id}",
         facts=dead.incident.model_copy(update={"description": description}),
         requested_at=at,
         references=[dead.notice_id],
         deadlines=dead.deadlines,
+    )
+
+
+def forged_notice_alert(
+    forged: NoticeRequested, reason: str, oncall: OncallSettings, at: datetime, signer: NoticeSigner
+) -> NoticeRequested:
+    """The on-call team's alert that a notice on Kafka was not signed by breachwire: someone wrote it there."""
+    description = (
+        f"A notice on Kafka failed its check ({reason}) and was not sent: notice {forged.notice_id}, "
+        f"{forged.audience.value} {forged.recipient_id!r} by {forged.channel.value} to {forged.address!r} "
+        f"(release {forged.release.value}). Whoever can write to notices.requested wrote it, or the notice keys "
+        "differ between services (signing.notice_key, signing.verify_keys). It is in notices.dead; it cannot be "
+        "replayed."
+    )
+    return oncall_alert(
+        oncall,
+        signer,
+        key="forged",
+        revision=f"forged.{hashlib.sha256(forged.model_dump_json().encode()).hexdigest()[:16]}",
+        facts=forged.incident.model_copy(update={"description": description}),
+        requested_at=at,
+        references=[forged.notice_id],
     )
 
 
@@ -125,6 +152,7 @@ class Notify:
         topics: Topics,
         schedule: RetrySchedule,
         oncall: OncallSettings,
+        signer: NoticeSigner,
         gate: DueGate | None = None,
         ack_timeout_s: float = 30.0,
         batch_budget_s: float = 120.0,
@@ -136,6 +164,7 @@ class Notify:
         self._topics = topics
         self._schedule = schedule
         self._oncall = oncall
+        self._signer = signer
         self._gate = gate
         self._ack_timeout_s = ack_timeout_s
         self._batch_budget_s = batch_budget_s
@@ -148,6 +177,7 @@ class Notify:
         self.process(self.wait_until_due(batch), from_retry=True)
 
     def process(self, work: list[Work], from_retry: bool) -> None:
+        work = self.verify(work)
         if not work:
             return
         states = self._ledger.notice_states([w.notice.notice_id for w in work])
@@ -157,6 +187,52 @@ class Notify:
         outcomes = self.deliver(work, queue)
         self.publish(outcomes)
         self.record(outcomes)
+
+    # -- 0. verify -----------------------------------------------------------------------------------------------
+
+    def verify(self, work: list[Work]) -> list[Work]:
+        """The notices whose signature verifies; the others are dead-lettered here, before anything else."""
+        good: list[Work] = []
+        forged: list[tuple[Work, str]] = []
+        for w in work:
+            try:
+                self._signer.verify(w.notice)
+            except SignatureError as exc:
+                forged.append((w, str(exc)))
+            else:
+                good.append(w)
+        if forged:
+            self.reject(forged)
+        return good
+
+    def reject(self, forged: list[tuple[Work, str]]) -> None:
+        now = self._clock()
+        known = self._ledger.notice_states([w.notice.notice_id for w, _ in forged])
+        for w, reason in forged:
+            n = w.notice
+            log.error(
+                "notice signature does not verify, not sent",
+                notice_id=n.notice_id, incident_id=n.incident_id, channel=n.channel.value, reason=reason,
+            )  # fmt: skip
+            dead = NoticeDead(
+                notice_id=n.notice_id, incident_id=n.incident_id, recipient_id=n.recipient_id, audience=n.audience,
+                channel=n.channel, attempts=w.attempts, failed_at=now, reason=reason, request=n,
+            )  # fmt: skip
+            send(self._producer, self._topics.dead, n.notice_id, dead)
+            alert = forged_notice_alert(n, reason, self._oncall, now, self._signer)
+            send(self._producer, self._topics.requested, alert.recipient_id, alert)
+        self._producer.flush(timeout=self._ack_timeout_s)
+        # Recorded dead under its id, as auto (a forged notice is never held for a person to approve), unless
+        # the ledger knows that id: then the copy is the forgery, and the real notice keeps its state.
+        fresh = [(w, reason) for w, reason in forged if w.notice.notice_id not in known]
+        if fresh:
+            self._ledger.record_requested([w.notice.model_copy(update={"release": Release.AUTO}) for w, _ in fresh])
+            self._ledger.record_deliveries(
+                [
+                    DeliveryRecord(w.notice, w.key, "dead", attempts=w.attempts, detail=reason, at=now, hop=w.hop)
+                    for w, reason in fresh
+                ]
+            )
 
     # -- 0. wait -----------------------------------------------------------------------------------------------
 
@@ -310,7 +386,7 @@ class Notify:
                 )  # fmt: skip
                 send(self._producer, self._topics.dead, n.notice_id, dead)
                 if n.audience is not Audience.ONCALL:  # an on-call alert about an on-call alert would never end
-                    alert = oncall_notice(n, r.attempts, r.detail, self._oncall, r.at)
+                    alert = oncall_notice(n, r.attempts, r.detail, self._oncall, r.at, self._signer)
                     send(self._producer, self._topics.requested, alert.recipient_id, alert)
         if outcomes:
             self._producer.flush(timeout=self._ack_timeout_s)
@@ -400,6 +476,7 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
         topics,
         RetrySchedule(settings.notify.retry_delays_s, settings.notify.jitter),
         settings.oncall,
+        NoticeSigner.from_settings(settings.signing),
         gate,
         settings.kafka.ack_timeout_s,
         settings.notify.batch_budget_s,

@@ -21,6 +21,7 @@ from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap
 from runtime.kafka import make_consumer, make_producer
 from runtime.ledger import Ledger
+from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 from runtime.topics import topics_for
 from schemas import IncidentAssessed, IncidentReported, NoticeDead, NoticeRequested, NoticeSent
@@ -78,14 +79,17 @@ class RecordAssessments:
 
 
 class RecordRequests:
-    def __init__(self, ledger: Ledger, audit: AuditLog | None = None) -> None:
+    def __init__(self, ledger: Ledger, signer: NoticeSigner, audit: AuditLog | None = None) -> None:
         self._ledger = ledger
+        self._signer = signer
         self._audit = audit or AuditLog(ledger)
 
     def __call__(self, batch: Sequence[Received[NoticeRequested]]) -> None:
-        self._ledger.record_requested([r.message for r in batch])
-        for received in batch:
-            m = received.message
+        # A notice breachwire did not sign is not recorded as requested (nor held for a person to approve): the
+        # notifier records it dead, with its reason.
+        signed = [r.message for r in batch if self._signer.valid(r.message)]
+        self._ledger.record_requested(signed)
+        for m in signed:
             self._audit.append(
                 f"notice.requested:{m.notice_id}",
                 "notice.requested",
@@ -160,6 +164,7 @@ def build(settings: Settings, ledger: Ledger, datamap: DataMap | None = None) ->
     cp = Checkpointer(
         audit, CheckpointFile(settings.audit_checkpoints), producer, topics.checkpoints, settings.kafka.ack_timeout_s
     )
+    signer = NoticeSigner.from_settings(settings.signing)
     outcomes = RecordOutcomes(audit)
     return [
         _loop(settings, producer, "reported", topics.reported, IncidentReported, RecordReports(ledger, audit), cp),
@@ -172,7 +177,15 @@ def build(settings: Settings, ledger: Ledger, datamap: DataMap | None = None) ->
             RecordAssessments(ledger, audit, datamap),
             cp,
         ),
-        _loop(settings, producer, "requested", topics.requested, NoticeRequested, RecordRequests(ledger, audit), cp),
+        _loop(
+            settings,
+            producer,
+            "requested",
+            topics.requested,
+            NoticeRequested,
+            RecordRequests(ledger, signer, audit),
+            cp,
+        ),
         _loop(settings, producer, "sent", topics.sent, NoticeSent, outcomes, cp),
         _loop(settings, producer, "dead", topics.dead, NoticeDead, outcomes, cp),
     ]

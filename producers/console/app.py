@@ -43,6 +43,7 @@ from runtime.checkpoints import CheckpointFile, anchor
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError
 from runtime.ledger import Ledger
+from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 from runtime.validation import field_errors
 from schemas import IncidentReported, NoticeRequested, ReportStatus, Source, incident_id
@@ -627,7 +628,7 @@ def create_console_app(
             publisher.publish_message(publisher.topics.requested, notice.recipient_id, notice)
 
         def replay_and_record() -> Any:
-            outcome = replay_dead(ledger, send, ids)
+            outcome = replay_dead(ledger, send, ids, signer=NoticeSigner.from_settings(settings.signing))
             for nid in outcome.replayed:  # who replayed what, in the audit chain
                 row = queries.notice_row(ledger, nid)
                 audit.append(

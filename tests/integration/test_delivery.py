@@ -19,6 +19,7 @@ from consumers.notify.samples import controller_notices, notice_from_report, sam
 from runtime.datamap import Customer, DataMap, load_datamap
 from runtime.kafka import make_producer, send
 from runtime.ledger import Ledger
+from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 from runtime.topics import topics_for
 from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry
@@ -35,10 +36,14 @@ class Notifier:
         self.ledger = Ledger.connect(settings.ledger.url)
         self.loops: NotifyLoops = build(settings, self.datamap, self.ledger)
         self.topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
+        self.signer = NoticeSigner.from_settings(settings.signing)
 
-    def request(self, *notices: NoticeRequested) -> None:
+    def request(self, *notices: NoticeRequested, signed: bool = True) -> None:
+        """Put ``notices`` on notices.requested, signed as assess signs them (``signed=False``: as they are)."""
         producer = make_producer(self.settings.kafka)
         for notice in notices:
+            if signed:
+                notice = self.signer.sign(notice)
             send(producer, self.topics.requested, notice.recipient_id, notice)
         producer.flush(timeout=10)
         producer.close()

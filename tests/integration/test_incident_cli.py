@@ -15,7 +15,8 @@ from consumers.record.consumer import RecordAssessments, RecordReports, RecordRe
 from runtime.audit import AuditLog, audit_log
 from runtime.consumer import Received
 from runtime.ledger import Ledger, NoticeState
-from runtime.settings import Settings, settings_env
+from runtime.notice_signing import NoticeSigner
+from runtime.settings import Settings, SigningSettings, settings_env
 from runtime.topics import topics_for
 from schemas import Deadline, IncidentAssessed, IncidentReported, NoticeRequested, ReportStatus
 
@@ -61,7 +62,7 @@ def test_an_incident_from_declaration_to_evidence_pack(
         jurisdiction="eu", audience="authority", due_at=now + timedelta(hours=70), citation="GDPR 33(1)"
     )
     notice = held_authority_notice(ledger, incident)
-    RecordRequests(ledger)([Received(notice, "t", 0, 0)])
+    RecordRequests(ledger, NoticeSigner.from_settings(SigningSettings()))([Received(notice, "t", 0, 0)])
     assessed = IncidentAssessed(
         incident_id=incident,
         revision=reported.revision,

@@ -12,7 +12,8 @@ from consumers.assess.consumer import Assess
 from consumers.assess.release import load_release_policy
 from consumers.assess.rules import RuleBook
 from runtime.datamap import Customer, DataMap, load_subprocessors
-from runtime.settings import PROJECT_ROOT, OncallSettings, load_settings
+from runtime.notice_signing import NoticeSigner
+from runtime.settings import PROJECT_ROOT, OncallSettings, SigningSettings, load_settings
 from runtime.topics import topics_for
 from schemas import (
     Audience,
@@ -33,6 +34,7 @@ EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
 TOPICS = topics_for(load_settings().kafka)
 ONCALL = OncallSettings(email="oncall@processor.example")
 POLICY = load_release_policy(PROJECT_ROOT / "rules" / "release.toml")
+SIGNER = NoticeSigner.from_settings(SigningSettings())
 AWARE = datetime(2026, 6, 10, 9, 30, tzinfo=UTC)
 
 
@@ -90,7 +92,16 @@ class Recorder:
 
 def run(datamap: DataMap, rules: RuleBook, *reports: IncidentReported) -> Recorder:
     recorder = Recorder()
-    assess = Assess(datamap, rules, TOPICS, recorder, ONCALL, clock=lambda: AWARE + timedelta(minutes=5), policy=POLICY)
+    assess = Assess(
+        datamap,
+        rules,
+        TOPICS,
+        recorder,
+        ONCALL,
+        clock=lambda: AWARE + timedelta(minutes=5),
+        policy=POLICY,
+        signer=SIGNER,
+    )
     for report in reports:
         assess.assess(report)
     return recorder
@@ -423,6 +434,8 @@ def test_every_message_built_is_valid_and_reads_back_the_same(
         assert type(message).model_validate(message.model_dump()) == message
     for notice in recorder.notices:
         assert notice.notice_id and notice.recipient_id and notice.recipient_name and notice.address
+        # Signed, on-call alerts included, and still verifying once read back from JSON (as the notifier reads it).
+        SIGNER.verify(NoticeRequested.model_validate_json(notice.to_json()))
     for assessment in recorder.assessed:
         assert assessment.customer_id and assessment.jurisdictions and assessment.notice_ids
 
@@ -456,7 +469,9 @@ def test_a_restarted_assessor_recalls_the_earlier_revisions(rules: RuleBook) -> 
         return before.assessed
 
     restarted = Recorder()
-    Assess(datamap, rules, TOPICS, restarted, ONCALL, clock=lambda: AWARE, recall=recall, policy=POLICY).assess(second)
+    Assess(
+        datamap, rules, TOPICS, restarted, ONCALL, clock=lambda: AWARE, recall=recall, policy=POLICY, signer=SIGNER
+    ).assess(second)
     a1 = next(n for n in before.notices if n.recipient_id == "a" and n.audience is Audience.CONTROLLER)
     a2 = next(
         n for n in restarted.notices if n.recipient_id == "a" and n.channel is a1.channel and n.audience is a1.audience
@@ -472,7 +487,15 @@ def test_a_failed_recall_leaves_no_references_and_the_notices_go_out(rules: Rule
 
     recorder = Recorder()
     assess = Assess(
-        a_map(customer("a")), rules, TOPICS, recorder, ONCALL, clock=lambda: AWARE, recall=recall, policy=POLICY
+        a_map(customer("a")),
+        rules,
+        TOPICS,
+        recorder,
+        ONCALL,
+        clock=lambda: AWARE,
+        recall=recall,
+        policy=POLICY,
+        signer=SIGNER,
     )
     assess.assess(reported("aws", status=ReportStatus.UPDATE, sequence=3, regions=["eu"]))
     assert recorder.notices and all(n.references == [] for n in recorder.notices)

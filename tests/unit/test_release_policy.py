@@ -9,7 +9,8 @@ from consumers.assess.consumer import Assess
 from consumers.assess.release import ReleasePolicy, load_release_policy
 from consumers.assess.rules import RuleBook, RulesError
 from runtime.datamap import DataMap
-from runtime.settings import PROJECT_ROOT, OncallSettings, Settings, load_settings
+from runtime.notice_signing import NoticeSigner
+from runtime.settings import PROJECT_ROOT, OncallSettings, Settings, SigningSettings, load_settings
 from runtime.topics import topics_for
 from schemas import (
     Audience,
@@ -25,6 +26,7 @@ from schemas import (
 from schemas.common import Message
 
 POLICY_FILE = PROJECT_ROOT / "rules" / "release.toml"
+SIGNER = NoticeSigner.from_settings(SigningSettings())
 AWARE = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
@@ -137,7 +139,13 @@ def assess(
     settings: Settings = load_settings()
     oncall = OncallSettings(email="oncall@processor.example")
     Assess(
-        datamap, rules, topics_for(settings.kafka), lambda _t, _k, m: emitted.append(m), oncall, policy=policy
+        datamap,
+        rules,
+        topics_for(settings.kafka),
+        lambda _t, _k, m: emitted.append(m),
+        oncall,
+        policy=policy,
+        signer=SIGNER,
     ).assess(reported)
     return [m for m in emitted if isinstance(m, NoticeRequested)]
 
