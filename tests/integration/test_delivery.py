@@ -22,7 +22,7 @@ from runtime.ledger import Ledger
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 from runtime.topics import topics_for
-from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry
+from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry, Release
 
 pytestmark = pytest.mark.integration
 
@@ -330,3 +330,74 @@ def test_a_webhook_to_loopback_is_refused_unless_the_allowlist_admits_it(
         assert webhook_sink.attempts == {}
     finally:
         notifier.close()
+
+
+FORGERIES: dict[str, dict[str, Any]] = {
+    "address changed": {"address": "https://127.0.0.1:1/elsewhere"},
+    "approval skipped": {"release": Release.AUTO},
+    "no signature": {"signature": ""},
+}
+
+
+@pytest.mark.parametrize(
+    ("channel", "forgery"), [(Channel.WEBHOOK, f) for f in FORGERIES] + [(Channel.EMAIL, "address changed")]
+)
+def test_a_notice_not_signed_as_it_reads_is_never_sent_and_on_call_is_told(
+    notifier: Notifier, webhook_sink: WebhookSink, smtp_sink: SmtpSink, channel: Channel, forgery: str
+) -> None:
+    # Written straight to notices.requested by whoever can write there: a signed notice (one that needs an
+    # approval) with a field changed afterwards, or one with no signature at all.
+    signed = notifier.signer.sign(a_notice(notifier.datamap, channel, release=Release.APPROVE))
+    changes = dict(FORGERIES[forgery])
+    if channel is Channel.EMAIL:
+        changes["address"] = "attacker@elsewhere.example"
+    forged = signed.model_copy(update=changes)
+    notifier.request(forged, signed=False)
+    notifier.run_until_settled(forged)
+
+    assert notifier.state(forged) == "dead"
+    assert webhook_sink.attempts == {} and webhook_sink.received == []
+    [dead] = [NoticeDead.model_validate_json(r.value) for r in read_topic(notifier.settings, notifier.topics.dead, 1)]
+    assert dead.notice_id == forged.notice_id and "signature does not verify" in dead.reason
+    assert dead.request == forged  # kept as it came, for whoever looks into it
+    [row] = [d for d in notifier.ledger.dead_notices() if d.notice_id == forged.notice_id]
+    assert row.last_error is not None and "signature does not verify" in row.last_error
+
+    # On-call's alert is itself signed, so it is delivered: the only mail that goes out.
+    requested = [
+        NoticeRequested.model_validate_json(r.value)
+        for r in read_topic(notifier.settings, notifier.topics.requested, 2)
+    ]
+    [alert] = [r for r in requested if r.audience is Audience.ONCALL]
+    assert alert.references == [forged.notice_id] and forged.address in alert.incident.description
+    notifier.run_until_settled(alert)
+    assert notifier.state(alert) == "delivered"
+    assert [(m.message_id, m.to) for m in smtp_sink.received] == [
+        (f"{alert.notice_id}@breachwire.notices", [notifier.settings.oncall.email])
+    ]
+
+
+def test_a_forged_copy_of_a_real_notice_leaves_the_real_one_alone(
+    notifier: Notifier, webhook_sink: WebhookSink
+) -> None:
+    real = a_notice(notifier.datamap, Channel.WEBHOOK, release=Release.APPROVE)
+    notifier.request(real)
+    wait_until(lambda: notifier.loops.run_once() >= 0 and notifier.state(real) == "awaiting_approval", 30, "held")
+    forged = notifier.signer.sign(real).model_copy(update={"release": Release.AUTO})
+    notifier.request(forged, signed=False)
+    wait_until(lambda: notifier.loops.run_once() > 0, 30, "the forged copy read")
+    [dead] = [NoticeDead.model_validate_json(r.value) for r in read_topic(notifier.settings, notifier.topics.dead, 1)]
+    assert dead.request == forged and "signature does not verify" in dead.reason
+    assert notifier.state(real) == "awaiting_approval"  # still waits for its approver, not dead
+    assert webhook_sink.attempts == {}
+
+
+def test_dlq_replay_refuses_a_notice_breachwire_never_signed(
+    notifier: Notifier, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = a_notice(notifier.datamap, Channel.WEBHOOK)
+    notifier.request(forged, signed=False)
+    notifier.run_until_settled(forged)
+    assert dlq.cmd_replay(argparse.Namespace(notice=forged.notice_id, all=False), notifier.settings) == 1
+    assert "not replayed" in capsys.readouterr().err
+    assert notifier.state(forged) == "dead"
