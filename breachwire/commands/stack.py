@@ -75,6 +75,14 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from runtime.kafka import ensure_topics
     from runtime.topics import topics_for
 
+    if settings.signing.is_demo:
+        # Whoever knows the key can put notices on Kafka that the notifier sends: the demo's is public.
+        print(
+            "breachwire: signing.notice_key is the demo key; set BREACHWIRE_SIGNING__NOTICE_KEY (for example to "
+            "`openssl rand -hex 32`), see docs/operations.md",
+            file=sys.stderr,
+        )
+        return 2
     datamap = load_datamap(settings.datamap_dir)
     started = broker.start(settings.broker)
     print(f"Kafka at {broker.address(settings.broker)} ({'started' if started else 'reused'})", flush=True)
