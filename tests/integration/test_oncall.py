@@ -15,7 +15,8 @@ from runtime.audit import AuditLog
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
 from runtime.ledger import Ledger, NoticeState, api_tokens
-from runtime.settings import Settings
+from runtime.notice_signing import NoticeSigner
+from runtime.settings import Settings, SigningSettings
 from runtime.topics import topics_for
 from schemas import (
     Audience,
@@ -94,6 +95,7 @@ def held_authority_notice(ledger: Ledger, incident: str) -> NoticeRequested:
             aware_at=now,
         ),
     )
+    notice = NoticeSigner.from_settings(SigningSettings()).sign(notice)  # as assess signs it
     ledger.record_requested([notice])
     return notice
 
