@@ -1056,8 +1056,8 @@ class Ledger:
         with self._tx() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.exec_driver_sql("LOCK TABLE api_tokens IN SHARE ROW EXCLUSIVE MODE")
-            result = conn.execute(api_tokens.insert().from_select(list(values), source))
-        return bool(result.rowcount)
+            stmt = api_tokens.insert().from_select(list(values), source).returning(api_tokens.c.token_hash)
+            return conn.execute(stmt).first() is not None  # rowcount of INSERT ... SELECT is not reliable
 
     def token(self, token_hash: str) -> Any:
         """The token's row (revoked or expired ones too), or None."""
