@@ -12,12 +12,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from producers.oncall.tokens import Actor, Tokens, Unauthenticated
 from runtime.ledger import Ledger
 from runtime.settings import OncallSettings
 
 OVERALL = "*"
+T = TypeVar("T")
 
 
 class Throttled(Exception):
@@ -59,6 +61,10 @@ class SignIn:
         Unauthenticated (counted) for a bad token. No token at all is not a guess and is not counted."""
         if not token:
             return self._tokens.identify(token)
+        return self.guarded(client, lambda: self._tokens.identify(token))
+
+    def guarded(self, client: str, attempt: Callable[[], T]) -> T:
+        """Run a sign-in ``attempt`` (which raises Unauthenticated when it fails) under the limits."""
         key = f"addr:{client}"
         now = self._clock()
         tats = self._ledger.signin_tats([key, OVERALL])
@@ -66,7 +72,7 @@ class SignIn:
         if wait > 0:
             raise Throttled(max(1, math.ceil(wait)))
         try:
-            return self._tokens.identify(token)
+            return attempt()
         except Unauthenticated:
             self._ledger.signin_failed(key, now, self._address.interval)
             self._ledger.signin_failed(OVERALL, now, self._overall.interval)

@@ -141,7 +141,11 @@ class Tokens:
     def identify(self, token: str | None) -> Actor:
         if not token:
             raise Unauthenticated("a bearer token is required")
-        found = self._ledger.token(hash_token(token))
+        return self.identify_hash(hash_token(token))
+
+    def identify_hash(self, token_hash: str) -> Actor:
+        """The actor of a token known by its hash (a console session's); Unauthenticated once it is gone."""
+        found = self._ledger.token(token_hash)
         if found is None:
             raise Unauthenticated("unknown token")
         if found.revoked_at is not None:
