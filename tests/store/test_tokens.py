@@ -60,6 +60,9 @@ def test_the_first_token_only_on_an_empty_ledger(ledger: Ledger) -> None:
     tokens = Tokens(ledger)
     first = tokens.bootstrap("root")
     assert tokens.identify(first) == Actor("root", Role.ADMIN)
+    [made] = AuditLog(ledger).entries()
+    assert made.kind == "token_created" and made.actor == "root (first token, made without one)"
+    assert made.data["role"] == "admin" and first not in str(made.data)
     with pytest.raises(NotEmpty):
         tokens.bootstrap("again")
     tokens.revoke(Actor("root", Role.ADMIN), "root")
