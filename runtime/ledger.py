@@ -32,6 +32,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     or_,
     select,
     update,
@@ -366,6 +367,23 @@ def _create_tables(engine: Engine, attempts: int = 5) -> None:
             time.sleep(0.05 * attempt)
 
 
+def _add_columns(engine: Engine, table: Table, *names: str) -> None:
+    """Nullable columns added to a table after ledgers were made with it (create_all leaves tables that exist).
+    Services starting together may both try: the one that finds the column there already looks again."""
+    for name in names:
+        for attempt in range(3):
+            if name in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                break
+            column = table.c[name]
+            try:
+                with engine.begin() as conn:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+            except (OperationalError, ProgrammingError):
+                if attempt == 2:
+                    raise
+
+
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -380,6 +398,7 @@ class Ledger:
         ledger = cls(engine)
         if create:
             _create_tables(engine)
+            _add_columns(engine, api_tokens, "expires_at")
         return ledger
 
     def close(self) -> None:

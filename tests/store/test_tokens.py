@@ -126,3 +126,16 @@ def test_failed_sign_ins_are_throttled_per_address_then_overall(ledger: Ledger) 
     assert signin.identify(good, "10.0.0.4").name == "alice"
     with pytest.raises(Unauthenticated, match="a bearer token is required"):
         signin.identify(None, "10.0.0.5")
+
+
+def test_a_ledger_made_before_tokens_expired_gets_the_column(ledger_url: str) -> None:
+    old = Ledger.connect(ledger_url)
+    with old.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE api_tokens DROP COLUMN expires_at")
+    old.close()
+    ledger = Ledger.connect(ledger_url)
+    try:
+        token = Tokens(ledger).create("alice", Role.RESPONDER)
+        assert Tokens(ledger).identify(token).name == "alice"
+    finally:
+        ledger.close()
