@@ -47,6 +47,14 @@ def _read_token() -> str | None:
     return None
 
 
+def _cli_client() -> str:
+    """Whom the CLI's failed sign-ins count against: the local user (it has no address of its own)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a uid with no name (some containers)
+        return f"cli:uid-{os.getuid()}"
+
+
 def _duration(text: str) -> timedelta:
     """``30d``, ``12h``, ``90m`` or a bare number of days."""
     match = re.fullmatch(r"\s*(\d+)\s*([dhm]?)\s*", text)
@@ -87,7 +95,7 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
     try:
         tokens = Tokens(ledger, timedelta(days=settings.oncall.token_expiry_days))
         signin = SignIn(tokens, ledger, settings.oncall)
-        client = f"cli:{getpass.getuser()}"
+        client = _cli_client()
         if args.action == "token" and args.verb == "create" and not ledger.tokens():
             made = _first_token(tokens, args)
             if made is not None:
