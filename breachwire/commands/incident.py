@@ -93,7 +93,7 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
         lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
     )
     try:
-        tokens = Tokens(ledger, timedelta(days=settings.oncall.token_expiry_days))
+        tokens = Tokens(ledger, timedelta(days=settings.oncall.token_expiry_days), settings.audit.key)
         signin = SignIn(tokens, ledger, settings.oncall)
         client = _cli_client()
         if args.action == "token" and args.verb == "create" and not ledger.tokens():

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pydantic import SecretStr
+
 from runtime.audit import AuditLog
 from runtime.ledger import Ledger
 
@@ -99,9 +101,12 @@ class TokenInfo:
 
 
 class Tokens:
-    def __init__(self, ledger: Ledger, expires_in: timedelta = timedelta(days=30)) -> None:
+    def __init__(
+        self, ledger: Ledger, expires_in: timedelta = timedelta(days=30), audit_key: SecretStr | None = None
+    ) -> None:
         self._ledger = ledger
         self._expires_in = expires_in
+        self._audit_key = audit_key  # settings.audit.key, for the entries of made and revoked tokens
 
     def create(self, name: str, role: Role, expires_in: timedelta | None = None) -> str:
         """A new token, without asking who wants it (the demo and tests); people go through ``issue``."""
@@ -176,4 +181,4 @@ class Tokens:
         data = {"token": ident, "name": values["name"], "role": values["role"]}
         if "expires_at" in values:
             data["expires_at"] = values["expires_at"].isoformat()
-        AuditLog(self._ledger).append(f"token:{ident}:{what}", f"token_{what}", actor=by, data=data)
+        AuditLog(self._ledger, self._audit_key).append(f"token:{ident}:{what}", f"token_{what}", actor=by, data=data)
