@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     or_,
     select,
     update,
@@ -184,6 +186,14 @@ api_tokens = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    Column("expires_at", UTCDateTime, doc="Refused from then on; never when null."),
+)
+
+signin_buckets = Table(
+    "signin_buckets",
+    metadata,
+    Column("key", String(200), primary_key=True, doc="Whose failed sign-ins: a client address, or all of them."),
+    Column("tat", Float, nullable=False, doc="When the bucket is full again (epoch seconds); see oncall/signin.py."),
 )
 
 clocks = Table(
@@ -357,6 +367,23 @@ def _create_tables(engine: Engine, attempts: int = 5) -> None:
             time.sleep(0.05 * attempt)
 
 
+def _add_columns(engine: Engine, table: Table, *names: str) -> None:
+    """Nullable columns added to a table after ledgers were made with it (create_all leaves tables that exist).
+    Services starting together may both try: the one that finds the column there already looks again."""
+    for name in names:
+        for attempt in range(3):
+            if name in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                break
+            column = table.c[name]
+            try:
+                with engine.begin() as conn:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+            except (OperationalError, ProgrammingError):
+                if attempt == 2:
+                    raise
+
+
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -371,6 +398,7 @@ class Ledger:
         ledger = cls(engine)
         if create:
             _create_tables(engine)
+            _add_columns(engine, api_tokens, "expires_at")
         return ledger
 
     def close(self) -> None:
@@ -1024,18 +1052,74 @@ class Ledger:
 
     # -- API tokens (stored as sha256 hashes) ----------------------------------------------------------------
 
-    def add_token(self, token_hash: str, *, name: str, role: str, at: datetime) -> None:
+    def add_token(
+        self, token_hash: str, *, name: str, role: str, at: datetime, expires_at: datetime | None = None
+    ) -> None:
         with self._tx() as conn:
-            conn.execute(api_tokens.insert().values(token_hash=token_hash, name=name, role=role, created_at=at))
+            conn.execute(
+                api_tokens.insert().values(
+                    token_hash=token_hash, name=name, role=role, created_at=at, expires_at=expires_at
+                )
+            )
 
-    def token(self, token_hash: str) -> tuple[str, str] | None:
-        """(name, role) of an active token."""
-        query = select(api_tokens.c.name, api_tokens.c.role).where(
-            api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+    def add_first_token(
+        self, token_hash: str, *, name: str, role: str, at: datetime, expires_at: datetime | None = None
+    ) -> bool:
+        """Add a token only when there is none at all (ever made, revoked or not); False when there is one.
+        Two callers racing: one INSERT ... WHERE NOT EXISTS wins. SQLite runs the statement under its one write
+        lock; PostgreSQL's read-committed snapshot would let both in, so the table is locked against itself."""
+        values = {"token_hash": token_hash, "name": name, "role": role, "created_at": at, "expires_at": expires_at}
+        source = select(*(bindparam(k, v, type_=api_tokens.c[k].type) for k, v in values.items())).where(
+            ~select(api_tokens.c.token_hash).exists()
         )
+        with self._tx() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("LOCK TABLE api_tokens IN SHARE ROW EXCLUSIVE MODE")
+            stmt = api_tokens.insert().from_select(list(values), source).returning(api_tokens.c.token_hash)
+            return conn.execute(stmt).first() is not None  # rowcount of INSERT ... SELECT is not reliable
+
+    def token(self, token_hash: str) -> Any:
+        """The token's row (revoked or expired ones too), or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else (row.name, row.role)
+            return conn.execute(select(api_tokens).where(api_tokens.c.token_hash == token_hash)).first()
+
+    def tokens(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.name)))
+
+    def revoke_tokens(self, name_or_hash_prefix: str, at: datetime) -> list[Any]:
+        """Revoke the active tokens with this name, or whose hash starts with this id; the rows revoked."""
+        which = api_tokens.c.name == name_or_hash_prefix
+        if len(name_or_hash_prefix) >= 8:  # a shorter id could match many tokens' hashes
+            which = or_(which, api_tokens.c.token_hash.startswith(name_or_hash_prefix.lower(), autoescape=True))
+        with self._tx() as conn:
+            rows = list(conn.execute(select(api_tokens).where(which, api_tokens.c.revoked_at.is_(None))))
+            if rows:
+                conn.execute(
+                    update(api_tokens)
+                    .where(api_tokens.c.token_hash.in_([r.token_hash for r in rows]))
+                    .values(revoked_at=at)
+                )
+        return rows
+
+    # -- failed sign-ins (a token bucket per key, kept here so that every process counts the same failures) ----
+
+    def signin_tats(self, keys: Sequence[str]) -> dict[str, float]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(signin_buckets).where(signin_buckets.c.key.in_(keys)))
+            return {row.key: row.tat for row in rows}
+
+    def signin_failed(self, key: str, now: float, interval: float) -> None:
+        """Count one failure: the bucket's full-again time moves ``interval`` on from itself or now, whichever is
+        later, in one statement (no read-then-write race between processes); buckets full again are dropped."""
+        greatest = func.greatest if self.engine.dialect.name == "postgresql" else func.max
+        stmt = self._dialect_insert(signin_buckets).values(key=key, tat=now + interval)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[signin_buckets.c.key], set_={"tat": greatest(signin_buckets.c.tat, now) + interval}
+        )
+        with self._tx() as conn:
+            conn.execute(stmt)
+            conn.execute(delete(signin_buckets).where(signin_buckets.c.tat < now))
 
     # -- legal clocks ----------------------------------------------------------------------------------------
 

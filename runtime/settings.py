@@ -150,6 +150,17 @@ class OncallSettings(BaseModel):
     hold_escalation_fraction: float = Field(
         default=0.8, gt=0, le=1, description="Escalate held notices when this share of the controller clock has run."
     )
+    token_expiry_days: int = Field(default=30, ge=1, description="How long a new on-call token lasts by default.")
+    signin_failures_per_minute: int = Field(
+        default=10, ge=1, description="Failed sign-ins allowed per client address per minute (after a burst)."
+    )
+    signin_failure_burst: int = Field(
+        default=10, ge=1, description="Failed sign-ins a client address may make at once."
+    )
+    signin_failures_overall_per_minute: int = Field(
+        default=60, ge=1, description="Failed sign-ins allowed per minute from all addresses together."
+    )
+    signin_failure_overall_burst: int = Field(default=100, ge=1, description="Failed sign-ins overall at once.")
 
 
 class SmtpSettings(BaseModel):

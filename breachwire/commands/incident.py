@@ -1,14 +1,17 @@
 """``breachwire incident declare|confirm|dismiss|update|resolve|release|approve|reject|show|list`` and
-``incident token create``.
+``incident token create|revoke|list``.
 
-Actions need an on-call token (``--token`` or ``BREACHWIRE_TOKEN``) and follow the same roles as the API.
+Actions need an on-call token, read from ``BREACHWIRE_TOKEN`` or asked for (without echo) on a terminal, never
+taken as an argument (arguments show in ``ps`` and shell history); they follow the same roles as the API.
 """
 
 import argparse
+import getpass
 import json
 import os
+import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,33 @@ def _read_report(path: str) -> Any:
         raise ValueError("\n".join(lines)) from None
 
 
+def _read_token() -> str | None:
+    """BREACHWIRE_TOKEN, else asked for when a person is at a terminal; None when neither."""
+    token = os.environ.get("BREACHWIRE_TOKEN", "").strip()
+    if token:
+        return token
+    if sys.stdin.isatty():
+        return getpass.getpass("on-call token: ").strip() or None
+    return None
+
+
+def _cli_client() -> str:
+    """Whom the CLI's failed sign-ins count against: the local user (it has no address of its own)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a uid with no name (some containers)
+        return f"cli:uid-{os.getuid()}"
+
+
+def _duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m`` or a bare number of days."""
+    match = re.fullmatch(r"\s*(\d+)\s*([dhm]?)\s*", text)
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a duration such as 30d, 12h or 90m")
+    unit = {"": "days", "d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
 def _changes(pairs: list[str]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for pair in pairs:
@@ -49,7 +79,8 @@ def _changes(pairs: list[str]) -> dict[str, Any]:
 
 def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
     from producers.oncall.actions import Conflict, NotFound, OncallActions
-    from producers.oncall.tokens import Action, Forbidden, Role, Tokens, Unauthenticated
+    from producers.oncall.signin import SignIn, Throttled
+    from producers.oncall.tokens import Action, Forbidden, NotEmpty, Tokens, Unauthenticated
     from producers.publish import ReportPublisher
     from runtime.audit import AuditLog
     from runtime.datamap import load_datamap
@@ -62,12 +93,18 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
         lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
     )
     try:
-        tokens = Tokens(ledger)
+        tokens = Tokens(ledger, timedelta(days=settings.oncall.token_expiry_days), settings.audit.key)
+        signin = SignIn(tokens, ledger, settings.oncall)
+        client = _cli_client()
+        if args.action == "token" and args.verb == "create" and not ledger.tokens():
+            made = _first_token(tokens, args)
+            if made is not None:
+                return made
+        if (token := _read_token()) is None:
+            raise Unauthenticated("no token: set BREACHWIRE_TOKEN, or run on a terminal to be asked for it")
+        actor = signin.identify(token, client)
         if args.action == "token":
-            token = tokens.create(args.name, Role(args.role))
-            print(f"token for {args.name} ({args.role}), shown once; only its hash is kept:\n{token}")
-            return 0
-        actor = tokens.identify(args.token or os.environ.get("BREACHWIRE_TOKEN"))
+            return _token_command(tokens, actor, args)
         if args.action in ("show", "list"):
             actor.require(Action.READ)
             return _show(ledger, args.incident_id) if args.action == "show" else _list(ledger)
@@ -92,7 +129,7 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
             message = actions.act(actor, Action(args.action), args.incident_id, args.note, _changes(args.set))
         print(f"{message.incident_id}: {message.revision} accepted")
         return 0
-    except (Unauthenticated, Forbidden, NotFound, Conflict, PublishError) as exc:
+    except (Unauthenticated, Forbidden, NotFound, Conflict, PublishError, NotEmpty, Throttled) as exc:
         return _fail(str(exc))
     except ValidationError as exc:
         from runtime.validation import field_errors
@@ -103,6 +140,49 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         publisher.close()
         ledger.close()
+
+
+def _first_token(tokens: Any, args: argparse.Namespace) -> int | None:
+    """The first token on an empty ledger, an admin made without a token; None when another was made first."""
+    from producers.oncall.tokens import NotEmpty
+
+    if args.role not in (None, "admin"):
+        return _fail("the ledger has no token yet: the first one is an admin (--role admin), made without a token")
+    try:
+        token = tokens.bootstrap(args.name, args.expires_in)
+    except NotEmpty:
+        return None  # lost a race with another first token: this one needs an admin token like any other
+    print(
+        f"first token, for {args.name} (admin), made without a token because the ledger had none; "
+        "every further token needs an admin token.\n"
+        f"Shown once; only its hash is kept:\n{token}"
+    )
+    return 0
+
+
+def _token_command(tokens: Any, actor: Any, args: argparse.Namespace) -> int:
+    from producers.oncall.tokens import Role
+
+    if args.verb == "create":
+        role = Role(args.role or "responder")
+        token = tokens.issue(actor, args.name, role, args.expires_in)
+        print(f"token for {args.name} ({role.value}), shown once; only its hash is kept:\n{token}")
+    elif args.verb == "revoke":
+        revoked = tokens.revoke(actor, args.name_or_id)
+        if not revoked:
+            return _fail(f"no active token named or with id {args.name_or_id}")
+        for info in revoked:
+            print(f"revoked {info.id} {info.name} ({info.role.value})")
+    else:
+        print(f"{'id':<12}  {'name':<24} {'role':<10} {'created':<16}  {'expires':<16}  revoked")
+        for info in tokens.list(actor):
+            expires = f"{info.expires_at:%Y-%m-%d %H:%M}" if info.expires_at else "never"
+            revoked = f"{info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "-"
+            print(
+                f"{info.id:<12}  {info.name:<24} {info.role.value:<10} {info.created_at:%Y-%m-%d %H:%M}  "
+                f"{expires:<16}  {revoked}"
+            )
+    return 0
 
 
 def _left(seconds: int) -> str:
@@ -152,7 +232,6 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
     p = sub.add_parser(
         "incident", help="on-call actions: declare, confirm, dismiss, update, resolve, release, approve, reject, show"
     )
-    p.add_argument("--token", help="on-call bearer token (also BREACHWIRE_TOKEN)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = actions.add_parser("declare", help="declare an incident from a report JSON file ('-': stdin)")
     a.add_argument("--subprocessor", required=True)
@@ -175,8 +254,13 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
     a = actions.add_parser("show", help="timeline, customers by jurisdiction, notices and legal clocks")
     a.add_argument("incident_id")
     actions.add_parser("list", help="every incident, newest first")
-    a = actions.add_parser("token", help="create an on-call API token (printed once)")
-    a.add_argument("token_action", choices=["create"])
-    a.add_argument("--role", required=True, choices=["responder", "approver", "admin"])
-    a.add_argument("--name", required=True)
+    a = actions.add_parser("token", help="on-call API tokens: create (printed once), revoke, list (admin)")
+    kinds = a.add_subparsers(dest="verb", required=True, metavar="create|revoke|list")
+    t = kinds.add_parser("create", help="a new token; the first on an empty ledger is an admin made without one")
+    t.add_argument("--role", choices=["responder", "approver", "admin"], help="default: responder (first: admin)")
+    t.add_argument("--name", required=True)
+    t.add_argument("--expires-in", type=_duration, help="e.g. 30d, 12h, 90m (default: oncall.token_expiry_days)")
+    t = kinds.add_parser("revoke", help="revoke the active tokens with this name, or the one with this id")
+    t.add_argument("name_or_id", metavar="NAME|ID")
+    kinds.add_parser("list", help="every token: id, name, role, created, expires, revoked (never the token)")
     p.set_defaults(func=cmd_incident)

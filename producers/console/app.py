@@ -36,6 +36,7 @@ from producers.console.preview import Previews
 from producers.console.sessions import Session, Sessions, same
 from producers.console.timefmt import known_zone, left, stamp, zones
 from producers.oncall.actions import Conflict, NotFound, OncallActions
+from producers.oncall.signin import Throttled
 from producers.oncall.tokens import ALLOWED, Action, Forbidden, Unauthenticated
 from producers.publish import ReportPublisher
 from runtime.audit import AuditLog
@@ -107,7 +108,7 @@ def create_console_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> FastAPI:
     console = settings.console
-    sessions = Sessions(ledger, console)
+    sessions = Sessions(ledger, console, settings.oncall)
     queries.ensure_indexes(ledger.engine)
     audit = AuditLog(ledger, settings.audit.key)
     checkpoints = CheckpointFile(settings.audit_checkpoints)
@@ -251,14 +252,16 @@ def create_console_app(
         if not expected or not same(nonce if isinstance(nonce, str) else None, expected):
             raise PageError(403, "Forbidden", "The sign-in form's CSRF token is missing or wrong: reload and retry.")
         try:
-            session_id, _ = await run_in_threadpool(sessions.open, text(form, "token", 200), clock())
-        except Unauthenticated:
-            return templates.TemplateResponse(
-                request,
-                "sign_in.html",
-                {**base(request, None), "next": _local(text(form, "next")), "nonce": expected, "error": "unknown"},
-                status_code=401,
-            )
+            client = request.client.host if request.client else "unknown"
+            session_id, _ = await run_in_threadpool(sessions.open, text(form, "token", 200), clock(), client)
+        except (Unauthenticated, Throttled) as exc:
+            page = {**base(request, None), "next": _local(text(form, "next")), "nonce": expected, "error": "unknown"}
+            if isinstance(exc, Throttled):
+                page.update(error="throttled", retry_after=exc.retry_after)
+                return templates.TemplateResponse(
+                    request, "sign_in.html", page, status_code=429, headers={"Retry-After": str(exc.retry_after)}
+                )
+            return templates.TemplateResponse(request, "sign_in.html", page, status_code=401)
         response = RedirectResponse(_local(text(form, "next")), status_code=303)
         cookie(response, request, SESSION_COOKIE, session_id, console.session_ttl_s)
         response.delete_cookie(LOGIN_COOKIE, path="/", httponly=True, samesite="strict")

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, String, Table, delete, select, update
 
-from producers.oncall.tokens import Actor, Role, Tokens, Unauthenticated, hash_token
+from producers.oncall.signin import SignIn
+from producers.oncall.tokens import Actor, Tokens, Unauthenticated, hash_token
 from runtime.ledger import Ledger, UTCDateTime, metadata
-from runtime.settings import ConsoleSettings
+from runtime.settings import ConsoleSettings, OncallSettings
 
 console_sessions = Table(
     "console_sessions",
@@ -57,10 +58,11 @@ def same(given: str | None, expected: str) -> bool:
 
 
 class Sessions:
-    def __init__(self, ledger: Ledger, settings: ConsoleSettings) -> None:
+    def __init__(self, ledger: Ledger, settings: ConsoleSettings, oncall: OncallSettings | None = None) -> None:
         self._ledger = ledger
         self._engine = ledger.engine
         self._tokens = Tokens(ledger)
+        self._signin = SignIn(self._tokens, ledger, oncall or OncallSettings())
         self._settings = settings
         # the tables were defined after the ledger may have created its tables: make sure they exist
         console_sessions.create(self._engine, checkfirst=True)
@@ -93,18 +95,19 @@ class Sessions:
                 return None
             return str(conn.execute(select(console_codes.c.token_hash).where(key)).scalar_one())
 
-    def open(self, token: str, now: datetime | None = None) -> tuple[str, Session]:
-        """A new session for a valid token or one-time code: (the cookie's session id, the session). Raises
-        Unauthenticated."""
-        token, at = token.strip(), now or datetime.now(UTC)
+    def _identify(self, token: str, at: datetime) -> tuple[Actor, str]:
         if token.startswith(CODE_PREFIX):
             token_hash = self._redeem(token, at)
-            found = self._ledger.token(token_hash) if token_hash else None
-            if token_hash is None or found is None:
+            if token_hash is None:
                 raise Unauthenticated("unknown, used or expired sign-in code")
-            actor = Actor(found[0], Role(found[1]))
-        else:
-            actor, token_hash = self._tokens.identify(token), hash_token(token)
+            return self._tokens.identify_hash(token_hash), token_hash
+        return self._tokens.identify(token), hash_token(token)
+
+    def open(self, token: str, now: datetime | None = None, client: str = "unknown") -> tuple[str, Session]:
+        """A new session for a valid token or one-time code: (the cookie's session id, the session). Raises
+        Unauthenticated, or Throttled after too many failed sign-ins (counted with the API's and the CLI's)."""
+        token, at = token.strip(), now or datetime.now(UTC)
+        actor, token_hash = self._signin.guarded(client, lambda: self._identify(token, at))
         session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self._engine.begin() as conn:
             conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < at))
@@ -131,14 +134,17 @@ class Sessions:
         if row is None:
             return None
         idle_until = row.seen_at + timedelta(seconds=self._settings.idle_timeout_s)
-        found = self._ledger.token(row.token_hash)
-        if at >= row.expires_at or at >= idle_until or found is None:
+        try:
+            actor = self._tokens.identify_hash(row.token_hash)  # revoked or expired: the session ends
+        except Unauthenticated:
+            actor = None
+        if at >= row.expires_at or at >= idle_until or actor is None:
             self.close(session_id)
             return None
         if at - row.seen_at > timedelta(seconds=30):  # (not a write on every request)
             with self._engine.begin() as conn:
                 conn.execute(update(console_sessions).where(key).values(seen_at=at))
-        return Session(Actor(found[0], Role(found[1])), row.csrf)
+        return Session(actor, row.csrf)
 
     def close(self, session_id: str) -> None:
         with self._engine.begin() as conn:

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
-from producers.intake.problems import Problem, invalid_fields, problem_responses, unknown_names
+from producers.intake.problems import Problem, invalid_fields, parse_body, problem_responses, unknown_names
 from producers.oncall.actions import Conflict, NotFound, OncallActions, UnknownNames
-from producers.oncall.tokens import Action, Actor, Forbidden, Tokens, Unauthenticated
+from producers.oncall.signin import SignIn, Throttled
+from producers.oncall.tokens import Action, Actor, Forbidden, Unauthenticated
 from producers.oncall.views import IncidentSummary, IncidentView, incident_list, incident_view
 from runtime.kafka import PublishError
 from runtime.ledger import Ledger
@@ -66,19 +67,43 @@ class Rejected(BaseModel):
     reason: str
 
 
-ERRORS = problem_responses(401, 403, 404, 409, 422, 503, retry_after=(503,))
+ERRORS = problem_responses(401, 403, 404, 409, 422, 429, 503)
+ERRORS[429]["description"] = "Too many failed sign-ins from this address (or overall)"
+
+BODIES: tuple[type[BaseModel], ...] = (Declare, Act, Approve, Release, Reject)
+"""Read by hand once the token is checked; ``add_body_schemas`` puts them in the OpenAPI document."""
 
 
-def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_after_s: int = 5) -> APIRouter:
+def body_of(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` describing a body the route reads itself."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def oncall_router(signin: SignIn, actions: OncallActions, ledger: Ledger, retry_after_s: int = 5) -> APIRouter:
     router = APIRouter(prefix="/v1/oncall", tags=["on-call"])
 
     async def actor(request: Request) -> Actor:
+        # No route declares a body parameter, so this runs before any byte of the body is parsed.
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else None
         try:
-            return await run_in_threadpool(tokens.identify, token.strip() if scheme.lower() == "bearer" else None)
+            return await run_in_threadpool(signin.identify, given, client_address(request))
         except Unauthenticated as exc:
             raise Problem(
                 401, "unauthenticated", "Not authenticated", str(exc), headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+        except Throttled as exc:
+            raise Problem(
+                429,
+                "too-many-sign-ins",
+                "Too many failed sign-ins",
+                str(exc),
+                headers={"Retry-After": str(exc.retry_after)},
             ) from None
 
     Who = Annotated[Actor, Depends(actor)]
@@ -111,14 +136,21 @@ def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_
             ) from None
 
     @router.post(
-        "/incidents", status_code=202, response_model=Reported, responses=ERRORS, summary="Declare an incident"
+        "/incidents",
+        status_code=202,
+        response_model=Reported,
+        responses=ERRORS,
+        summary="Declare an incident",
+        openapi_extra=body_of(Declare),
     )
-    async def declare(body: Declare, who: Who) -> Reported:
+    async def declare(request: Request, who: Who) -> Reported:
+        body = parse_body(Declare, await request.body())
         message = await run(actions.declare, who, body.subprocessor_id, body.report)
         return Reported(incident_id=message.incident_id, revision=message.revision)
 
     def acting(action: Action) -> Any:
-        async def act(incident_id: str, body: Act, who: Who) -> Reported:
+        async def act(incident_id: str, request: Request, who: Who) -> Reported:
+            body = parse_body(Act, await request.body())
             message = await run(actions.act, who, action, incident_id, body.note, body.changes)
             return Reported(incident_id=message.incident_id, revision=message.revision)
 
@@ -134,6 +166,7 @@ def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_
             responses=ERRORS,
             summary=f"{action.value.capitalize()} an incident",
             name=f"oncall_{action.value}",
+            openapi_extra=body_of(Act),
         )
 
     @router.get(
@@ -155,9 +188,14 @@ def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_
         return view
 
     @router.post(
-        "/notices/{notice_id}/approve", response_model=Approved, responses=ERRORS, summary="Approve a held notice"
+        "/notices/{notice_id}/approve",
+        response_model=Approved,
+        responses=ERRORS,
+        summary="Approve a held notice",
+        openapi_extra=body_of(Approve),
     )
-    async def approve(notice_id: str, body: Approve, who: Who) -> Approved:
+    async def approve(notice_id: str, request: Request, who: Who) -> Approved:
+        body = parse_body(Approve, await request.body())
         approval = await run(actions.approve, who, notice_id, body.reason)
         return Approved(**{k: approval[k] for k in ("notice_id", "approved_by", "reason", "approved_at")})
 
@@ -166,8 +204,10 @@ def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_
         response_model=Released,
         responses=ERRORS,
         summary="Release an incident's held notices (all, or one audience's)",
+        openapi_extra=body_of(Release),
     )
-    async def release(incident_id: str, body: Release, who: Who) -> Released:
+    async def release(incident_id: str, request: Request, who: Who) -> Released:
+        body = parse_body(Release, await request.body())
         count = await run(actions.release, who, incident_id, body.audience, body.reason)
         return Released(incident_id=incident_id, audience=body.audience, released=count)
 
@@ -176,8 +216,10 @@ def oncall_router(tokens: Tokens, actions: OncallActions, ledger: Ledger, retry_
         response_model=Rejected,
         responses=ERRORS,
         summary="Reject an authority report that awaits approval: it is never sent",
+        openapi_extra=body_of(Reject),
     )
-    async def reject(notice_id: str, body: Reject, who: Who) -> Rejected:
+    async def reject(notice_id: str, request: Request, who: Who) -> Rejected:
+        body = parse_body(Reject, await request.body())
         await run(actions.reject, who, notice_id, body.reason)
         return Rejected(notice_id=notice_id, rejected_by=who.name, reason=body.reason)
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from console_data import record_incident
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from support import a_report, read_topic
 
 from consumers.assess.rules import RuleBook
@@ -18,7 +19,7 @@ from producers.oncall.tokens import Role, Tokens
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
-from runtime.ledger import DeliveryRecord, Ledger
+from runtime.ledger import DeliveryRecord, Ledger, api_tokens
 from runtime.settings import Settings
 from runtime.topics import topics_for
 from schemas import IncidentReported, NoticeRequested, ReportStatus
@@ -97,6 +98,28 @@ def test_a_wrong_token_or_a_sign_in_without_csrf_is_refused(app: object, ledger:
     assert wrong.status_code == 401 and "unknown or revoked" in wrong.text
     token = Tokens(ledger).create("olga", Role.RESPONDER)
     assert client.post("/sign-in", data={"token": token}, follow_redirects=False).status_code == 403
+
+
+def test_failed_sign_ins_are_throttled_with_retry_after(app: object, ledger: Ledger, settings: Settings) -> None:
+    client = TestClient(app)  # type: ignore[arg-type]
+    page = client.get("/sign-in")
+    form = {"token": "bw_guess", "csrf": csrf_of(page.text)}
+    for _ in range(settings.oncall.signin_failure_burst):
+        assert client.post("/sign-in", data=form, follow_redirects=False).status_code == 401
+    throttled = client.post("/sign-in", data=form, follow_redirects=False)
+    assert throttled.status_code == 429 and "Too many failed sign-ins from here" in throttled.text
+    assert int(throttled.headers["retry-after"]) >= 1
+    good = {**form, "token": Tokens(ledger).create("olga", Role.RESPONDER)}
+    assert client.post("/sign-in", data=good, follow_redirects=False).status_code == 429  # this address waits
+
+
+def test_a_revoked_or_expired_token_ends_its_sessions(app: object, ledger: Ledger) -> None:
+    for change in ({"revoked_at": datetime.now(UTC)}, {"expires_at": datetime.now(UTC)}):
+        client = signed_in(app, ledger, Role.RESPONDER)
+        assert client.get("/", follow_redirects=False).status_code == 200
+        with ledger.engine.begin() as conn:
+            conn.execute(update(api_tokens).where(api_tokens.c.name == "responder-person").values(**change))
+        assert client.get("/", follow_redirects=False).status_code == 303
 
 
 def test_sessions_expire_when_idle_and_at_their_end(

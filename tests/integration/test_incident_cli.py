@@ -1,5 +1,6 @@
 """``breachwire incident`` and ``breachwire audit`` as on-call staff run them, on the real broker."""
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from breachwire.cli import main
 from consumers.record.consumer import RecordAssessments, RecordReports, RecordRequests
 from runtime.audit import AuditLog, audit_log
 from runtime.consumer import Received
-from runtime.ledger import Ledger, NoticeState
+from runtime.ledger import Ledger, NoticeState, api_tokens
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings, SigningSettings, settings_env
 from runtime.topics import topics_for
@@ -31,8 +32,26 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
     yield settings
 
 
-def token(role: str, capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(["incident", "token", "create", "--role", role, "--name", f"{role}-1"]) == 0
+@pytest.fixture
+def admin(env: Settings, capsys: pytest.CaptureFixture[str]) -> str:
+    """The first token: made without one on the empty ledger, an admin."""
+    assert main(["incident", "token", "create", "--name", "admin-1"]) == 0
+    out = capsys.readouterr().out
+    assert "first token, for admin-1 (admin), made without a token" in out
+    return out.strip().splitlines()[-1]
+
+
+def as_(token: str, argv: list[str]) -> int:
+    """``breachwire`` with BREACHWIRE_TOKEN set, as on-call staff run it (never a token argument)."""
+    os.environ["BREACHWIRE_TOKEN"] = token
+    try:
+        return main(argv)
+    finally:
+        del os.environ["BREACHWIRE_TOKEN"]
+
+
+def token(role: str, capsys: pytest.CaptureFixture[str], admin: str) -> str:
+    assert as_(admin, ["incident", "token", "create", "--role", role, "--name", f"{role}-1"]) == 0
     return capsys.readouterr().out.strip().splitlines()[-1]
 
 
@@ -46,12 +65,12 @@ def record(settings: Settings, ledger: Ledger, expected: int) -> list[IncidentRe
 
 
 def test_an_incident_from_declaration_to_evidence_pack(
-    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], admin: str
 ) -> None:
-    responder, approver = token("responder", capsys), token("approver", capsys)
+    responder, approver = token("responder", capsys, admin), token("approver", capsys, admin)
     report_file = tmp_path / "report.json"
     report_file.write_text(a_report(status=ReportStatus.SUSPECTED).model_dump_json())
-    assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(report_file)]) == 0
+    assert as_(responder, ["incident", "declare", "--subprocessor", "linode-eu", str(report_file)]) == 0
     incident = capsys.readouterr().out.split(":")[0]
     ledger = Ledger.connect(env.ledger.url)
     [reported] = record(env, ledger, 1)
@@ -74,16 +93,16 @@ def test_an_incident_from_declaration_to_evidence_pack(
     )
     RecordAssessments(ledger)([Received(assessed, "t", 0, 0)])
 
-    assert main(["incident", "--token", responder, "confirm", incident, "--note", "seen in logs"]) == 0
+    assert as_(responder, ["incident", "confirm", incident, "--note", "seen in logs"]) == 0
     record(env, ledger, 2)
-    assert main(["incident", "--token", responder, "approve", notice.notice_id, "--reason", "x"]) == 1
+    assert as_(responder, ["incident", "approve", notice.notice_id, "--reason", "x"]) == 1
     assert "may not approve" in capsys.readouterr().err
-    assert main(["incident", "--token", approver, "approve", notice.notice_id, "--reason", "legal ok"]) == 0
+    assert as_(approver, ["incident", "approve", notice.notice_id, "--reason", "legal ok"]) == 0
     [released] = read_topic(env, topics_for(env.kafka).requested, 1)
     assert NoticeRequested.model_validate_json(released.value).notice_id == notice.notice_id
 
     capsys.readouterr()
-    assert main(["incident", "--token", responder, "show", incident]) == 0
+    assert as_(responder, ["incident", "show", incident]) == 0
     shown = capsys.readouterr().out
     assert "oncall.declare" in shown and "oncall.confirm" in shown and "notice.approved" in shown
     assert "eu" in shown and "acme-eu" in shown
@@ -105,60 +124,141 @@ def test_an_incident_from_declaration_to_evidence_pack(
 
 
 def test_actions_without_a_token_are_refused(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["incident", "list"]) == 1
-    assert "token" in capsys.readouterr().err
+    assert main(["incident", "list"]) == 1  # stdin is not a terminal here: nobody to ask
+    assert "no token: set BREACHWIRE_TOKEN, or run on a terminal to be asked for it" in capsys.readouterr().err
+
+
+def test_a_token_is_never_an_argument(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["incident", "list", "--token", "bw_x"])
+    assert "unrecognized arguments: --token bw_x" in capsys.readouterr().err
+
+
+def test_on_a_terminal_the_token_is_asked_for(
+    env: Settings, admin: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def getpass(prompt: str) -> str:
+        asked.append(prompt)
+        return admin
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", getpass)
+    assert main(["incident", "list"]) == 0
+    assert asked == ["on-call token: "]
+
+
+def test_only_the_first_token_is_made_without_one_and_it_is_an_admin(
+    env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["incident", "token", "create", "--role", "responder", "--name", "r"]) == 1
+    assert "the first one is an admin" in capsys.readouterr().err
+    assert main(["incident", "token", "create", "--name", "first"]) == 0
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["incident", "token", "create", "--name", "second"]) == 1
+    assert "no token" in capsys.readouterr().err
+    responder = (as_(first, ["incident", "token", "create", "--name", "r1"]), capsys.readouterr().out)[1]
+    assert "token for r1 (responder)" in responder
+    assert as_(responder.strip().splitlines()[-1], ["incident", "token", "create", "--name", "x"]) == 1
+    assert "may not manage tokens" in capsys.readouterr().err
+
+
+def test_revoked_and_expired_tokens_are_refused_and_listed_without_the_token(
+    env: Settings, capsys: pytest.CaptureFixture[str], admin: str
+) -> None:
+    responder = token("responder", capsys, admin)
+    assert as_(admin, ["incident", "token", "create", "--name", "brief", "--expires-in", "1m"]) == 0
+    brief = capsys.readouterr().out.strip().splitlines()[-1]
+    assert as_(brief, ["incident", "list"]) == 0
+    ledger = Ledger.connect(env.ledger.url)
+    with ledger.engine.begin() as conn:  # a minute later
+        conn.execute(update(api_tokens).where(api_tokens.c.name == "brief").values(expires_at=datetime.now(UTC)))
+    assert as_(brief, ["incident", "list"]) == 1
+    assert "the token expired at" in capsys.readouterr().err
+
+    assert as_(responder, ["incident", "token", "revoke", "responder-1"]) == 1
+    assert "may not manage tokens" in capsys.readouterr().err
+    assert as_(admin, ["incident", "token", "revoke", "responder-1"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert as_(responder, ["incident", "list"]) == 1
+    assert "the token was revoked at" in capsys.readouterr().err
+    assert as_(admin, ["incident", "token", "revoke", "responder-1"]) == 1  # nothing active left by that name
+    capsys.readouterr()
+
+    assert as_(admin, ["incident", "token", "list"]) == 0
+    listing = capsys.readouterr().out
+    lines = {line.split()[1]: line for line in listing.splitlines()[1:]}
+    assert set(lines) == {"admin-1", "responder-1", "brief"}
+    assert "responder" in lines["responder-1"] and lines["responder-1"].split()[-1] != "-"
+    assert lines["admin-1"].split()[-1] == "-"
+    assert responder not in listing and admin not in listing
+    [entry] = [e for e in AuditLog(ledger).entries() if e.kind == "token_revoked"]
+    assert entry.actor == "admin-1" and entry.data["name"] == "responder-1"
+    ledger.close()
+
+
+def test_failed_sign_ins_are_throttled_and_a_good_token_still_works_elsewhere(
+    env: Settings, capsys: pytest.CaptureFixture[str], admin: str
+) -> None:
+    for _ in range(env.oncall.signin_failure_burst):
+        assert as_("bw_guess", ["incident", "list"]) == 1
+        assert "unknown token" in capsys.readouterr().err
+    assert as_("bw_guess", ["incident", "list"]) == 1
+    assert "too many failed sign-ins; try again in" in capsys.readouterr().err
+    assert as_(admin, ["incident", "list"]) == 1  # this client is throttled, good token or not
+    capsys.readouterr()
 
 
 def test_a_bad_report_file_is_named_with_the_field(
-    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], admin: str
 ) -> None:
-    responder = token("responder", capsys)
+    responder = token("responder", capsys, admin)
     bad = tmp_path / "bad.json"
     bad.write_text('{"reference": "R", "status": "bogus", "title": "t", "aware_at": "2026-01-01T00:00:00Z"}')
-    assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(bad)]) == 1
+    assert as_(responder, ["incident", "declare", "--subprocessor", "linode-eu", str(bad)]) == 1
     assert f"{bad}: status" in capsys.readouterr().err
 
 
 def test_a_report_file_naming_an_unknown_data_category_is_refused(
-    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], admin: str
 ) -> None:
-    responder = token("responder", capsys)
+    responder = token("responder", capsys, admin)
     report = tmp_path / "report.json"
     report.write_text(a_report(data_categories=["tickets", "tikets"]).model_dump_json())
-    assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(report)]) == 1
+    assert as_(responder, ["incident", "declare", "--subprocessor", "linode-eu", str(report)]) == 1
     err = capsys.readouterr().err
     assert "report.data_categories[1]: unknown data category 'tikets'" in err
     assert read_topic(env, topics_for(env.kafka).reported, 1, timeout_s=2) == []
 
 
 def test_releasing_held_notices_and_rejecting_an_authority_report(
-    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], admin: str
 ) -> None:
-    responder, approver = token("responder", capsys), token("approver", capsys)
+    responder, approver = token("responder", capsys, admin), token("approver", capsys, admin)
     report_file = tmp_path / "report.json"
     report_file.write_text(a_report(status=ReportStatus.SUSPECTED).model_dump_json())
-    assert main(["incident", "--token", responder, "declare", "--subprocessor", "linode-eu", str(report_file)]) == 0
+    assert as_(responder, ["incident", "declare", "--subprocessor", "linode-eu", str(report_file)]) == 0
     incident = capsys.readouterr().out.split(":")[0]
     ledger = Ledger.connect(env.ledger.url)
     record(env, ledger, 1)
     held = held_controller_notice(ledger, incident)
     authority = held_authority_notice(ledger, incident)
 
-    release = ["incident", "--token", responder, "release", incident, "--audience", "controller"]
-    assert main([*release, "--reason", "confirmed with Linode"]) == 0
+    release = ["incident", "release", incident, "--audience", "controller"]
+    assert as_(responder, [*release, "--reason", "confirmed with Linode"]) == 0
     assert "1 held controller notice(s) released by responder-1 (confirmed with Linode)" in capsys.readouterr().out
     [published] = read_topic(env, topics_for(env.kafka).requested, 1)
     assert NoticeRequested.model_validate_json(published.value) == held  # unchanged: same notice, same id
-    assert main([*release, "--reason", "again"]) == 0
+    assert as_(responder, [*release, "--reason", "again"]) == 0
     assert f"{incident}: 0 held controller notice(s) released" in capsys.readouterr().out
 
-    reject = ["incident", "--token", responder, "reject", authority.notice_id, "--reason", "not yet"]
-    assert main(reject) == 1
+    reject = ["incident", "reject", authority.notice_id, "--reason", "not yet"]
+    assert as_(responder, reject) == 1
     assert "may not reject" in capsys.readouterr().err
-    reject[2] = approver
-    assert main(reject) == 0
+    assert as_(approver, reject) == 0
     assert f"{authority.notice_id}: rejected by approver-1 (not yet); it will not be sent" in capsys.readouterr().out
-    assert main(reject) == 1
+    assert as_(approver, reject) == 1
     assert "does not await approval: it is rejected" in capsys.readouterr().err
     assert ledger.notice_state(authority.notice_id) is NoticeState.REJECTED
     ledger.close()

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from support import a_report, read_topic
 
-from producers.oncall.tokens import Role, Tokens
+from producers.oncall.tokens import Actor, Role, Tokens
 from producers.publish import ReportPublisher
 from producers.server import build_app
 from runtime.audit import AuditLog
@@ -322,3 +322,74 @@ def test_a_release_names_a_known_incident_an_audience_it_may_hold_and_a_reason(
     nothing = client.post(path, json={"reason": "nothing held"}, headers=auth(tokens[Role.RESPONDER]))
     assert nothing.status_code == 200 and nothing.json()["released"] == 0
     assert client.post(path, json={"reason": "x"}).status_code == 401
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/oncall/incidents",
+        "/v1/oncall/incidents/inc_x/confirm",
+        "/v1/oncall/notices/n_x/approve",
+        "/v1/oncall/incidents/inc_x/release",
+        "/v1/oncall/notices/n_x/reject",
+    ],
+)
+def test_the_token_is_checked_before_the_body_is_parsed(client: TestClient, tokens: dict[Role, str], path: str) -> None:
+    json_headers = {"content-type": "application/json"}
+    assert client.post(path, content=DEEP, headers=json_headers).status_code == 401
+    assert client.post(path, content=DEEP, headers={**json_headers, **auth("bw_bad")}).status_code == 401
+    good = client.post(path, content=DEEP, headers={**json_headers, **auth(tokens[Role.ADMIN])})
+    assert good.status_code == 422, good.text
+    assert good.json()["errors"] == [{"field": "body", "message": "not valid JSON"}]
+
+
+def test_a_body_read_by_hand_still_names_its_fields_and_is_in_the_openapi_document(
+    client: TestClient, tokens: dict[Role, str]
+) -> None:
+    answer = client.post("/v1/oncall/notices/n_x/approve", json={"reason": ""}, headers=auth(tokens[Role.ADMIN]))
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "reason"
+    document = client.get("/openapi.json").json()
+    for path, model in (
+        ("/v1/oncall/incidents", "Declare"),
+        ("/v1/oncall/incidents/{incident_id}/confirm", "Act"),
+        ("/v1/oncall/notices/{notice_id}/approve", "Approve"),
+        ("/v1/oncall/incidents/{incident_id}/release", "Release"),
+        ("/v1/oncall/notices/{notice_id}/reject", "Reject"),
+    ):
+        body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{model}"}
+        assert model in document["components"]["schemas"]
+    assert "Report" in document["components"]["schemas"]  # what Declare refers to
+
+
+def test_expired_and_revoked_tokens_get_a_clear_401(
+    client: TestClient, ledger: Ledger, tokens: dict[Role, str]
+) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(update(api_tokens).where(api_tokens.c.role == "responder").values(expires_at=datetime.now(UTC)))
+    expired = client.get("/v1/oncall/incidents", headers=auth(tokens[Role.RESPONDER]))
+    assert expired.status_code == 401 and "the token expired at" in expired.json()["detail"]
+    Tokens(ledger).revoke(Actor("root", Role.ADMIN), "approver-person")
+    revoked = client.get("/v1/oncall/incidents", headers=auth(tokens[Role.APPROVER]))
+    assert revoked.status_code == 401 and "the token was revoked at" in revoked.json()["detail"]
+    assert client.get("/v1/oncall/incidents", headers=auth(tokens[Role.ADMIN])).status_code == 200
+
+
+def test_failed_sign_ins_get_429_with_retry_after_and_good_tokens_elsewhere_go_on(
+    client: TestClient, settings: Settings, tokens: dict[Role, str]
+) -> None:
+    for _ in range(settings.oncall.signin_failure_burst):
+        assert client.get("/v1/oncall/incidents", headers=auth("bw_guess")).status_code == 401
+    assert client.get("/v1/oncall/incidents", headers=auth(tokens[Role.ADMIN])).status_code == 429
+    throttled = client.get("/v1/oncall/incidents", headers=auth("bw_guess"))
+    assert throttled.status_code == 429
+    assert throttled.headers["content-type"] == "application/problem+json"
+    assert int(throttled.headers["retry-after"]) >= 1
+    assert throttled.json()["type"].endswith("too-many-sign-ins")
+    # no token at all is not a guess: still a 401, not counted
+    assert client.get("/v1/oncall/incidents").status_code == 401
+    elsewhere = TestClient(client.app, client=("10.9.8.7", 50000))
+    assert elsewhere.get("/v1/oncall/incidents", headers=auth(tokens[Role.ADMIN])).status_code == 200
