@@ -256,7 +256,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's default
-        self._pool = httpcore.AsyncConnectionPool(
+        self._connections = httpcore.AsyncConnectionPool(
             ssl_context=verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
@@ -279,7 +279,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             extensions=request.extensions,
         )
         with _as_httpx_errors():
-            response = await self._pool.handle_async_request(core_request)
+            response = await self._connections.handle_async_request(core_request)
         assert isinstance(response.stream, AsyncIterable)
         return httpx.Response(
             status_code=response.status,
@@ -289,4 +289,4 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        await self._connections.aclose()
