@@ -25,8 +25,8 @@ from schemas import Deadline, IncidentFacts
 FALLBACK_LOCALE = "en"
 VIEWS_KEPT = 1024
 
-# The incident facts an item can be filled from (templates print each; templates/_shared/contents.toml names them).
-FACTS = (
+# The GDPR Art. 33(3) facts a notice carries; the ones still unknown are listed as pending (Art. 33(4)).
+ART_33_3_FACTS = (
     "description",
     "data_categories",
     "approx_data_subjects",
@@ -34,9 +34,10 @@ FACTS = (
     "likely_consequences",
     "measures_taken",
     "contact",
-    "occurred",
-    "aware_at",
 )
+
+# The incident facts an item can be filled from (templates print each; templates/_shared/contents.toml names them).
+FACTS = (*ART_33_3_FACTS, "occurred", "aware_at")
 
 
 def known_facts(incident: IncidentFacts) -> frozenset[str]:

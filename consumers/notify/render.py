@@ -33,7 +33,7 @@ from markupsafe import Markup
 
 from consumers.assess.rules import RuleBook
 from consumers.notify.errors import FinalDelivery
-from consumers.notify.law import Law
+from consumers.notify.law import ART_33_3_FACTS, Law
 from schemas import Deadline, NoticeRequested
 
 FALLBACK_LOCALE = "en"
@@ -82,17 +82,6 @@ FACTS_CONTEXT = ("incident", "pending", "aware_at", "occurred_from", "occurred_u
 RENDERED_PARTS_KEPT = 512  # incident blocks and deadline lines kept rendered (a few per report)
 SMS_SEGMENT = 160
 SMS_CONCATENATED_SEGMENT = 153
-
-# The GDPR Art. 33(3) facts a notice carries; the ones still unknown are listed as pending (Art. 33(4)).
-ART_33_3_FACTS = (
-    "description",
-    "data_categories",
-    "approx_data_subjects",
-    "approx_records",
-    "likely_consequences",
-    "measures_taken",
-    "contact",
-)
 
 
 # The control characters (Unicode category Cc: C0, DEL and C1), mapped to nothing by str.translate.
