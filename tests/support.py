@@ -11,8 +11,20 @@ from kafka import KafkaConsumer
 
 from consumers.assess.rules import RuleBook, load_rules
 from runtime.kafka import connection
-from runtime.settings import PROJECT_ROOT, Settings
-from schemas import Report, ReportStatus
+from runtime.ledger import Ledger
+from runtime.notice_signing import NoticeSigner
+from runtime.settings import PROJECT_ROOT, Settings, SigningSettings
+from schemas import (
+    Audience,
+    Channel,
+    IncidentFacts,
+    NoticeKind,
+    NoticeRequested,
+    Release,
+    Report,
+    ReportStatus,
+    notice_id,
+)
 
 
 def a_report(**changes: Any) -> Report:
@@ -87,3 +99,34 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float =
     finally:
         consumer.close()
     return records
+
+
+def held_authority_notice(ledger: Ledger, incident: str) -> NoticeRequested:
+    """An authority report awaiting approval, signed as assess signs it and recorded in ``ledger``."""
+    now = datetime.now(UTC)
+    notice = NoticeRequested(
+        notice_id=notice_id(incident, "authority:edpb", "authority", "email", "confirmed.1"),
+        incident_id=incident,
+        revision="confirmed.1",
+        recipient_id="authority:edpb",
+        recipient_name="Supervisory authority",
+        audience=Audience.AUTHORITY,
+        channel=Channel.EMAIL,
+        kind=NoticeKind.FULL,
+        address="breaches@authority.example",
+        requested_at=now,
+        release=Release.APPROVE,
+        incident=IncidentFacts(
+            incident_id=incident,
+            subprocessor_id="linode-eu",
+            subprocessor_name="Linode",
+            status=ReportStatus.CONFIRMED,
+            sequence=1,
+            title="Snapshot exfiltrated",
+            description="",
+            aware_at=now,
+        ),
+    )
+    notice = NoticeSigner.from_settings(SigningSettings()).sign(notice)  # as assess signs it
+    ledger.record_requested([notice])
+    return notice

@@ -37,7 +37,7 @@ from hypothesis.errors import Unsatisfiable
 from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.generation.case import Case
-from support import a_report
+from support import a_report, held_authority_notice
 
 from producers.intake.signatures import sign
 from producers.oncall.tokens import Role, Tokens
@@ -49,15 +49,8 @@ from runtime.ledger import Ledger
 from runtime.settings import Settings
 from runtime.topics import topics_for
 from schemas import (
-    Audience,
-    Channel,
-    IncidentFacts,
-    NoticeKind,
-    NoticeRequested,
-    Release,
     ReportStatus,
     Source,
-    notice_id,
 )
 
 pytestmark = pytest.mark.integration
@@ -236,8 +229,7 @@ def world(app: tuple[FastAPI, ReportPublisher], ledger: Ledger, datamap: DataMap
         )
         ledger.record_report(message)  # what the record consumer does
         incidents.append(message.incident_id)
-    held = _held_notice(incidents[0])
-    ledger.record_requested([held])
+    held = held_authority_notice(ledger, incidents[0])
     return World(
         secrets={
             s.id: s.webhook_secrets[0].get_secret_value() for s in datamap.subprocessors.values() if s.webhook_secrets
@@ -245,33 +237,6 @@ def world(app: tuple[FastAPI, ReportPublisher], ledger: Ledger, datamap: DataMap
         tokens={role: Tokens(ledger).create(f"fuzz-{role.value}", role) for role in Role},
         incidents=incidents,
         notices=[held.notice_id],
-    )
-
-
-def _held_notice(incident: str) -> NoticeRequested:
-    now = a_report().aware_at
-    return NoticeRequested(
-        notice_id=notice_id(incident, "authority:edpb", "authority", "email", "suspected.1"),
-        incident_id=incident,
-        revision="suspected.1",
-        recipient_id="authority:edpb",
-        recipient_name="Supervisory authority",
-        audience=Audience.AUTHORITY,
-        channel=Channel.EMAIL,
-        kind=NoticeKind.FULL,
-        address="breaches@authority.example",
-        requested_at=now,
-        release=Release.APPROVE,
-        incident=IncidentFacts(
-            incident_id=incident,
-            subprocessor_id="linode-eu",
-            subprocessor_name="Linode",
-            status=ReportStatus.SUSPECTED,
-            sequence=1,
-            title="Snapshot exfiltrated",
-            description="",
-            aware_at=now,
-        ),
     )
 
 

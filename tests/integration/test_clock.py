@@ -4,8 +4,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import a_report, read_topic, wait_until
-from test_oncall import held_authority_notice
+from support import a_report, held_authority_notice, read_topic, wait_until
 
 from consumers.clock.consumer import build
 from runtime.kafka import make_producer, send

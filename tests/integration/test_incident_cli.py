@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from support import a_report, read_topic
+from support import a_report, held_authority_notice, read_topic
 from test_clock import held_controller_notice
-from test_oncall import held_authority_notice
 
 from breachwire.cli import main
 from consumers.record.consumer import RecordAssessments, RecordReports, RecordRequests

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
-from support import a_report, read_topic
+from support import a_report, held_authority_notice, read_topic
 
 from producers.oncall.tokens import Actor, Role, Tokens
 from producers.publish import ReportPublisher
@@ -15,22 +15,15 @@ from runtime.audit import AuditLog
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
 from runtime.ledger import Ledger, NoticeState, api_tokens
-from runtime.notice_signing import NoticeSigner
-from runtime.settings import Settings, SigningSettings
+from runtime.settings import Settings
 from runtime.topics import topics_for
 from schemas import (
-    Audience,
-    Channel,
     Deadline,
     IncidentAssessed,
-    IncidentFacts,
     IncidentReported,
-    NoticeKind,
     NoticeRequested,
-    Release,
     ReportStatus,
     incident_id,
-    notice_id,
 )
 
 pytestmark = pytest.mark.integration
@@ -68,36 +61,6 @@ def record_reports(settings: Settings, ledger: Ledger, expected: int) -> list[In
     for message in messages:
         ledger.record_report(message)
     return messages
-
-
-def held_authority_notice(ledger: Ledger, incident: str) -> NoticeRequested:
-    now = datetime.now(UTC)
-    notice = NoticeRequested(
-        notice_id=notice_id(incident, "authority:edpb", "authority", "email", "confirmed.1"),
-        incident_id=incident,
-        revision="confirmed.1",
-        recipient_id="authority:edpb",
-        recipient_name="Supervisory authority",
-        audience=Audience.AUTHORITY,
-        channel=Channel.EMAIL,
-        kind=NoticeKind.FULL,
-        address="breaches@authority.example",
-        requested_at=now,
-        release=Release.APPROVE,
-        incident=IncidentFacts(
-            incident_id=incident,
-            subprocessor_id="linode-eu",
-            subprocessor_name="Linode",
-            status=ReportStatus.CONFIRMED,
-            sequence=1,
-            title="Snapshot exfiltrated",
-            description="",
-            aware_at=now,
-        ),
-    )
-    notice = NoticeSigner.from_settings(SigningSettings()).sign(notice)  # as assess signs it
-    ledger.record_requested([notice])
-    return notice
 
 
 def declare(client: TestClient, token: str) -> str:

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support import a_report, wait_until
-from test_oncall import held_authority_notice
+from support import a_report, held_authority_notice, wait_until
 
 from breachwire.sinks import SmtpSink, WebhookSink
 from consumers.assess.consumer import build as build_assess
