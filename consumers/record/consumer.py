@@ -5,9 +5,10 @@
 - ``notices.requested``   → the notice, as requested (notify records delivery itself, before it commits);
 - ``notices.sent`` / ``notices.dead`` → the outcome of each notice, in the audit trail.
 
-Each loop also appends what it read to the audit trail (``runtime.audit``), keyed so that a replay appends
-nothing twice, and after each batch checkpoints the chain's head (``runtime.checkpoints``): to the checkpoint
-file and the ``audit.checkpoints`` topic, before the batch's offsets are committed.
+Each loop also appends what it read to the audit trail (``runtime.audit``), a batch at a time in one transaction,
+keyed so that a replay appends nothing twice, and after each batch checkpoints the chain's head
+(``runtime.checkpoints``): to the checkpoint file and the ``audit.checkpoints`` topic, before the batch's offsets
+are committed.
 """
 
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from kafka import KafkaProducer
 
-from runtime.audit import AuditLog
+from runtime.audit import AuditLog, Pending
 from runtime.checkpoints import Checkpointer, CheckpointFile
 from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap
@@ -36,17 +37,21 @@ class RecordReports:
         self._audit = audit or AuditLog(ledger)
 
     def __call__(self, batch: Sequence[Received[IncidentReported]]) -> None:
+        entries = []
         for received in batch:
             m = received.message
             self._ledger.record_report(m)
-            self._audit.append(
-                f"report:{m.incident_id}:{m.revision}",
-                "report.received",
-                actor=f"{m.source.value}:{m.subprocessor_id}",
-                incident_id=m.incident_id,
-                data={"revision": m.revision, "delivery_id": m.delivery_id, "title": m.report.title},
-                at=m.received_at,
+            entries.append(
+                Pending(
+                    f"report:{m.incident_id}:{m.revision}",
+                    "report.received",
+                    actor=f"{m.source.value}:{m.subprocessor_id}",
+                    incident_id=m.incident_id,
+                    data={"revision": m.revision, "delivery_id": m.delivery_id, "title": m.report.title},
+                    at=m.received_at,
+                )
             )
+        self._audit.append_many(entries)
 
 
 class RecordAssessments:
@@ -56,26 +61,30 @@ class RecordAssessments:
         self._customers = datamap.customers if datamap is not None else {}
 
     def __call__(self, batch: Sequence[Received[IncidentAssessed]]) -> None:
+        entries = []
         for received in batch:
             m = received.message
             # the customer's name and region as the data map has them, for the console's list of who is affected
             customer = self._customers.get(m.customer_id)
             name, region = (customer.name, customer.region) if customer else ("", "")
             self._ledger.record_assessment(m, name, region)
-            self._audit.append(
-                f"assessment:{m.incident_id}:{m.revision}:{m.customer_id}",
-                "incident.assessed",
-                actor="assess",
-                incident_id=m.incident_id,
-                data={
-                    "revision": m.revision,
-                    "customer_id": m.customer_id,
-                    "jurisdictions": m.jurisdictions,
-                    "deadlines": [d.model_dump(mode="json") for d in m.deadlines],
-                    "notice_ids": m.notice_ids,
-                },
-                at=m.assessed_at,
+            entries.append(
+                Pending(
+                    f"assessment:{m.incident_id}:{m.revision}:{m.customer_id}",
+                    "incident.assessed",
+                    actor="assess",
+                    incident_id=m.incident_id,
+                    data={
+                        "revision": m.revision,
+                        "customer_id": m.customer_id,
+                        "jurisdictions": m.jurisdictions,
+                        "deadlines": [d.model_dump(mode="json") for d in m.deadlines],
+                        "notice_ids": m.notice_ids,
+                    },
+                    at=m.assessed_at,
+                )
             )
+        self._audit.append_many(entries)
 
 
 class RecordRequests:
@@ -89,22 +98,26 @@ class RecordRequests:
         # notifier records it dead, with its reason.
         signed = [r.message for r in batch if self._signer.valid(r.message)]
         self._ledger.record_requested(signed)
-        for m in signed:
-            self._audit.append(
-                f"notice.requested:{m.notice_id}",
-                "notice.requested",
-                actor="assess",
-                incident_id=m.incident_id,
-                data={
-                    "notice_id": m.notice_id,
-                    "recipient_id": m.recipient_id,
-                    "audience": m.audience.value,
-                    "channel": m.channel.value,
-                    "kind": m.kind.value,
-                    "release": m.release.value,
-                },
-                at=m.requested_at,
-            )
+        self._audit.append_many(
+            [
+                Pending(
+                    f"notice.requested:{m.notice_id}",
+                    "notice.requested",
+                    actor="assess",
+                    incident_id=m.incident_id,
+                    data={
+                        "notice_id": m.notice_id,
+                        "recipient_id": m.recipient_id,
+                        "audience": m.audience.value,
+                        "channel": m.channel.value,
+                        "kind": m.kind.value,
+                        "release": m.release.value,
+                    },
+                    at=m.requested_at,
+                )
+                for m in signed
+            ]
+        )
 
 
 class RecordOutcomes:
@@ -114,6 +127,7 @@ class RecordOutcomes:
         self._audit = audit
 
     def __call__(self, batch: Sequence[Received[NoticeSent] | Received[NoticeDead]]) -> None:
+        entries = []
         for received in batch:
             m = received.message
             if isinstance(m, NoticeSent):
@@ -122,14 +136,17 @@ class RecordOutcomes:
             else:
                 key, kind, at = f"notice.dead:{m.notice_id}:{m.attempts}", "notice.dead", m.failed_at
                 data = {"reason": m.reason[:2000], "attempts": m.attempts}
-            self._audit.append(
-                key,
-                kind,
-                actor="notify",
-                incident_id=m.incident_id,
-                data={"notice_id": m.notice_id, "recipient_id": m.recipient_id, "channel": m.channel.value, **data},
-                at=at,
+            entries.append(
+                Pending(
+                    key,
+                    kind,
+                    actor="notify",
+                    incident_id=m.incident_id,
+                    data={"notice_id": m.notice_id, "recipient_id": m.recipient_id, "channel": m.channel.value, **data},
+                    at=at,
+                )
             )
+        self._audit.append_many(entries)
 
 
 def _loop(

@@ -1,13 +1,14 @@
 """The audit chain on SQLite and PostgreSQL: appends once per key, and any change, removal or reorder is named."""
 
 import json
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, update
 
-from runtime.audit import GENESIS, AuditLog, audit_log, entry_hash, entry_mac
+from runtime.audit import GENESIS, AuditLog, Pending, audit_log, entry_hash, entry_mac
 from runtime.ledger import Ledger, UTCDateTime
 
 
@@ -146,3 +147,37 @@ def test_entries_from_before_the_key_verify_as_unkeyed(ledger: Ledger) -> None:
         )  # fmt: skip
     verdict = audit.verify()
     assert not verdict.ok and verdict.seq == 4 and "unkeyed after keyed" in (verdict.problem or "")
+
+
+def test_a_batch_is_appended_in_order_once_per_key(audit: AuditLog) -> None:
+    batch = [
+        Pending(f"event:{n}", "notice.requested", actor="assess", data={"n": n}, incident_id="inc_1")
+        for n in (4, 6, 7, 6, 8)  # event:4 is in the log already; event:6 twice in the batch
+    ]
+    assert audit.append_many(batch) == 3
+    assert [e.key for e in audit.entries()][5:] == ["event:6", "event:7", "event:8"]
+    assert audit.append_many(batch) == 0
+    assert audit.verify().ok and audit.count() == 8
+
+
+def test_batches_from_two_writers_at_once_make_one_chain(ledger: Ledger) -> None:
+    """Two record loops appending at the same time (one per topic): every entry lands once, the chain holds."""
+    logs = [AuditLog(ledger), AuditLog(ledger)]
+
+    def write(writer: int) -> None:
+        for batch in range(10):
+            logs[writer].append_many(
+                [
+                    Pending(f"w{writer}:{batch}:{n}", "notice.delivered", actor="notify", data={"n": n})
+                    for n in range(20)
+                ]
+            )
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    verdict = logs[0].verify()
+    assert verdict.ok and verdict.entries == 400
+    assert len({e.key for e in logs[0].entries()}) == 400
