@@ -109,7 +109,7 @@ def produce_seconds_per_message(mean_bytes: int, sample: int = 20_000) -> float:
     """Seconds the project's producer takes per message of ``mean_bytes``, sent to the broker and acknowledged."""
     import uuid
 
-    from runtime import broker
+    from breachwire.dev import broker
     from runtime.kafka import delete_topics, ensure_topics, make_producer
     from runtime.settings import load_settings
 

@@ -356,10 +356,10 @@ def main() -> int:
         receiver(kind, Path(directory), int(port), float(delay), Path(secrets))
         return 0
 
+    from breachwire.dev import broker
     from consumers.assess.rules import load_rules
     from consumers.notify.render import Renderer
     from consumers.notify.samples import controller_notices
-    from runtime import broker
     from runtime.datamap import load_datamap
     from runtime.kafka import delete_topics, ensure_topics
     from runtime.logging import configure

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import SecretStr
 
+from breachwire.dev import broker
 from breachwire.sinks import SmtpSink, WebhookSink
 from breachwire.stack import Stack, wait_for_http
 from breachwire.twilio_sink import TwilioSink
@@ -29,7 +30,6 @@ from consumers.assess.impact import affected_customers
 from consumers.assess.release import load_release_policy
 from consumers.assess.rules import RuleBook, load_rules
 from consumers.notify.webhook import sign_headers
-from runtime import broker
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics
 from runtime.ledger import Ledger, NoticeRow

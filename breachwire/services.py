@@ -9,10 +9,9 @@ import structlog
 import uvicorn
 
 from breachwire.workers import run_workers, stop_on_signals
-from runtime import broker
 from runtime.consumer import ConsumerLoop, Runnable, run_together
 from runtime.datamap import DataMap, load_datamap
-from runtime.kafka import ensure_topics, make_producer
+from runtime.kafka import ensure_topics, is_answering, make_producer
 from runtime.ledger import Ledger
 from runtime.logging import configure
 from runtime.settings import Settings
@@ -83,7 +82,7 @@ def run_console(settings: Settings, datamap: DataMap) -> None:
 
 def run_service(settings: Settings, service: str) -> None:
     kafka = settings.kafka
-    if not broker.is_serving_address(kafka):
+    if not is_answering(kafka):
         signed_in = f", signed in as {kafka.username!r}" if kafka.security_protocol == "SASL_SSL" else ""
         raise SystemExit(
             f"breachwire: no Kafka broker answers at {kafka.bootstrap_servers} ({kafka.security_protocol}{signed_in}); "

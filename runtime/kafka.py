@@ -1,6 +1,7 @@
 """Kafka clients as breachwire uses them: acks=all producers, manual-commit consumers, topics made on demand."""
 
 import contextlib
+import socket
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -164,6 +165,29 @@ def group_members(admin: KafkaAdminClient, group: str) -> int:
             return 0
         raise
     return len(described.get("members") or []) if described.get("group_state") == "Stable" else 0
+
+
+def is_answering(kafka: KafkaSettings, timeout_s: float = 3.0) -> bool:
+    """True when the broker ``kafka`` names (the first of its list) answers a metadata request, signed in as
+    ``kafka`` says."""
+    host, _, port = kafka.bootstrap_servers.split(",")[0].strip().rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            pass
+    except (OSError, ValueError):
+        return False
+    try:
+        wait_ms = int(timeout_s * 1000)
+        admin = make_admin(kafka, request_timeout_ms=wait_ms, bootstrap_timeout_ms=wait_ms, client_id="probe")
+    except KafkaError:
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
 
 
 def list_topics(settings: KafkaSettings) -> list[str]:

@@ -11,7 +11,7 @@ from runtime.settings import Settings
 
 
 def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.broker import BrokerError
+    from breachwire.dev.broker import BrokerError
 
     try:
         return _kafka(args, settings)
@@ -21,8 +21,8 @@ def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime import broker
-    from runtime.kafka import ensure_topics, list_topics
+    from breachwire.dev import broker
+    from runtime.kafka import ensure_topics, is_answering, list_topics
     from runtime.topics import topics_for
 
     local = settings.broker.model_copy(update={"auth": True}) if args.auth else settings.broker
@@ -43,7 +43,7 @@ def _kafka(args: argparse.Namespace, settings: Settings) -> int:
         print("Kafka stopped" if stopped else "no broker started by breachwire was running")
         return 0
     kafka = broker.client_settings(local, settings.kafka) if local.auth else settings.kafka
-    if not broker.is_serving_address(kafka):
+    if not is_answering(kafka):
         print(f"Kafka {kafka.bootstrap_servers}: not running")
         return 1
     pid = broker.running_pid(local)
@@ -69,8 +69,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from breachwire.dev import broker
     from breachwire.stack import Stack, wait_for_http
-    from runtime import broker
     from runtime.datamap import load_datamap
     from runtime.kafka import ensure_topics
     from runtime.topics import topics_for

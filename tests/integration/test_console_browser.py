@@ -19,12 +19,12 @@ from console_browser import needs_chromium, start_chromium
 from pydantic import SecretStr
 from support import a_report, wait_until
 
+from breachwire.dev import broker
 from breachwire.sinks import SmtpSink, WebhookSink
 from breachwire.stack import Stack, wait_for_http
 from breachwire.twilio_sink import TwilioSink
 from producers.oncall.tokens import Role, Tokens
 from producers.publish import ReportPublisher
-from runtime import broker
 from runtime.datamap import load_datamap
 from runtime.kafka import delete_topics, ensure_topics, make_producer
 from runtime.ledger import Ledger

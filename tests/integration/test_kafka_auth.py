@@ -14,9 +14,9 @@ from kafka.errors import KafkaError
 from pydantic import SecretStr
 from support import a_report, read_topic, wait_until
 
+from breachwire.dev import broker
 from consumers.assess.consumer import build
 from producers.publish import ReportPublisher
-from runtime import broker
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError, connection, delete_topics, ensure_topics, make_producer
 from runtime.settings import BrokerSettings, KafkaSettings, Settings, load_settings

@@ -28,9 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka.errors import KafkaError
-
-from runtime.kafka import make_admin
+from runtime.kafka import is_answering
 from runtime.settings import BrokerSettings, KafkaSettings
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -227,35 +225,12 @@ def fetch(settings: BrokerSettings) -> Path:
     return paths.libs
 
 
-def is_serving_address(kafka: KafkaSettings, timeout_s: float = 3.0) -> bool:
-    """True when the broker ``kafka`` names (the first of its list) answers a metadata request, signed in as
-    ``kafka`` says."""
-    host, _, port = kafka.bootstrap_servers.split(",")[0].strip().rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=1.0):
-            pass
-    except (OSError, ValueError):
-        return False
-    try:
-        wait_ms = int(timeout_s * 1000)
-        admin = make_admin(kafka, request_timeout_ms=wait_ms, bootstrap_timeout_ms=wait_ms, client_id="probe")
-    except KafkaError:
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except KafkaError:
-        return False
-    finally:
-        admin.close()
-
-
 def is_serving(settings: BrokerSettings, timeout_s: float = 3.0) -> bool:
     try:
         kafka = client_settings(settings)
     except BrokerError:  # an auth broker never set up: none of ours serves there
         return False
-    return is_serving_address(kafka, timeout_s)
+    return is_answering(kafka, timeout_s)
 
 
 def _jdk_tool(name: str) -> str:
