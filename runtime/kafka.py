@@ -121,24 +121,44 @@ def read_key(settings: KafkaSettings, topic: str, key: str, timeout_s: float) ->
         consumer.close()
 
 
+def min_insync_replicas(replication_factor: int) -> int:
+    """How many replicas must have a message before acks=all answers: a majority from three replicas up, so one
+    broker may fail (or be restarted) without stopping producers and no acknowledged message lives on one disk
+    alone; with one or two replicas, one (two would stop every producer while either broker is away)."""
+    return 1 if replication_factor < 3 else replication_factor // 2 + 1
+
+
+def replication(settings: KafkaSettings, admin: KafkaAdminClient) -> tuple[int, int]:
+    """The replication factor and min.insync.replicas of topics created: ``kafka.replication_factor``, else the
+    cluster's broker count, at most 3."""
+    factor = settings.replication_factor or min(3, len(admin.describe_cluster()["brokers"]))
+    return factor, min_insync_replicas(factor)
+
+
 def ensure_topics(settings: KafkaSettings, partitions: dict[str, int]) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics that do not exist yet, replicated as ``replication`` says; returns the names created."""
     admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())
-        missing = [
-            NewTopic(name=name, num_partitions=count, replication_factor=1)
-            for name, count in partitions.items()
-            if name not in existing
-        ]
-        if missing:
+        names = [name for name in partitions if name not in existing]
+        if names:
+            factor, min_insync = replication(settings, admin)
+            missing = [
+                NewTopic(
+                    name=name,
+                    num_partitions=partitions[name],
+                    replication_factor=factor,
+                    topic_configs={"min.insync.replicas": str(min_insync)},
+                )
+                for name in names
+            ]
             with contextlib.suppress(TopicAlreadyExistsError):  # another process made them meanwhile
                 admin.create_topics(missing)
             # The broker answers before its metadata shows the new topics; a consumer that joined its group in
             # between got no partitions of them, and would look again only at its next metadata refresh (5 min).
-            admin.wait_for_topics([t.name for t in missing], timeout_ms=30_000)
-            log.info("topics created", topics=[t.name for t in missing])
-        return [t.name for t in missing]
+            admin.wait_for_topics(names, timeout_ms=30_000)
+            log.info("topics created", topics=names, replication_factor=factor, min_insync_replicas=min_insync)
+        return names
     finally:
         admin.close()
 

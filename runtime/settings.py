@@ -55,6 +55,11 @@ class KafkaSettings(BaseModel):
         default=None, description="CA certificate(s) the broker's certificate is checked against; else the system's."
     )
     check_hostname: bool = Field(default=True, description="The broker's certificate must name the host dialled.")
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas of each topic created; unset: the cluster's broker count, at most 3.",
+    )
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> "KafkaSettings":
@@ -81,6 +86,14 @@ class BrokerSettings(BaseModel):
     auth_data_dir: Path = STATE_DIR / "kafka-auth"
     heap: str = "512m"
     start_timeout_s: float = 90.0
+    brokers: int = Field(
+        default=1,
+        ge=1,
+        le=9,
+        description="Nodes of the local cluster (KRaft, each broker and controller): node N serves clients on "
+        "port + 2(N-1) and its controller on controller_port + 2(N-1), its data in cluster_data_dir/node-N.",
+    )
+    cluster_data_dir: Path = STATE_DIR / "kafka-cluster"
 
 
 class LedgerSettings(BaseModel):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from breachwire.services import SERVICES
-from runtime.settings import Settings
+from runtime.settings import BrokerSettings, KafkaSettings, Settings
 
 
 def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
@@ -22,35 +22,91 @@ def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     from breachwire.dev import broker
-    from runtime.kafka import ensure_topics, is_answering, list_topics
+    from runtime.kafka import ensure_topics, min_insync_replicas
     from runtime.topics import topics_for
 
     local = settings.broker.model_copy(update={"auth": True}) if args.auth else settings.broker
+    if args.brokers is not None:
+        local = local.model_copy(update={"brokers": args.brokers})
+    cluster = local.model_copy(update={"brokers": broker.cluster_size(local)})
     if args.action == "up":
+        broker.nodes(local)  # refuses what it cannot run (--auth with --brokers above 1) before any download
         if not broker.is_fetched(local):
             print(f"fetching Kafka {local.version} into {local.cache_dir} (once)", flush=True)
         broker.fetch(local)
         started = broker.start(local)
-        kafka = broker.client_settings(local, settings.kafka) if local.auth else settings.kafka
+        kafka = _clients(local, settings)
         made = ensure_topics(kafka, topics_for(kafka).partitions(kafka))
         state = "started" if started else "already running, reused"
-        print(f"Kafka {broker.address(local)}: {state}; {len(made)} topics created")
+        shape = f" ({local.brokers} nodes)" if local.brokers > 1 else ""
+        print(f"Kafka {broker.address(local)}{shape}: {state}; {len(made)} topics created")
+        if local.brokers > 1:
+            replicas = kafka.replication_factor or min(3, local.brokers)
+            print(
+                f"Topics are replicated to {replicas} nodes, min.insync.replicas {min_insync_replicas(replicas)}. "
+                f"Services reach the cluster with\n  BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS={kafka.bootstrap_servers}"
+            )
         if local.auth:
             print(_auth_instructions(broker.credentials_file(local)))
         return 0
     if args.action == "down":
-        stopped = broker.stop(local)
+        # every node breachwire started: the single broker (or the auth one) and the local cluster's nodes
+        stopped = broker.stop(local.model_copy(update={"brokers": 1}))
+        if cluster.brokers > 1 and not local.auth:
+            stopped = broker.stop(cluster) or stopped
         print("Kafka stopped" if stopped else "no broker started by breachwire was running")
         return 0
-    kafka = broker.client_settings(local, settings.kafka) if local.auth else settings.kafka
-    if not is_answering(kafka):
-        print(f"Kafka {kafka.bootstrap_servers}: not running")
+    running = cluster.brokers > 1 and not local.auth and any(broker.node_pid(n) for n in broker.nodes(cluster))
+    if args.brokers is None and running:  # status shows the local cluster when any of its nodes runs
+        local = cluster
+    return _status(local, settings)
+
+
+def _clients(local: BrokerSettings, settings: Settings) -> KafkaSettings:
+    """The settings' clients, pointed at the local cluster or auth broker (the single plain broker: as set)."""
+    from breachwire.dev import broker
+
+    return settings.kafka if local.brokers == 1 and not local.auth else broker.client_settings(local, settings.kafka)
+
+
+def _status(local: BrokerSettings, settings: Settings) -> int:
+    from kafka.errors import KafkaError
+
+    from breachwire.dev import broker
+    from runtime.kafka import is_answering, list_topics
+
+    kafka = _clients(local, settings)
+    if local.brokers == 1:
+        if not is_answering(kafka):
+            print(f"Kafka {kafka.bootstrap_servers}: not running")
+            return 1
+        pid = broker.running_pid(local)
+        print(
+            f"Kafka {kafka.bootstrap_servers} ({kafka.security_protocol}): running" + (f" (pid {pid})" if pid else "")
+        )
+    else:
+        members = broker.nodes(local)
+        answering = 0
+        lines = []
+        for node in members:
+            up = is_answering(kafka.model_copy(update={"bootstrap_servers": node.address}))
+            answering += up
+            pid = broker.node_pid(node)
+            state = "running" if up else "not answering" if pid else "not running"
+            lines.append(f"  node {node.id} {node.address}: {state}" + (f" (pid {pid})" if pid else ""))
+        print(f"Kafka cluster of {len(members)} nodes ({kafka.security_protocol}): {answering} answering")
+        print("\n".join(lines))
+        if not answering:
+            return 1
+    try:
+        topics = list_topics(kafka)
+    except KafkaError as exc:  # a node just gone may still be named in the metadata the client asks first
+        print(f"topics: not listed ({exc})")
         return 1
-    pid = broker.running_pid(local)
-    print(f"Kafka {kafka.bootstrap_servers} ({kafka.security_protocol}): running" + (f" (pid {pid})" if pid else ""))
-    for topic in list_topics(kafka):
+    print("topics:")
+    for topic in topics:
         print(f"  {topic}")
-    return 0
+    return 0 if local.brokers == 1 or answering == len(members) else 1
 
 
 def _auth_instructions(credentials: Path) -> str:
@@ -135,6 +191,14 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
         "--auth",
         action="store_true",
         help="the broker that serves clients only over SASL_SSL (SCRAM-SHA-512), on its own ports and data folder",
+    )
+    p.add_argument(
+        "--brokers",
+        type=int,
+        choices=range(1, 10),
+        metavar="N",
+        help="how many nodes (broker and controller each, one process each): 3 runs a local cluster whose topics "
+        "have 3 replicas and min.insync.replicas 2 (default: broker.brokers; status and down find a running one)",
     )
     p.set_defaults(func=cmd_kafka)
 

@@ -1,10 +1,16 @@
-"""A local single-node Apache Kafka broker (KRaft, broker and controller in one process) run from the jars
-that Maven Central serves, so that the demo and the tests talk to the real thing without Docker.
+"""A local Apache Kafka broker (KRaft, broker and controller in one process), or a cluster of such nodes, run
+from the jars that Maven Central serves, so that the demo and the tests talk to the real thing without Docker.
 
 ``fetch`` copies ``org.apache.kafka:kafka_2.13`` and its runtime dependencies (plus a log4j2 SLF4J binding)
 into a cache folder with ``mvn dependency:copy-dependencies``; ``start`` formats the data folder once, starts
 ``kafka.Kafka`` with a bounded heap and waits until the broker serves metadata; a broker already listening on
 the port is reused.
+
+With ``BrokerSettings.brokers`` above one, ``start`` runs that many nodes, each its own process with its own ports
+(node N: ``port + 2(N-1)``, ``controller_port + 2(N-1)``) and data folder (``cluster_data_dir/node-N``), all of
+them voters of one controller quorum (``controller.quorum.voters``, formatted with one cluster id); the internal
+topics are replicated to three nodes with ``min.insync.replicas`` 2, as ``runtime.kafka.ensure_topics`` makes
+breachwire's own.
 
 With ``BrokerSettings.auth`` the broker runs on its own ports and data folder and serves clients only over
 SASL_SSL: TLS with a certificate from a CA made once (with the JDK's keytool) into the data folder, and a
@@ -28,7 +34,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.kafka import is_answering
+from kafka.errors import KafkaError
+
+from runtime.kafka import is_answering, make_admin, min_insync_replicas
 from runtime.settings import BrokerSettings, KafkaSettings
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -55,22 +63,22 @@ POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 </project>
 """
 
-SERVER_PROPERTIES = """# written by breachwire: a single-node KRaft broker for the demo and the tests
+SERVER_PROPERTIES = """# written by breachwire: a KRaft node (broker and controller) for the demo and the tests
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@{host}:{controller_port}
+node.id={node_id}
+controller.quorum.voters={voters}
 controller.listener.names=CONTROLLER
 {listeners}
 log.dirs={log_dir}
 num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
+default.replication.factor={replicas}
+min.insync.replicas={min_insync}
+offsets.topic.replication.factor={replicas}
 offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={min_insync}
+share.coordinator.state.topic.replication.factor={replicas}
+share.coordinator.state.topic.min.isr={min_insync}
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 """
@@ -142,7 +150,11 @@ class BrokerPaths:
 
     @classmethod
     def of(cls, settings: BrokerSettings) -> "BrokerPaths":
-        data = settings.auth_data_dir if settings.auth else settings.data_dir
+        """The single broker's (the auth broker's with ``settings.auth``)."""
+        return cls.at(settings, settings.auth_data_dir if settings.auth else settings.data_dir)
+
+    @classmethod
+    def at(cls, settings: BrokerSettings, data: Path) -> "BrokerPaths":
         return cls(
             libs=settings.cache_dir / f"kafka-{settings.version}" / "libs",
             data=data,
@@ -164,8 +176,53 @@ def _ports(settings: BrokerSettings) -> tuple[int, int]:
     return settings.port, settings.controller_port
 
 
+@dataclass(frozen=True)
+class Node:
+    """One process of the local broker or cluster: a broker and a voter of the controller quorum."""
+
+    id: int
+    host: str
+    port: int
+    controller_port: int
+    paths: BrokerPaths
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def nodes(settings: BrokerSettings) -> list[Node]:
+    """The single broker, or the ``settings.brokers`` nodes of the local cluster."""
+    if settings.brokers == 1:
+        port, controller_port = _ports(settings)
+        return [Node(1, settings.host, port, controller_port, BrokerPaths.of(settings))]
+    if settings.auth:
+        raise BrokerError(
+            "--auth runs a single broker: a local cluster serves PLAINTEXT only "
+            "(docker-compose.yml shows a SASL_SSL cluster); drop --auth or --brokers"
+        )
+    members = [
+        Node(
+            n,
+            settings.host,
+            settings.port + 2 * (n - 1),
+            settings.controller_port + 2 * (n - 1),
+            BrokerPaths.at(settings, settings.cluster_data_dir / f"node-{n}"),
+        )
+        for n in range(1, settings.brokers + 1)
+    ]
+    ports = [port for node in members for port in (node.port, node.controller_port)]
+    if len(set(ports)) != len(ports):
+        raise BrokerError(
+            f"broker.port {settings.port} and broker.controller_port {settings.controller_port} give "
+            f"{settings.brokers} nodes overlapping ports (node N takes port + 2(N-1) and controller_port + 2(N-1))"
+        )
+    return members
+
+
 def address(settings: BrokerSettings) -> str:
-    return f"{settings.host}:{_ports(settings)[0]}"
+    """The bootstrap servers: every node's client address."""
+    return ",".join(node.address for node in nodes(settings))
 
 
 def credentials_file(settings: BrokerSettings) -> Path:
@@ -226,11 +283,15 @@ def fetch(settings: BrokerSettings) -> Path:
 
 
 def is_serving(settings: BrokerSettings, timeout_s: float = 3.0) -> bool:
+    """True when every node answers a metadata request on its own address."""
     try:
         kafka = client_settings(settings)
     except BrokerError:  # an auth broker never set up: none of ours serves there
         return False
-    return is_answering(kafka, timeout_s)
+    return all(
+        is_answering(kafka.model_copy(update={"bootstrap_servers": node.address}), timeout_s)
+        for node in nodes(settings)
+    )
 
 
 def _jdk_tool(name: str) -> str:
@@ -349,17 +410,29 @@ def _write_client(settings: BrokerSettings, paths: BrokerPaths, password: str) -
     )
 
 
-def _format(settings: BrokerSettings, paths: BrokerPaths) -> None:
+def _cluster_id(members: list[Node]) -> str:
+    """The id the nodes were formatted with (a node formatted earlier keeps it), else a new one: Kafka's cluster
+    ids are a random UUID in URL-safe base64 without padding."""
+    for node in members:
+        with contextlib.suppress(OSError):
+            for line in (node.paths.log_dir / "meta.properties").read_text(encoding="utf-8").splitlines():
+                if line.startswith("cluster.id="):
+                    return line.partition("=")[2].strip()
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _format(settings: BrokerSettings, members: list[Node], node: Node, cluster_id: str) -> list[str] | None:
+    """Write ``node``'s settings; the command that formats its data folder, or None when it is formatted."""
+    paths = node.paths
     paths.data.mkdir(mode=0o700 if settings.auth else 0o777, parents=True, exist_ok=True)
-    port, controller_port = _ports(settings)
     users: list[str] = []
     if settings.auth:
         passwords = _secrets(paths)
         _make_tls(settings, paths.tls, passwords["store"])
         listeners = AUTH_LISTENERS.format(
-            host=settings.host,
-            port=port,
-            controller_port=controller_port,
+            host=node.host,
+            port=node.port,
+            controller_port=node.controller_port,
             broker_user=BROKER_USER,
             broker_password=passwords[BROKER_USER],
             keystore=paths.tls / "broker.p12",
@@ -369,39 +442,53 @@ def _format(settings: BrokerSettings, paths: BrokerPaths) -> None:
         users = [f"{SCRAM}=[name={user},password={passwords[user]}]" for user in (BROKER_USER, CLIENT_USER)]
         _write_client(settings, paths, passwords[CLIENT_USER])
     else:
-        listeners = PLAINTEXT_LISTENERS.format(host=settings.host, port=port, controller_port=controller_port)
+        listeners = PLAINTEXT_LISTENERS.format(host=node.host, port=node.port, controller_port=node.controller_port)
+    replicas = min(3, len(members))
     _write_private(
         paths.properties,
         SERVER_PROPERTIES.format(
-            host=settings.host, controller_port=controller_port, listeners=listeners, log_dir=paths.log_dir
+            node_id=node.id,
+            # a static quorum: every node votes, and every node's settings name all of them
+            voters=",".join(f"{member.id}@{member.host}:{member.controller_port}" for member in members),
+            listeners=listeners,
+            log_dir=paths.log_dir,
+            replicas=replicas,
+            min_insync=min_insync_replicas(replicas),
         ),
     )
     paths.log4j.write_text(LOG4J2.format(log_file=paths.log_file), encoding="utf-8")
     if (paths.log_dir / "meta.properties").exists():
-        return
-    # Kafka's cluster ids are a random UUID in URL-safe base64 without padding.
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    result = subprocess.run(  # noqa: S603
-        [
-            _java(),
-            f"-Dlog4j2.configurationFile={paths.log4j}",
-            "-cp",
-            f"{paths.libs}/*",
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(paths.properties),
-            # the SCRAM users go into the metadata log with the cluster itself: no broker runs unguarded meanwhile
-            *(arg for user in users for arg in ("--add-scram", user)),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BrokerError(f"formatting {paths.log_dir} failed:\n{result.stdout}{result.stderr}")
+        return None
+    return [
+        _java(),
+        "-XX:TieredStopAtLevel=1",
+        f"-Dlog4j2.configurationFile={paths.log4j}",
+        "-cp",
+        f"{paths.libs}/*",
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(paths.properties),
+        # the SCRAM users go into the metadata log with the cluster itself: no broker runs unguarded meanwhile
+        *(arg for user in users for arg in ("--add-scram", user)),
+    ]
+
+
+def _run_formats(commands: list[tuple[Node, list[str]]]) -> None:
+    """Format the nodes' data folders side by side (each a JVM that takes seconds to start)."""
+    running = [
+        (node, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))  # noqa: S603
+        for node, command in commands
+    ]
+    failed = []
+    for node, process in running:
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            failed.append(f"formatting {node.paths.log_dir} failed:\n{output}")
+    if failed:
+        raise BrokerError("\n".join(failed))
 
 
 def _pid(paths: BrokerPaths) -> int | None:
@@ -419,62 +506,117 @@ def _pid(paths: BrokerPaths) -> int | None:
     return pid
 
 
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # SO_REUSEADDR: a port whose last connections linger in TIME_WAIT is free for a listener
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _launch(settings: BrokerSettings, node: Node) -> None:
+    paths = node.paths
+    with paths.log_file.with_suffix(".out").open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                _java(),
+                f"-Xms{settings.heap}",
+                f"-Xmx{settings.heap}",
+                "-XX:+UseG1GC",
+                "-XX:TieredStopAtLevel=1",  # starts faster; a demo broker needs no peak throughput
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={paths.log4j}",
+                "-cp",
+                f"{paths.libs}/*",
+                "kafka.Kafka",
+                str(paths.properties),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    paths.pid_file.write_text(str(process.pid), encoding="utf-8")
+
+
+def _registered(settings: BrokerSettings) -> int:
+    """How many brokers the cluster's metadata names unfenced (ready to lead and follow partitions)."""
+    try:
+        admin = make_admin(client_settings(settings), client_id="probe")
+    except (KafkaError, BrokerError):
+        return 0
+    try:
+        return sum(1 for broker in admin.describe_cluster()["brokers"] if not broker.get("is_fenced"))
+    except KafkaError:
+        return 0
+    finally:
+        admin.close()
+
+
 def start(settings: BrokerSettings) -> bool:
-    """Make sure a broker serves on the configured address; returns False when one already did."""
+    """Make sure every node serves on its address, starting those of ours that do not run (a node killed is
+    started again on its data folder); returns False when all of them already served."""
     if is_serving(settings):
         return False
-    paths = BrokerPaths.of(settings)
+    members = nodes(settings)
     fetch(settings)
-    if _pid(paths) is None:
-        _format(settings, paths)
-        with paths.log_file.with_suffix(".out").open("ab") as out:
-            process = subprocess.Popen(  # noqa: S603
-                [
-                    _java(),
-                    f"-Xms{settings.heap}",
-                    f"-Xmx{settings.heap}",
-                    "-XX:+UseG1GC",
-                    "-XX:TieredStopAtLevel=1",  # starts faster; a demo broker needs no peak throughput
-                    "-Djava.awt.headless=true",
-                    f"-Dlog4j2.configurationFile={paths.log4j}",
-                    "-cp",
-                    f"{paths.libs}/*",
-                    "kafka.Kafka",
-                    str(paths.properties),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        paths.pid_file.write_text(str(process.pid), encoding="utf-8")
+    idle = [node for node in members if _pid(node.paths) is None]
+    for node in idle:
+        for port in (node.port, node.controller_port):
+            if _port_taken(node.host, port):
+                raise BrokerError(
+                    f"{node.host}:{port} (node {node.id}) is taken by a process breachwire did not start here "
+                    f"(another broker? `breachwire kafka down`), or choose other ports (broker.port, "
+                    "broker.controller_port)"
+                )
+    cluster_id = _cluster_id(members)
+    _run_formats([(node, command) for node in idle if (command := _format(settings, members, node, cluster_id))])
+    for node in idle:
+        _launch(settings, node)
     deadline = time.monotonic() + settings.start_timeout_s
     while time.monotonic() < deadline:
-        if is_serving(settings):
+        if is_serving(settings) and _registered(settings) >= len(members):
             return True
-        if _pid(paths) is None:
-            raise BrokerError(f"the broker exited while starting; see {paths.log_file}")
+        for node in members:
+            if _pid(node.paths) is None:
+                raise BrokerError(f"broker node {node.id} exited while starting; see {node.paths.log_file}")
         time.sleep(0.5)
     raise BrokerError(
-        f"the broker did not serve metadata within {settings.start_timeout_s:.0f} s; see {paths.log_file}"
+        f"the broker{'s' if len(members) > 1 else ''} did not serve metadata within "
+        f"{settings.start_timeout_s:.0f} s; see {', '.join(str(node.paths.log_file) for node in members)}"
     )
 
 
 def stop(settings: BrokerSettings, timeout_s: float = 30.0) -> bool:
-    """Stop the broker this project started; returns False when none was running."""
-    paths = BrokerPaths.of(settings)
-    pid = _pid(paths)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
+    """Stop the nodes this project started, all at once (a node left alone would wait for a quorum that is
+    gone); returns False when none was running."""
+    running = [(node, pid) for node in nodes(settings) if (pid := _pid(node.paths)) is not None]
+    for _, pid in running:
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _pid(paths) is not None:
+    while time.monotonic() < deadline and any(_pid(node.paths) is not None for node, _ in running):
         time.sleep(0.2)
-    if _pid(paths) is not None:
-        os.kill(pid, signal.SIGKILL)
-    paths.pid_file.unlink(missing_ok=True)
-    return True
+    for node, pid in running:
+        if _pid(node.paths) is not None:
+            os.kill(pid, signal.SIGKILL)
+        node.paths.pid_file.unlink(missing_ok=True)
+    return bool(running)
+
+
+def node_pid(node: Node) -> int | None:
+    """The process id of a node this project started and that still runs."""
+    return _pid(node.paths)
 
 
 def running_pid(settings: BrokerSettings) -> int | None:
-    return _pid(BrokerPaths.of(settings))
+    """The first node's process id (the single broker's), when this project started it and it runs."""
+    return node_pid(nodes(settings)[0])
+
+
+def cluster_size(settings: BrokerSettings) -> int:
+    """How many nodes the local cluster was made with (its node folders); 0 when none was."""
+    folders = settings.cluster_data_dir.glob("node-*")
+    return sum(1 for folder in folders if folder.name.removeprefix("node-").isdigit())

@@ -1,0 +1,142 @@
+"""A three-node KRaft cluster as ``breachwire kafka up --brokers 3`` runs it: topics made with three replicas and
+min.insync.replicas 2; reports published with acks=all before and after the partition's leader is killed (kill
+-9) all come back, in order; the killed node starts again on its data folder; the cluster stops cleanly."""
+
+import os
+import random
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.structs import TopicPartition
+from support import a_report, wait_until
+
+from breachwire.dev import broker
+from runtime.kafka import connection, ensure_topics, make_admin, make_producer, publish
+from runtime.settings import BrokerSettings, KafkaSettings, load_settings
+
+pytestmark = pytest.mark.integration
+
+NODES = 3
+
+
+def _free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports nothing listens on (node N takes base + 2(N-1) and the next)."""
+    for _ in range(200):
+        base = random.randrange(20_000, 60_000, 2)
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free run of ports")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSettings]:
+    """Three nodes of our own (ports, data folders), beside the shared broker; a small heap each (two cores)."""
+    base = _free_ports(2 * NODES)
+    local = load_settings().broker.model_copy(
+        update={
+            "brokers": NODES,
+            "port": base,
+            "controller_port": base + 1,
+            "cluster_data_dir": tmp_path_factory.mktemp("kafka-cluster"),
+            "heap": "384m",
+        }
+    )
+    assert broker.start(local)
+    yield local
+    broker.stop(local)
+
+
+def _describe(kafka: KafkaSettings, topic: str) -> tuple[dict[str, Any], str]:
+    admin = make_admin(kafka)
+    try:
+        (partition,) = admin.describe_topics([topic])[0]["partitions"]
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, ["min.insync.replicas"])])
+        return partition, configs["topic"][topic]["min.insync.replicas"]["value"]
+    finally:
+        admin.close()
+
+
+def _read_all(kafka: KafkaSettings, topic: str, expected: int) -> list[bytes]:
+    consumer = KafkaConsumer(**connection(kafka), group_id=None, enable_auto_commit=False)
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        values: list[bytes] = []
+
+        def read() -> bool:
+            values.extend(record.value for record in consumer.poll(timeout_ms=500).get(partition, []))
+            return len(values) >= expected
+
+        wait_until(read, 30, f"{expected} records on {topic}")
+        return values
+    finally:
+        consumer.close()
+
+
+def test_acknowledged_reports_survive_the_leader_killed(cluster: BrokerSettings) -> None:
+    members = broker.nodes(cluster)
+    assert len({node.paths.data for node in members}) == NODES
+    assert all(broker.node_pid(node) for node in members)
+    kafka = broker.client_settings(cluster, KafkaSettings(ack_timeout_s=30))
+    assert kafka.bootstrap_servers == ",".join(node.address for node in members)
+
+    assert ensure_topics(kafka, {"incidents": 1}) == ["incidents"]
+    partition, min_insync = _describe(kafka, "incidents")
+    assert sorted(partition["replica_nodes"]) == [1, 2, 3]
+    assert min_insync == "2"
+
+    producer = make_producer(kafka)
+    assert producer.config["acks"] in ("all", -1)
+    sent = [a_report() for _ in range(5)]
+    try:
+        for report in sent:
+            publish(producer, "incidents", report.reference, report, timeout_s=30)
+        leader = next(node for node in members if node.id == partition["leader_id"])
+        os.kill(broker.node_pid(leader) or 0, signal.SIGKILL)
+        # the two left are a quorum and two in-sync replicas: the next leader takes the writes, acks=all
+        after = [a_report() for _ in range(5)]
+        for report in after:
+            publish(producer, "incidents", report.reference, report, timeout_s=30)
+        sent += after
+    finally:
+        producer.close()
+    partition, _ = _describe(kafka, "incidents")
+    assert partition["leader_id"] != leader.id
+    assert _read_all(kafka, "incidents", len(sent)) == [report.to_json() for report in sent]
+
+    # the killed node comes back on its data folder and catches up
+    assert broker.node_pid(leader) is None
+    assert broker.start(cluster)
+    wait_until(lambda: len(_describe(kafka, "incidents")[0]["isr_nodes"]) == NODES, 30, "three in-sync replicas")
+
+
+def test_the_replication_factor_setting_wins_over_the_broker_count(cluster: BrokerSettings) -> None:
+    kafka = broker.client_settings(cluster, KafkaSettings(replication_factor=2))
+    ensure_topics(kafka, {"pairs": 1})
+    partition, min_insync = _describe(kafka, "pairs")
+    assert len(partition["replica_nodes"]) == 2
+    assert min_insync == "1"  # two replicas: one may be away without stopping producers
+
+
+def test_the_cluster_stops_cleanly(cluster: BrokerSettings) -> None:
+    members = broker.nodes(cluster)
+    assert broker.stop(cluster)
+    assert [broker.node_pid(node) for node in members] == [None] * NODES
+    for node in members:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # closed connections may linger
+            probe.bind((node.host, node.port))  # nothing listens any more
+    assert not broker.stop(cluster)
+    assert not Path(members[0].paths.pid_file).exists()
