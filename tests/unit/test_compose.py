@@ -17,6 +17,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 DEPLOY = ROOT / "deploy" / "kafka"
 APP_SERVICES = ("intake", "assess", "notify", "record", "clock", "console")
+KAFKA_NODES = ("kafka-1", "kafka-2", "kafka-3")
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +71,11 @@ def test_app_services_share_one_build_and_run_their_own_service(compose: dict[st
     for name in APP_SERVICES:
         service = services[name]
         assert service["command"] == ["breachwire", "run", name]
-        for dependency in ("kafka", "postgres"):
+        for dependency in (*KAFKA_NODES, "postgres"):
             assert service["depends_on"][dependency]["condition"] == "service_healthy"
         environment: dict[str, str] = service["environment"]
-        assert environment["BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+        # every node, so that a service starts while any one of them is down
+        assert environment["BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS"] == ",".join(f"{n}:9092" for n in KAFKA_NODES)
         assert environment["BREACHWIRE_LEDGER__URL"].startswith("postgresql+psycopg://breachwire:")
         assert environment["BREACHWIRE_LEDGER__URL"].endswith("@postgres:5432/breachwire")
     assert "8080:8080" in services["intake"]["ports"]
@@ -88,12 +90,22 @@ def _properties(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def kafka_config(compose: dict[str, Any]) -> dict[str, str]:
-    """The broker's server.properties: the file its start script runs the broker with, from the mounted folder."""
-    kafka: dict[str, Any] = compose["services"]["kafka"]
-    assert kafka["command"] == ["/bin/sh", "/opt/breachwire/start.sh"]
-    assert f"./{DEPLOY.relative_to(ROOT)}:/opt/breachwire:ro" in kafka["volumes"]
+    """The nodes' shared server.properties: the file their start script begins each node's settings with."""
+    for name in KAFKA_NODES:
+        kafka: dict[str, Any] = compose["services"][name]
+        assert kafka["command"] == ["/bin/sh", "/opt/breachwire/start.sh"], name
+        assert f"./{DEPLOY.relative_to(ROOT)}:/opt/breachwire:ro" in kafka["volumes"], name
     assert "/opt/breachwire/server.properties" in (DEPLOY / "start.sh").read_text(encoding="utf-8")
     return _properties(DEPLOY / "server.properties")
+
+
+def _node_config(compose: dict[str, Any], kafka_config: dict[str, str], name: str) -> dict[str, str]:
+    """One node's settings as start.sh writes them: the shared file, then its id and advertised addresses."""
+    environment: dict[str, str] = compose["services"][name]["environment"]
+    return kafka_config | {
+        "node.id": environment["KAFKA_NODE_ID"],
+        "advertised.listeners": environment["KAFKA_ADVERTISED_LISTENERS"],
+    }
 
 
 def _listeners(value: str) -> dict[str, str]:
@@ -101,24 +113,41 @@ def _listeners(value: str) -> dict[str, str]:
     return dict(entry.split("://", 1) for entry in value.split(","))
 
 
-def test_kafka_is_a_single_kraft_node_with_replication_factor_one(
+def test_kafka_is_three_kraft_nodes_with_three_replicas_and_two_in_sync(
     compose: dict[str, Any], kafka_config: dict[str, str]
 ) -> None:
-    kafka: dict[str, Any] = compose["services"]["kafka"]
-    assert kafka["image"].startswith("apache/kafka:")
+    services: dict[str, dict[str, Any]] = compose["services"]
+    voters = dict(voter.split("@") for voter in kafka_config["controller.quorum.voters"].split(","))
     assert set(kafka_config["process.roles"].split(",")) == {"broker", "controller"}
-    assert kafka_config["controller.quorum.voters"] == f"{kafka_config['node.id']}@localhost:9093"
     assert "CONTROLLER" in kafka_config["controller.listener.names"]
+    controller_port = _listeners(kafka_config["listeners"])["CONTROLLER"].rpartition(":")[2]
+    data_volumes = set()
+    for name in KAFKA_NODES:
+        kafka = services[name]
+        node = _node_config(compose, kafka_config, name)
+        assert kafka["image"].startswith("apache/kafka:"), name
+        assert kafka["hostname"] == name
+        # every node a voter, at the address the others reach its controller on
+        assert voters[node["node.id"]] == f"{name}:{controller_port}", name
+        assert _listeners(node["advertised.listeners"])["CLIENT"] == f"{name}:9092", name
+        assert kafka["environment"]["KAFKA_CLUSTER_ID"] == services["kafka-1"]["environment"]["KAFKA_CLUSTER_ID"]
+        (data,) = [v.split(":")[0] for v in kafka["volumes"] if v.endswith(":/var/lib/kafka/data")]
+        data_volumes.add(data)
+        assert data in compose["volumes"]
+        assert "healthcheck" in kafka, name
+    assert len(voters) == len(KAFKA_NODES) and len(data_volumes) == len(KAFKA_NODES)
+    assert len({services[name]["image"] for name in KAFKA_NODES}) == 1
     for key in (
+        "default.replication.factor",
         "offsets.topic.replication.factor",
         "transaction.state.log.replication.factor",
-        "transaction.state.log.min.isr",
         "share.coordinator.state.topic.replication.factor",
     ):
-        assert kafka_config[key] == "1", key
+        assert kafka_config[key] == "3", key
+    for key in ("min.insync.replicas", "transaction.state.log.min.isr", "share.coordinator.state.topic.min.isr"):
+        assert kafka_config[key] == "2", key
     assert kafka_config["log.dirs"] == "/var/lib/kafka/data"
-    assert "kafka-data:/var/lib/kafka/data" in kafka["volumes"]
-    assert "healthcheck" in kafka
+    assert "node.id=%s" in (DEPLOY / "start.sh").read_text(encoding="utf-8")
 
 
 def test_kafka_serves_clients_only_over_sasl_ssl_with_scram(
@@ -127,10 +156,11 @@ def test_kafka_serves_clients_only_over_sasl_ssl_with_scram(
     protocols = dict(pair.split(":") for pair in kafka_config["listener.security.protocol.map"].split(","))
     listeners = _listeners(kafka_config["listeners"])
     controller = kafka_config["controller.listener.names"]
-    for name, bound in listeners.items():
+    for name in listeners:
         if name == controller:
-            # PLAINTEXT, so reachable from the container's own loopback address only
-            assert bound.startswith("localhost:"), bound
+            # the nodes reach each other's controllers over mutual TLS: a key the CA signed, or nothing
+            assert protocols[name] == "SSL"
+            assert kafka_config[f"listener.name.{name.lower()}.ssl.client.auth"] == "required"
         else:
             assert protocols[name] == "SASL_SSL", name
             assert f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config" in kafka_config
@@ -141,14 +171,21 @@ def test_kafka_serves_clients_only_over_sasl_ssl_with_scram(
     for key, value in kafka_config.items():
         if "password" in key or "jaas" in key:
             assert "password" not in value or "${env:" in value, key
-    kafka: dict[str, Any] = compose["services"]["kafka"]
-    assert kafka["ports"] == ["127.0.0.1:9094:9094"]
     assert listeners["HOST"].endswith(":9094")
-    assert "--command-config" in " ".join(kafka["healthcheck"]["test"])
+    for node_name in KAFKA_NODES:
+        kafka: dict[str, Any] = compose["services"][node_name]
+        # each node's HOST listener on a host port of its own (loopback only), advertised as that port
+        (published,) = kafka["ports"]
+        host_port = published.split(":")[1]
+        assert published == f"127.0.0.1:{host_port}:9094", node_name
+        advertised = _listeners(_node_config(compose, kafka_config, node_name)["advertised.listeners"])
+        assert advertised["HOST"] == f"localhost:{host_port}", node_name
+        assert "--command-config" in " ".join(kafka["healthcheck"]["test"])
+        for name in ("KAFKA_BROKER_PASSWORD", "KAFKA_CLIENT_PASSWORD", "KAFKA_TLS_PASSWORD"):
+            assert kafka["environment"][name] == f"${{{name}:?set {name} in .env}}", name  # no default password
+    assert len({compose["services"][name]["ports"][0] for name in KAFKA_NODES}) == len(KAFKA_NODES)
     health = _properties(DEPLOY / "healthcheck.properties")
     assert health["security.protocol"] == "SASL_SSL"
-    for name in ("KAFKA_BROKER_PASSWORD", "KAFKA_CLIENT_PASSWORD", "KAFKA_TLS_PASSWORD"):
-        assert kafka["environment"][name] == f"${{{name}:?set {name} in .env}}", name  # no default password
 
 
 def test_the_services_sign_in_and_check_the_brokers_certificate(
@@ -156,14 +193,24 @@ def test_the_services_sign_in_and_check_the_brokers_certificate(
 ) -> None:
     services: dict[str, dict[str, Any]] = compose["services"]
     protocols = dict(pair.split(":") for pair in kafka_config["listener.security.protocol.map"].split(","))
-    advertised = {bound: name for name, bound in _listeners(kafka_config["advertised.listeners"]).items()}
+    advertised = {
+        bound: listener
+        for node in KAFKA_NODES
+        for listener, bound in _listeners(_node_config(compose, kafka_config, node)["advertised.listeners"]).items()
+    }
+    names = re.search(r"TLS_NAMES: \"([^\"]+)\"", COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert names is not None
+    certified = {name.removeprefix("dns:") for name in names.group(1).split(",")}
     users = re.findall(r"name=([^,\]]+)", (DEPLOY / "start.sh").read_text(encoding="utf-8"))
     tls = services["kafka-tls"]
     ca_volume = next(v.split(":")[0] for v in tls["volumes"] if v.split(":")[1] == "/etc/breachwire/kafka")
     for name in APP_SERVICES:
         environment: dict[str, str] = services[name]["environment"]
-        # nothing connects PLAINTEXT: the address a service dials is a SASL_SSL listener, and it signs in
-        assert protocols[advertised[environment["BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS"]]] == "SASL_SSL", name
+        # nothing connects PLAINTEXT: every address a service dials is a SASL_SSL listener, and it signs in; the
+        # one certificate names every node, so the hostname check passes on each
+        for address in environment["BREACHWIRE_KAFKA__BOOTSTRAP_SERVERS"].split(","):
+            assert protocols[advertised[address]] == "SASL_SSL", name
+            assert address.rpartition(":")[0] in certified, address
         assert environment["BREACHWIRE_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL", name
         assert environment["BREACHWIRE_KAFKA__SASL_MECHANISM"] == "SCRAM-SHA-512", name
         assert environment["BREACHWIRE_KAFKA__USERNAME"] in users, name
@@ -171,7 +218,8 @@ def test_the_services_sign_in_and_check_the_brokers_certificate(
         assert environment.get("BREACHWIRE_KAFKA__CHECK_HOSTNAME", "true") == "true", name
         cafile = Path(environment["BREACHWIRE_KAFKA__SSL_CAFILE"])
         assert f"{ca_volume}:{cafile.parent}:ro" in services[name]["volumes"], name
-    assert services["kafka"]["depends_on"]["kafka-tls"]["condition"] == "service_completed_successfully"
+    for node in KAFKA_NODES:
+        assert services[node]["depends_on"]["kafka-tls"]["condition"] == "service_completed_successfully"
     assert tls["entrypoint"] == ["/bin/sh", "/opt/breachwire/tls.sh"]
     # the broker's key stores never reach a service: the CA volume carries its certificate only
     assert not any(v.startswith("kafka-tls:") for name in APP_SERVICES for v in services[name]["volumes"])
