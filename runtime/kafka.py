@@ -210,6 +210,24 @@ def is_answering(kafka: KafkaSettings, timeout_s: float = 3.0) -> bool:
         admin.close()
 
 
+def replicas_in_sync(settings: KafkaSettings) -> dict[str, tuple[int, int]]:
+    """Each topic's replication factor and the fewest replicas in sync of any of its partitions: fewer in sync
+    than replicas is an under-replicated topic (a node away, or catching up)."""
+    admin = make_admin(settings)
+    try:
+        described = admin.describe_topics(admin.list_topics())
+    finally:
+        admin.close()
+    return {
+        topic["name"]: (
+            min(len(partition["replica_nodes"]) for partition in topic["partitions"]),
+            min(len(partition["isr_nodes"]) for partition in topic["partitions"]),
+        )
+        for topic in described
+        if topic["partitions"]
+    }
+
+
 def list_topics(settings: KafkaSettings) -> list[str]:
     admin = make_admin(settings)
     try:

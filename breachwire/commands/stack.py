@@ -73,7 +73,7 @@ def _status(local: BrokerSettings, settings: Settings) -> int:
     from kafka.errors import KafkaError
 
     from breachwire.dev import broker
-    from runtime.kafka import is_answering, list_topics
+    from runtime.kafka import is_answering, replicas_in_sync
 
     kafka = _clients(local, settings)
     if local.brokers == 1:
@@ -86,27 +86,31 @@ def _status(local: BrokerSettings, settings: Settings) -> int:
         )
     else:
         members = broker.nodes(local)
-        answering = 0
+        answering: list[str] = []
         lines = []
         for node in members:
             up = is_answering(kafka.model_copy(update={"bootstrap_servers": node.address}))
-            answering += up
+            answering += [node.address] if up else []
             pid = broker.node_pid(node)
             state = "running" if up else "not answering" if pid else "not running"
             lines.append(f"  node {node.id} {node.address}: {state}" + (f" (pid {pid})" if pid else ""))
-        print(f"Kafka cluster of {len(members)} nodes ({kafka.security_protocol}): {answering} answering")
+        print(f"Kafka cluster of {len(members)} nodes ({kafka.security_protocol}): {len(answering)} answering")
         print("\n".join(lines))
         if not answering:
             return 1
+        # ask the nodes that answer: a client may otherwise try a node just gone first, and give up on it
+        kafka = kafka.model_copy(update={"bootstrap_servers": ",".join(answering)})
     try:
-        topics = list_topics(kafka)
+        topics = replicas_in_sync(kafka)
     except KafkaError as exc:  # a node just gone may still be named in the metadata the client asks first
         print(f"topics: not listed ({exc})")
         return 1
-    print("topics:")
-    for topic in topics:
-        print(f"  {topic}")
-    return 0 if local.brokers == 1 or answering == len(members) else 1
+    print("topics (replicas, fewest in sync of any partition):")
+    width = max(map(len, topics), default=0)
+    for topic, (replicas, in_sync) in sorted(topics.items()):
+        lagging = "  under-replicated" if in_sync < replicas else ""
+        print(f"  {topic:<{width}}  {replicas} replicas, {in_sync} in sync{lagging}")
+    return 0 if local.brokers == 1 or len(answering) == len(members) else 1
 
 
 def _auth_instructions(credentials: Path) -> str:

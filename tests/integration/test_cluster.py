@@ -4,6 +4,7 @@ min.insync.replicas 2; reports published with acks=all before and after the part
 
 import os
 import random
+import re
 import signal
 import socket
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.structs import TopicPartition
 from support import a_report, wait_until
 
+from breachwire.cli import main
 from breachwire.dev import broker
 from runtime.kafka import connection, ensure_topics, make_admin, make_producer, publish
 from runtime.settings import BrokerSettings, KafkaSettings, load_settings
@@ -40,21 +42,32 @@ def _free_ports(count: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSettings]:
-    """Three nodes of our own (ports, data folders), beside the shared broker; a small heap each (two cores)."""
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A settings file naming three nodes of our own (ports, data folders) beside the shared broker, a small heap
+    each (two cores); the single broker's folder is ours too, so that `kafka down` leaves the shared one alone."""
     base = _free_ports(2 * NODES)
-    local = load_settings().broker.model_copy(
-        update={
-            "brokers": NODES,
-            "port": base,
-            "controller_port": base + 1,
-            "cluster_data_dir": tmp_path_factory.mktemp("kafka-cluster"),
-            "heap": "384m",
-        }
+    folder = tmp_path_factory.mktemp("kafka-cluster")
+    path = folder / "settings.toml"
+    path.write_text(
+        f'[broker]\nport = {base}\ncontroller_port = {base + 1}\nheap = "384m"\n'
+        f'cluster_data_dir = "{folder / "nodes"}"\ndata_dir = "{folder / "single"}"\n',
+        encoding="utf-8",
     )
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(config: Path) -> Iterator[BrokerSettings]:
+    local = load_settings(config).broker.model_copy(update={"brokers": NODES})
     assert broker.start(local)
     yield local
     broker.stop(local)
+
+
+def _status(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["--config", str(config), "kafka", "status"])
+    return code, capsys.readouterr().out
 
 
 def _describe(kafka: KafkaSettings, topic: str) -> tuple[dict[str, Any], str]:
@@ -85,7 +98,9 @@ def _read_all(kafka: KafkaSettings, topic: str, expected: int) -> list[bytes]:
         consumer.close()
 
 
-def test_acknowledged_reports_survive_the_leader_killed(cluster: BrokerSettings) -> None:
+def test_acknowledged_reports_survive_the_leader_killed(
+    cluster: BrokerSettings, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     members = broker.nodes(cluster)
     assert len({node.paths.data for node in members}) == NODES
     assert all(broker.node_pid(node) for node in members)
@@ -115,11 +130,19 @@ def test_acknowledged_reports_survive_the_leader_killed(cluster: BrokerSettings)
     partition, _ = _describe(kafka, "incidents")
     assert partition["leader_id"] != leader.id
     assert _read_all(kafka, "incidents", len(sent)) == [report.to_json() for report in sent]
+    code, out = _status(config, capsys)  # the cluster found by its folders, no --brokers
+    assert code == 1
+    assert f"Kafka cluster of {NODES} nodes (PLAINTEXT): {NODES - 1} answering" in out
+    assert f"node {leader.id} {leader.address}: not running" in out
+    assert re.search(r"incidents +3 replicas, 2 in sync +under-replicated", out), out
 
     # the killed node comes back on its data folder and catches up
     assert broker.node_pid(leader) is None
     assert broker.start(cluster)
     wait_until(lambda: len(_describe(kafka, "incidents")[0]["isr_nodes"]) == NODES, 30, "three in-sync replicas")
+    code, out = _status(config, capsys)
+    assert code == 0
+    assert re.search(r"incidents +3 replicas, 3 in sync\n", out), out
 
 
 def test_the_replication_factor_setting_wins_over_the_broker_count(cluster: BrokerSettings) -> None:
@@ -130,9 +153,11 @@ def test_the_replication_factor_setting_wins_over_the_broker_count(cluster: Brok
     assert min_insync == "1"  # two replicas: one may be away without stopping producers
 
 
-def test_the_cluster_stops_cleanly(cluster: BrokerSettings) -> None:
+def test_kafka_down_stops_every_node(cluster: BrokerSettings, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     members = broker.nodes(cluster)
-    assert broker.stop(cluster)
+    capsys.readouterr()
+    assert main(["--config", str(config), "kafka", "down"]) == 0
+    assert capsys.readouterr().out == "Kafka stopped\n"
     assert [broker.node_pid(node) for node in members] == [None] * NODES
     for node in members:
         with socket.socket() as probe:
