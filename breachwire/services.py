@@ -13,9 +13,9 @@ from runtime import broker
 from runtime.consumer import ConsumerLoop, Runnable, run_together
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics, make_producer
-from runtime.ledger import Ledger
 from runtime.logging import configure
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 
 SERVICES = ("intake", "assess", "notify", "record", "clock", "console")
