@@ -46,9 +46,10 @@ def main() -> None:
     from runtime.audit import GENESIS, audit_log, entry_hash
     from runtime.datamap import load_datamap
     from runtime.kafka import make_producer
-    from runtime.ledger import Ledger, clocks
     from runtime.logging import configure
     from runtime.settings import load_settings
+    from runtime.store import Ledger
+    from runtime.store.tables import clocks
     from runtime.topics import topics_for
     from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Report, ReportStatus, Source, incident_id
     from schemas.common import Message
@@ -86,11 +87,11 @@ def main() -> None:
         assessed = [m for m in emitted if isinstance(m, IncidentAssessed) and m.customer_id]
         notices = [m for m in emitted if isinstance(m, NoticeRequested)]
         started = time.perf_counter()
-        ledger.record_report(reported)
+        ledger.incidents.record_report(reported)
         for m in assessed:
             customer = datamap.customers[m.customer_id]
-            ledger.record_assessment(m, customer.name, customer.region)
-        ledger.record_requested(notices)
+            ledger.incidents.record_assessment(m, customer.name, customer.region)
+        ledger.delivery.record_requested(notices)
         clock_rows = {
             (m.customer_id, d.jurisdiction, d.audience): {
                 "incident_id": m.incident_id,

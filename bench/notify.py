@@ -287,9 +287,9 @@ class Notifier:
         """Seconds the running notifier takes to deliver ``notices``."""
         from sqlalchemy import func, select
 
-        from runtime.ledger import Ledger
-        from runtime.ledger import notices as notice_rows
         from runtime.notice_signing import NoticeSigner
+        from runtime.store import Ledger
+        from runtime.store.tables import notices as notice_rows
 
         # Signed (as assess signs) and serialised before the clock starts, like the bare client's bodies; sending
         # them is on the clock.

@@ -32,10 +32,11 @@ from consumers.assess.rules import RuleBook, load_rules
 from consumers.notify.webhook import sign_headers
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics
-from runtime.ledger import Ledger, NoticeRow
 from runtime.logging import configure
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings, settings_env
+from runtime.store import Ledger
+from runtime.store.delivery import NoticeRow
 from runtime.topics import topics_for
 from schemas import Contact, IncidentReported, NoticeRequested, Report, ReportStatus, Source, incident_id
 from schemas.common import Message
@@ -300,7 +301,7 @@ def _wait_for(
     ledger = Ledger.connect(ledger_url)
     try:
         while True:
-            rows = {row.notice_id: row for row in ledger.notices(incident)}
+            rows = {row.notice_id: row for row in ledger.delivery.notices(incident)}
             done = sum(1 for nid in expected if nid in rows and rows[nid].state == "delivered")
             if done == len(expected):
                 return rows

@@ -12,9 +12,9 @@ from breachwire.workers import run_workers, stop_on_signals
 from runtime.consumer import ConsumerLoop, Runnable, run_together
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics, is_answering, make_producer
-from runtime.ledger import Ledger
 from runtime.logging import configure
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 
 SERVICES = ("intake", "assess", "notify", "record", "clock", "console")

@@ -15,8 +15,8 @@ from producers.oncall.tokens import Tokens
 from producers.publish import ReportPublisher
 from runtime.audit import AuditLog
 from runtime.datamap import DataMap
-from runtime.ledger import Ledger
 from runtime.settings import Settings
+from runtime.store import Ledger
 
 
 def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: ReportPublisher) -> FastAPI:

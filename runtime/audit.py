@@ -28,8 +28,9 @@ from pydantic import SecretStr
 from sqlalchemy import Column, Connection, Integer, String, Table, Text, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from runtime.ledger import Ledger, UTCDateTime, metadata
 from runtime.settings import AuditSettings
+from runtime.store import Ledger
+from runtime.store.tables import UTCDateTime, metadata
 
 GENESIS = "0" * 64
 KEYS_A_QUERY = 500  # keys looked up per IN (...): well under SQLite's and PostgreSQL's parameter limits

@@ -16,8 +16,9 @@ from breachwire.twilio_sink import TwilioSink
 from consumers.assess.rules import RuleBook
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import delete_topics, ensure_topics
-from runtime.ledger import Ledger, metadata
 from runtime.settings import PROJECT_ROOT, Settings, TwilioSettings, load_settings
+from runtime.store import Ledger
+from runtime.store.tables import metadata
 from runtime.topics import topics_for
 
 EXAMPLES = PROJECT_ROOT / "examples" / "datamap"

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from breachwire.commands.assess import offline_assessor
 from consumers.assess.rules import RuleBook
 from runtime.datamap import DataMap
-from runtime.ledger import ClockRow, Ledger
 from runtime.settings import Settings
+from runtime.store import Ledger
+from runtime.store.clocks import ClockRow
 from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Report, Source, incident_id
 from schemas.common import Message
 
@@ -32,16 +33,16 @@ def record_incident(
     )
     emitted: list[Message] = []
     offline_assessor(datamap, rules, settings, lambda _t, _k, m: emitted.append(m), lambda: now).assess(reported)
-    ledger.record_report(reported)
+    ledger.incidents.record_report(reported)
     notices = [m for m in emitted if isinstance(m, NoticeRequested)]
     for m in emitted:
         if isinstance(m, IncidentAssessed) and m.customer_id:
             customer = datamap.customers[m.customer_id]
-            ledger.record_assessment(m, customer.name, customer.region)
+            ledger.incidents.record_assessment(m, customer.name, customer.region)
             for d in m.deadlines:
                 if d.due_at is not None:
-                    ledger.track_clock(
+                    ledger.clocks.track_clock(
                         ClockRow(m.incident_id, m.customer_id, d.jurisdiction, d.audience, now, d.due_at, d.citation, 0)
                     )
-    ledger.record_requested(notices)
+    ledger.delivery.record_requested(notices)
     return reported, notices

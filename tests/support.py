@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -10,10 +11,12 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from consumers.assess.rules import RuleBook, load_rules
+from consumers.notify.consumer import order_key
 from runtime.kafka import connection
-from runtime.ledger import Ledger
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import PROJECT_ROOT, Settings, SigningSettings
+from runtime.store import Ledger
+from runtime.store.delivery import DeliveryRecord
 from schemas import (
     Audience,
     Channel,
@@ -128,5 +131,34 @@ def held_authority_notice(ledger: Ledger, incident: str) -> NoticeRequested:
         ),
     )
     notice = NoticeSigner.from_settings(SigningSettings()).sign(notice)  # as assess signs it
-    ledger.record_requested([notice])
+    ledger.delivery.record_requested([notice])
     return notice
+
+
+def record_attempt(
+    ledger: Ledger,
+    notice: NoticeRequested,
+    outcome: str,
+    *,
+    attempts: int = 1,
+    detail: str = "250 OK",
+    at: datetime | None = None,
+    rendered: str = "x",
+) -> None:
+    """One attempt at ``notice`` (delivered, retry or dead) recorded as the notifier records a batch's outcomes."""
+    record = DeliveryRecord(
+        notice=notice,
+        order_key=order_key(notice),
+        outcome=outcome,
+        attempts=attempts,
+        detail=detail,
+        at=at or datetime.now(UTC),
+        locale="en",
+        rendered=rendered,
+    )
+    ledger.delivery.record_deliveries([record])
+
+
+def count_by_state(ledger: Ledger, incident_id: str | None = None) -> dict[str, int]:
+    """How many notices (of one incident) are in each state."""
+    return dict(Counter(n.state for n in ledger.delivery.notices(incident_id)))

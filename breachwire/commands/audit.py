@@ -13,7 +13,7 @@ from schemas.ids import NOTICE_ID_RE, is_incident_id
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from runtime.audit import AuditLog
     from runtime.checkpoints import CheckpointError, CheckpointFile
-    from runtime.ledger import Ledger
+    from runtime.store import Ledger
 
     if args.action == "export" and not is_incident_id(args.incident_id):
         print(
@@ -71,11 +71,11 @@ def evidence(ledger: Any, audit: Any, incident_id: str, checkpoints: list[Any] |
 
     if not is_incident_id(incident_id):
         return None
-    incident = ledger.incident(incident_id)
+    incident = ledger.incidents.incident(incident_id)
     if incident is None:
         return None
     verdict = audit.verify()
-    notices = ledger.notices(incident_id)
+    notices = ledger.delivery.notices(incident_id)
     entries = audit.entries(incident_id)
     problem, matched = anchor(verdict, checkpoints or [], "the checkpoint file") if verdict.ok else (None, None)
     timeline = {
@@ -89,8 +89,8 @@ def evidence(ledger: Any, audit: Any, incident_id: str, checkpoints: list[Any] |
             "problem": verdict.problem or problem,
             "last_checkpoint_matched": matched.seq if matched else None,
         },
-        "reports": [json.loads(r.model_dump_json()) for r in ledger.reports_of(incident_id)],
-        "assessments": [json.loads(a.model_dump_json()) for a in ledger.assessments_of(incident_id)],
+        "reports": [json.loads(r.model_dump_json()) for r in ledger.incidents.reports_of(incident_id)],
+        "assessments": [json.loads(a.model_dump_json()) for a in ledger.incidents.assessments_of(incident_id)],
         # every column that goes into an entry's MAC, so that a holder of the audit key can recompute it
         "entries": [
             {
@@ -116,12 +116,12 @@ def evidence(ledger: Any, audit: Any, incident_id: str, checkpoints: list[Any] |
     for n in notices:
         if not NOTICE_ID_RE.fullmatch(n.notice_id):
             raise ValueError(f"the ledger holds a notice id that is no notice id: {n.notice_id!r}")
-        rendered = ledger.rendered(n.notice_id)
+        rendered = ledger.delivery.rendered(n.notice_id)
         if rendered is not None:
             files[f"notices/{n.notice_id}.txt"] = rendered
-        approval = ledger.approval(n.notice_id)
+        approval = ledger.release.approval(n.notice_id)
         # who released (a held notice) or rejected (an authority report) it, when and why
-        receipts.append({**n.__dict__, "approval": approval, "decision": ledger.decision(n.notice_id)})
+        receipts.append({**n.__dict__, "approval": approval, "decision": ledger.release.decision(n.notice_id)})
     files["receipts.json"] = json.dumps(receipts, indent=2, default=str) + "\n"
     return files
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
-    from runtime.ledger import Ledger
     from runtime.notice_signing import NoticeSigner
+    from runtime.store import Ledger
     from schemas import NoticeRequested
 
 
@@ -44,20 +44,20 @@ def replay_dead(
 
     outcome = Replay()
     for nid in notice_ids:
-        notice = ledger.reset_for_replay(nid)
+        notice = ledger.delivery.reset_for_replay(nid)
         if notice is None:
             outcome.skipped.append(nid)  # not dead (any more): replayed by someone else, or never dead
             continue
         try:
             signer.verify(notice)
         except SignatureError as exc:
-            ledger.undo_replay(nid)
+            ledger.delivery.undo_replay(nid)
             outcome.refused.append((nid, str(exc)))
             continue
         try:
             publish(notice)
         except PublishError as exc:
-            ledger.undo_replay(nid)
+            ledger.delivery.undo_replay(nid)
             outcome.failed = (nid, str(exc))
             return outcome
         outcome.replayed.append(nid)
@@ -65,11 +65,11 @@ def replay_dead(
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.ledger import Ledger
+    from runtime.store import Ledger
 
     ledger = Ledger.connect(settings.ledger.url)
     try:
-        dead = ledger.dead_notices()
+        dead = ledger.delivery.dead_notices()
     finally:
         ledger.close()
     if not dead:
@@ -85,16 +85,16 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from runtime.kafka import make_producer, publish
-    from runtime.ledger import Ledger
     from runtime.notice_signing import NoticeSigner
+    from runtime.store import Ledger
     from runtime.topics import topics_for
 
     signer = NoticeSigner.from_settings(settings.signing)
     ledger = Ledger.connect(settings.ledger.url)
     producer = None
     try:
-        ids = [row.notice_id for row in ledger.dead_notices()] if args.all else [args.notice]
-        if not args.all and ids[0] not in {row.notice_id for row in ledger.dead_notices()}:
+        ids = [row.notice_id for row in ledger.delivery.dead_notices()] if args.all else [args.notice]
+        if not args.all and ids[0] not in {row.notice_id for row in ledger.delivery.dead_notices()}:
             print(f"breachwire: {args.notice}: no such dead notice (see `breachwire dlq list`)", file=sys.stderr)
             return 1
         producer = made = make_producer(settings.kafka)

@@ -85,7 +85,7 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
     from runtime.audit import AuditLog
     from runtime.datamap import load_datamap
     from runtime.kafka import PublishError, make_producer
-    from runtime.ledger import Ledger
+    from runtime.store import Ledger
     from runtime.topics import topics_for
 
     ledger = Ledger.connect(settings.ledger.url)
@@ -96,7 +96,7 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
         tokens = Tokens(ledger, timedelta(days=settings.oncall.token_expiry_days), settings.audit.key)
         signin = SignIn(tokens, ledger, settings.oncall)
         client = _cli_client()
-        if args.action == "token" and args.verb == "create" and not ledger.tokens():
+        if args.action == "token" and args.verb == "create" and not ledger.tokens.tokens():
             made = _first_token(tokens, args)
             if made is not None:
                 return made

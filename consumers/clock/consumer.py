@@ -26,10 +26,13 @@ from kafka import KafkaProducer
 
 from runtime.consumer import ConsumerLoop, Received
 from runtime.kafka import make_consumer, make_producer, publish
-from runtime.ledger import ClockRow, HeldClock, HeldClocks, Ledger, NoticeState
 from runtime.notice_signing import NoticeSigner
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
+from runtime.store import Ledger
+from runtime.store.clocks import ClockRow
+from runtime.store.delivery import NoticeState
+from runtime.store.release import HeldClock, HeldClocks
 from runtime.topics import Topics, topics_for
 from schemas import (
     Deadline,
@@ -51,12 +54,12 @@ class TrackClocks:
     def __call__(self, batch: Sequence[Received[IncidentAssessed]]) -> None:
         for received in batch:
             assessed = received.message
-            incident = self._ledger.incident(assessed.incident_id)
+            incident = self._ledger.incidents.incident(assessed.incident_id)
             started = incident["aware_at"] if incident else assessed.assessed_at
             for deadline in assessed.deadlines:
                 if deadline.due_at is None:
                     continue
-                self._ledger.track_clock(
+                self._ledger.clocks.track_clock(
                     ClockRow(
                         incident_id=assessed.incident_id,
                         customer_id=assessed.customer_id,
@@ -96,9 +99,9 @@ class WatchClocks:
     def _clocks(self, now: datetime) -> int:
         sent = 0
         final = len(self._fractions) + 1
-        held = self._ledger.held_recipients()
+        held = self._ledger.release.held_recipients()
         # A dismissed report was no breach: its clocks stop (its notices are often held and never sent).
-        for clock in self._ledger.clocks(below_stage=final, running=True):
+        for clock in self._ledger.clocks.clocks(below_stage=final, running=True):
             stage = self._stage(clock, now)
             if stage <= clock.stage:
                 continue
@@ -111,20 +114,20 @@ class WatchClocks:
             publish(
                 self._producer, self._topics.requested, "oncall", self._notice(clock, stage, now), self._ack_timeout_s
             )
-            if self._ledger.advance_clock(clock, stage):
+            if self._ledger.clocks.advance_clock(clock, stage):
                 sent += 1
                 log.info("clock reminder", incident_id=clock.incident_id, stage=stage, escalation=stage == final)
         return sent
 
     def _holds(self, now: datetime) -> int:
         sent = 0
-        for held in self._ledger.held_clocks():
+        for held in self._ledger.release.held_clocks():
             stage, clock = hold_stage(held, now, self._fractions, self._oncall.hold_escalation_fraction)
             if stage <= held.stage:
                 continue
             notice = self._hold_notice(held, stage, clock, now)
             publish(self._producer, self._topics.requested, "oncall", notice, self._ack_timeout_s)
-            if self._ledger.advance_hold_reminder(held.incident_id, stage):
+            if self._ledger.release.advance_hold_reminder(held.incident_id, stage):
                 sent += 1
                 log.info("held notices reminder", incident_id=held.incident_id, stage=stage, held=held.held)
         return sent
@@ -169,7 +172,7 @@ class WatchClocks:
             n.audience == audience
             and n.state == NoticeState.DELIVERED
             and (audience == "authority" or n.recipient_id == clock.customer_id)
-            for n in self._ledger.notices(clock.incident_id)
+            for n in self._ledger.delivery.notices(clock.incident_id)
         )
 
     def _notice(self, clock: ClockRow, stage: int, now: datetime) -> NoticeRequested:
@@ -203,7 +206,7 @@ class WatchClocks:
 
     def _facts(self, incident_id: str, description: str, started: datetime) -> IncidentFacts:
         """The incident as its latest report tells it, with the alert's text as the description."""
-        reports = self._ledger.reports_of(incident_id)
+        reports = self._ledger.incidents.reports_of(incident_id)
         latest = max(reports, key=lambda r: r.report.sequence) if reports else None
         return IncidentFacts(
             incident_id=incident_id,

@@ -47,10 +47,11 @@ from consumers.notify.retry import RetrySchedule
 from runtime.consumer import ConsumerLoop, Received, Turns, run_together
 from runtime.datamap import DataMap
 from runtime.kafka import ensure_topics, make_consumer, make_producer, send
-from runtime.ledger import DeliveryRecord, Ledger, NoticeState, Queued, QueueRow
 from runtime.notice_signing import NoticeSigner, SignatureError
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
+from runtime.store import Ledger
+from runtime.store.delivery import DeliveryRecord, NoticeState, Queued, QueueRow
 from runtime.topics import Topics, topics_for
 from schemas import (
     Audience,
@@ -180,8 +181,8 @@ class Notify:
         work = self.verify(work)
         if not work:
             return
-        states = self._ledger.notice_states([w.notice.notice_id for w in work])
-        queue = self._ledger.queue_rows(sorted({w.key for w in work}))
+        states = self._ledger.delivery.notice_states([w.notice.notice_id for w in work])
+        queue = self._ledger.delivery.queue_rows(sorted({w.key for w in work}))
         work = self.skip_settled(work, states, queue, from_retry)
         work = self.hold(work)
         outcomes = self.deliver(work, queue)
@@ -207,7 +208,7 @@ class Notify:
 
     def reject(self, forged: list[tuple[Work, str]]) -> None:
         now = self._clock()
-        known = self._ledger.notice_states([w.notice.notice_id for w, _ in forged])
+        known = self._ledger.delivery.notice_states([w.notice.notice_id for w, _ in forged])
         for w, reason in forged:
             n = w.notice
             log.error(
@@ -226,8 +227,10 @@ class Notify:
         # the ledger knows that id: then the copy is the forgery, and the real notice keeps its state.
         fresh = [(w, reason) for w, reason in forged if w.notice.notice_id not in known]
         if fresh:
-            self._ledger.record_requested([w.notice.model_copy(update={"release": Release.AUTO}) for w, _ in fresh])
-            self._ledger.record_deliveries(
+            self._ledger.delivery.record_requested(
+                [w.notice.model_copy(update={"release": Release.AUTO}) for w, _ in fresh]
+            )
+            self._ledger.delivery.record_deliveries(
                 [
                     DeliveryRecord(w.notice, w.key, "dead", attempts=w.attempts, detail=reason, at=now, hop=w.hop)
                     for w, reason in fresh
@@ -274,14 +277,14 @@ class Notify:
                 newest[nid] = w
         fresh = [w.notice for w in newest.values() if w.notice.notice_id not in states]
         if fresh:
-            self._ledger.record_requested(fresh)
+            self._ledger.delivery.record_requested(fresh)
         return list(newest.values())
 
     # -- 2. hold -----------------------------------------------------------------------------------------------
 
     def hold(self, work: list[Work]) -> list[Work]:
         gated = [w.notice.notice_id for w in work if w.notice.release is not Release.AUTO]
-        cleared = self._ledger.cleared(gated)
+        cleared = self._ledger.release.cleared(gated)
         ready = []
         for w in work:
             n = w.notice
@@ -396,7 +399,7 @@ class Notify:
     def record(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
-        self._ledger.record_deliveries([o.record for o in outcomes])
+        self._ledger.delivery.record_deliveries([o.record for o in outcomes])
         counts: dict[str, int] = {}
         for o in outcomes:
             counts[o.record.outcome] = counts.get(o.record.outcome, 0) + 1

@@ -21,9 +21,9 @@ from runtime.checkpoints import Checkpointer, CheckpointFile
 from runtime.consumer import ConsumerLoop, Received
 from runtime.datamap import DataMap
 from runtime.kafka import make_consumer, make_producer
-from runtime.ledger import Ledger
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import IncidentAssessed, IncidentReported, NoticeDead, NoticeRequested, NoticeSent
 from schemas.common import Message
@@ -40,7 +40,7 @@ class RecordReports:
         entries = []
         for received in batch:
             m = received.message
-            self._ledger.record_report(m)
+            self._ledger.incidents.record_report(m)
             entries.append(
                 Pending(
                     f"report:{m.incident_id}:{m.revision}",
@@ -67,7 +67,7 @@ class RecordAssessments:
             # the customer's name and region as the data map has them, for the console's list of who is affected
             customer = self._customers.get(m.customer_id)
             name, region = (customer.name, customer.region) if customer else ("", "")
-            self._ledger.record_assessment(m, name, region)
+            self._ledger.incidents.record_assessment(m, name, region)
             entries.append(
                 Pending(
                     f"assessment:{m.incident_id}:{m.revision}:{m.customer_id}",
@@ -97,7 +97,7 @@ class RecordRequests:
         # A notice breachwire did not sign is not recorded as requested (nor held for a person to approve): the
         # notifier records it dead, with its reason.
         signed = [r.message for r in batch if self._signer.valid(r.message)]
-        self._ledger.record_requested(signed)
+        self._ledger.delivery.record_requested(signed)
         self._audit.append_many(
             [
                 Pending(

@@ -43,9 +43,9 @@ from runtime.audit import AuditLog
 from runtime.checkpoints import CheckpointFile, anchor
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError
-from runtime.ledger import Ledger
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.validation import field_errors
 from schemas import IncidentReported, NoticeRequested, ReportStatus, Source, incident_id
 from schemas.common import Message
@@ -124,7 +124,7 @@ def create_console_app(
             if isinstance(message, NoticeRequested) and message.notice_id == notice_id:
                 found.append(message)
 
-        reports = ledger.reports_of(incident)
+        reports = ledger.incidents.reports_of(incident)
         received = [clock()]
         # one assessor for the reports in order: each revision's notices refer to the ones before
         assessor = offline_assessor(datamap, rules, settings, collect, lambda: received[0], policy)
@@ -327,7 +327,7 @@ def create_console_app(
         done: str = "",
     ) -> Response:
         session = signed_in(request)
-        found = ledger.incident(incident)
+        found = ledger.incidents.incident(incident)
         if found is None:
             raise PageError(404, "Not found", f"no incident {incident} in the ledger")
         size = console.page_size
@@ -355,7 +355,7 @@ def create_console_app(
             ledger, incident, clocks_page, size, sum(g["count"] for g in clock_groups)
         )
         now = clock()
-        reports = ledger.reports_of(incident)
+        reports = ledger.incidents.reports_of(incident)
         determinations = max(reports, key=lambda r: r.report.sequence).report.determinations if reports else {}
         for group in clock_groups:
             group["waiting"] = queries.waits_for_determination(
@@ -510,8 +510,8 @@ def create_console_app(
                 **base(request, session),
                 "notice": row,
                 "preview": preview,
-                "approval": ledger.approval(notice_id),
-                "attempts": ledger.attempts_of(notice_id),
+                "approval": ledger.release.approval(notice_id),
+                "attempts": ledger.delivery.attempts_of(notice_id),
             },
         )
 
@@ -604,13 +604,13 @@ def create_console_app(
         return templates.TemplateResponse(
             request,
             "dead_letters.html",
-            {**base(request, session), "dead": ledger.dead_notices(), "done": done},
+            {**base(request, session), "dead": ledger.delivery.dead_notices(), "done": done},
         )
 
     @app.get("/dead-letters/replay", response_class=HTMLResponse)
     def replay_confirm(request: Request, notice: str = "", all: bool = False) -> Response:
         session = signed_in(request)
-        dead = ledger.dead_notices()
+        dead = ledger.delivery.dead_notices()
         chosen = dead if all else [d for d in dead if d.notice_id == notice]
         if not chosen:
             raise PageError(404, "Not found", f"no dead notice {notice}" if notice else "no dead notices")
@@ -623,7 +623,7 @@ def create_console_app(
     @app.post("/dead-letters/replay")
     async def replay(request: Request) -> Response:
         session, form = await posted(request)
-        dead = await run_in_threadpool(ledger.dead_notices)
+        dead = await run_in_threadpool(ledger.delivery.dead_notices)
         every = text(form, "all") == "1"
         ids = [d.notice_id for d in dead] if every else [text(form, "notice", 64)]
 

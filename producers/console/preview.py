@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from consumers.notify.errors import FinalDelivery
 from consumers.notify.render import Renderer
-from runtime.ledger import Ledger, notice_queue
+from runtime.store import Ledger
+from runtime.store.tables import notice_queue
 from schemas import NoticeRequested
 
 _PART = re.compile(r"^--- (\S+) ---$", re.MULTILINE)
@@ -54,7 +55,7 @@ class Previews:
         self._reassess = reassess
 
     def request(self, notice_id: str, incident_id: str) -> NoticeRequested | None:
-        held = self._ledger.held_request(notice_id)
+        held = self._ledger.release.held_request(notice_id)
         if held is not None:
             return held
         with self._ledger.engine.connect() as conn:
@@ -65,7 +66,7 @@ class Previews:
 
     def preview(self, notice: dict[str, object]) -> Preview:
         notice_id, channel = str(notice["notice_id"]), str(notice["channel"])
-        sent = self._ledger.rendered(notice_id) if notice["state"] == "delivered" else None
+        sent = self._ledger.delivery.rendered(notice_id) if notice["state"] == "delivered" else None
         if sent:
             return Preview(notice_id, channel, str(notice.get("locale") or ""), parse_evidence(sent), "sent")
         request = self.request(notice_id, str(notice["incident_id"]))

@@ -15,8 +15,9 @@ from sqlalchemy import Column, String, Table, delete, select, update
 
 from producers.oncall.signin import SignIn
 from producers.oncall.tokens import Actor, Tokens, Unauthenticated, hash_token
-from runtime.ledger import Ledger, UTCDateTime, metadata
 from runtime.settings import ConsoleSettings, OncallSettings
+from runtime.store import Ledger
+from runtime.store.tables import UTCDateTime, metadata
 
 console_sessions = Table(
     "console_sessions",

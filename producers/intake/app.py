@@ -38,8 +38,8 @@ from producers.intake.ratelimit import RateLimiter, retry_after
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError
-from runtime.ledger import Ledger
 from runtime.settings import IntakeSettings
+from runtime.store import Ledger
 from runtime.validation import field_path
 from schemas import Report, Source
 
@@ -100,7 +100,7 @@ class Deliveries:
         while True:
             now = datetime.now(UTC)
             stale = now - timedelta(seconds=self._wait_s)
-            answer = await run_in_threadpool(self._ledger.claim_delivery, source, delivery_id, now, stale)
+            answer = await run_in_threadpool(self._ledger.intake.claim_delivery, source, delivery_id, now, stale)
             if answer is None:
                 return None
             if answer != "pending":
@@ -116,10 +116,10 @@ class Deliveries:
             await asyncio.sleep(0.05)
 
     async def accept(self, source: str, delivery_id: str, answer: BaseModel) -> None:
-        await run_in_threadpool(self._ledger.accept_delivery, source, delivery_id, answer.model_dump_json())
+        await run_in_threadpool(self._ledger.intake.accept_delivery, source, delivery_id, answer.model_dump_json())
 
     async def release(self, source: str, delivery_id: str) -> None:
-        await run_in_threadpool(self._ledger.release_delivery, source, delivery_id)
+        await run_in_threadpool(self._ledger.intake.release_delivery, source, delivery_id)
 
 
 def reports_router(

@@ -19,7 +19,8 @@ from producers.oncall.tokens import Action, Actor
 from producers.publish import ReportPublisher
 from runtime.audit import AuditLog
 from runtime.datamap import UnknownNames, Vocabulary
-from runtime.ledger import Ledger, NoticeState
+from runtime.store import Ledger
+from runtime.store.delivery import NoticeState
 from schemas import IncidentReported, Release, Report, ReportStatus, Source
 
 STATUS_OF = {
@@ -69,7 +70,7 @@ class OncallActions:
         """confirm, dismiss, update or resolve: the incident's latest report with a new status and sequence."""
         actor.require(action)
         status = STATUS_OF[action]
-        reports = self._ledger.reports_of(incident_id)
+        reports = self._ledger.incidents.reports_of(incident_id)
         if not reports:
             raise NotFound(f"no incident {incident_id!r} in the ledger")
         latest = max(reports, key=lambda r: (r.report.sequence, r.received_at))
@@ -89,17 +90,17 @@ class OncallActions:
         actor.require(Action.APPROVE)
         if not reason.strip():
             raise ValueError("reason: an approval says why")
-        held = self._ledger.held_request(notice_id)
+        held = self._ledger.release.held_request(notice_id)
         if held is None or held.release is not Release.APPROVE:
             raise NotFound(f"no notice {notice_id!r} awaits approval")
-        state = self._ledger.notice_state(notice_id)
+        state = self._ledger.delivery.notice_state(notice_id)
         if state is NoticeState.REJECTED:
             raise Conflict(f"notice {notice_id} was rejected")
         if state in (NoticeState.DELIVERED, NoticeState.DEAD):
             raise Conflict(f"notice {notice_id} is already settled")
         at = self._clock()
-        first = self._ledger.approve(notice_id, by=actor.name, reason=reason, at=at)
-        approval = self._ledger.approval(notice_id) or {}
+        first = self._ledger.release.approve(notice_id, by=actor.name, reason=reason, at=at)
+        approval = self._ledger.release.approval(notice_id) or {}
         self._audit.append(
             f"approval:{notice_id}",
             "notice.approved",
@@ -126,10 +127,10 @@ class OncallActions:
             raise ValueError(f"audience: {audience!r} is not one of {', '.join(RELEASABLE)}")
         if not reason.strip():
             raise ValueError("reason: a release says why")
-        if self._ledger.incident(incident_id) is None:
+        if self._ledger.incidents.incident(incident_id) is None:
             raise NotFound(f"no incident {incident_id!r} in the ledger")
         at = self._clock()
-        count, notices = self._ledger.release(incident_id, audience, by=actor.name, reason=reason, at=at)
+        count, notices = self._ledger.release.release(incident_id, audience, by=actor.name, reason=reason, at=at)
         if count:
             self._audit.append(
                 f"release:{incident_id}:{uuid.uuid4().hex}",
@@ -149,14 +150,14 @@ class OncallActions:
         actor.require(Action.REJECT)
         if not reason.strip():
             raise ValueError("reason: a rejection says why")
-        held = self._ledger.held_request(notice_id)
+        held = self._ledger.release.held_request(notice_id)
         if held is None or held.release is not Release.APPROVE:
             raise NotFound(f"no notice {notice_id!r} awaits approval")
         at = self._clock()
-        if not self._ledger.reject(notice_id, by=actor.name, reason=reason, at=at):
-            if self._ledger.is_approved(notice_id):
+        if not self._ledger.release.reject(notice_id, by=actor.name, reason=reason, at=at):
+            if self._ledger.release.is_approved(notice_id):
                 raise Conflict(f"notice {notice_id} was approved")
-            state = self._ledger.notice_state(notice_id)
+            state = self._ledger.delivery.notice_state(notice_id)
             raise Conflict(f"notice {notice_id} does not await approval: it is {state.value if state else 'unknown'}")
         self._audit.append(
             f"rejection:{notice_id}",

@@ -13,7 +13,7 @@ from producers.oncall.signin import SignIn, Throttled
 from producers.oncall.tokens import Action, Actor, Forbidden, Unauthenticated
 from producers.oncall.views import IncidentSummary, IncidentView, incident_list, incident_view
 from runtime.kafka import PublishError
-from runtime.ledger import Ledger
+from runtime.store import Ledger
 from schemas import Report
 
 

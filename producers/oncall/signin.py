@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from producers.oncall.tokens import Actor, Tokens, Unauthenticated
-from runtime.ledger import Ledger
 from runtime.settings import OncallSettings
+from runtime.store import Ledger
 
 OVERALL = "*"
 T = TypeVar("T")
@@ -67,13 +67,13 @@ class SignIn:
         """Run a sign-in ``attempt`` (which raises Unauthenticated when it fails) under the limits."""
         key = f"addr:{client}"
         now = self._clock()
-        tats = self._ledger.signin_tats([key, OVERALL])
+        tats = self._ledger.tokens.signin_tats([key, OVERALL])
         wait = max(self._address.wait(tats.get(key), now), self._overall.wait(tats.get(OVERALL), now))
         if wait > 0:
             raise Throttled(max(1, math.ceil(wait)))
         try:
             return attempt()
         except Unauthenticated:
-            self._ledger.signin_failed(key, now, self._address.interval)
-            self._ledger.signin_failed(OVERALL, now, self._overall.interval)
+            self._ledger.tokens.signin_failed(key, now, self._address.interval)
+            self._ledger.tokens.signin_failed(OVERALL, now, self._overall.interval)
             raise

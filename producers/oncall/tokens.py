@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from runtime.audit import AuditLog
-from runtime.ledger import Ledger
+from runtime.store import Ledger
 
 TOKEN_PREFIX = "bw_"  # noqa: S105 - a marker that makes leaked tokens easy to find, not a secret
 
@@ -111,14 +111,14 @@ class Tokens:
     def create(self, name: str, role: Role, expires_in: timedelta | None = None) -> str:
         """A new token, without asking who wants it (the demo and tests); people go through ``issue``."""
         token, values = self._new(name, role, expires_in)
-        self._ledger.add_token(**values)
+        self._ledger.tokens.add_token(**values)
         return token
 
     def bootstrap(self, name: str, expires_in: timedelta | None = None) -> str:
         """The first token, an admin, made without a token; NotEmpty once the ledger has any token (even revoked
         ones: revoking every token must not reopen the door)."""
         token, values = self._new(name, Role.ADMIN, expires_in)
-        if not self._ledger.add_first_token(**values):
+        if not self._ledger.tokens.add_first_token(**values):
             raise NotEmpty("the ledger has tokens already: making one needs an admin token")
         self._audit("created", values, by=f"{name} (first token, made without one)")
         return token
@@ -126,14 +126,14 @@ class Tokens:
     def issue(self, by: Actor, name: str, role: Role, expires_in: timedelta | None = None) -> str:
         by.require(Action.MANAGE_TOKENS)
         token, values = self._new(name, role, expires_in)
-        self._ledger.add_token(**values)
+        self._ledger.tokens.add_token(**values)
         self._audit("created", values, by=by.name)
         return token
 
     def revoke(self, by: Actor, name_or_id: str) -> list[TokenInfo]:
         by.require(Action.MANAGE_TOKENS)
         now = datetime.now(UTC)
-        revoked = [TokenInfo.of(row) for row in self._ledger.revoke_tokens(name_or_id, now)]
+        revoked = [TokenInfo.of(row) for row in self._ledger.tokens.revoke_tokens(name_or_id, now)]
         for info in revoked:
             data = {"token_hash": info.id, "name": info.name, "role": info.role.value}
             self._audit("revoked", data, by=by.name)
@@ -141,7 +141,7 @@ class Tokens:
 
     def list(self, by: Actor) -> list[TokenInfo]:
         by.require(Action.MANAGE_TOKENS)
-        return [TokenInfo.of(row) for row in self._ledger.tokens()]
+        return [TokenInfo.of(row) for row in self._ledger.tokens.tokens()]
 
     def identify(self, token: str | None) -> Actor:
         if not token:
@@ -150,7 +150,7 @@ class Tokens:
 
     def identify_hash(self, token_hash: str) -> Actor:
         """The actor of a token known by its hash (a console session's); Unauthenticated once it is gone."""
-        found = self._ledger.token(token_hash)
+        found = self._ledger.tokens.token(token_hash)
         if found is None:
             raise Unauthenticated("unknown token")
         if found.revoked_at is not None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from runtime.audit import AuditLog
-from runtime.ledger import Ledger
+from runtime.store import Ledger
 
 
 class TimelineEntry(BaseModel):
@@ -53,12 +53,12 @@ class IncidentView(BaseModel):
 
 def incident_list(ledger: Ledger) -> list[IncidentSummary]:
     """Every incident, newest first."""
-    return [IncidentSummary.model_validate(row) for row in ledger.incident_list()]
+    return [IncidentSummary.model_validate(row) for row in ledger.incidents.incident_list()]
 
 
 def incident_view(ledger: Ledger, incident_id: str, now: datetime) -> IncidentView | None:
     """Timeline, affected customers by jurisdiction, each notice's state and each legal clock with time left."""
-    incident = ledger.incident(incident_id)
+    incident = ledger.incidents.incident(incident_id)
     if incident is None:
         return None
     timeline = [
@@ -71,7 +71,7 @@ def incident_view(ledger: Ledger, incident_id: str, now: datetime) -> IncidentVi
         for entry in AuditLog(ledger).entries(incident_id)
     ]
     # In order: the last assessment of each customer stands.
-    latest = {a.customer_id: a for a in ledger.assessments_of(incident_id) if a.customer_id}
+    latest = {a.customer_id: a for a in ledger.incidents.assessments_of(incident_id) if a.customer_id}
     by_jurisdiction: dict[str, list[str]] = defaultdict(list)
     clocks: list[LegalClock] = []
     for customer, assessment in sorted(latest.items()):
@@ -100,7 +100,7 @@ def incident_view(ledger: Ledger, incident_id: str, now: datetime) -> IncidentVi
                 recipient_id=n.recipient_id,
                 state=n.state,
             )
-            for n in ledger.notices(incident_id)
+            for n in ledger.delivery.notices(incident_id)
         ],
         clocks=clocks,
     )

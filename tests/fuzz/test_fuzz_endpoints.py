@@ -45,8 +45,8 @@ from producers.publish import ReportPublisher
 from producers.server import build_app
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
-from runtime.ledger import Ledger
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import (
     ReportStatus,
@@ -227,7 +227,7 @@ def world(app: tuple[FastAPI, ReportPublisher], ledger: Ledger, datamap: DataMap
         message = publisher.publish(
             "linode-eu", Source.SUBPROCESSOR, f"seed_{uuid.uuid4().hex}", a_report(status=status)
         )
-        ledger.record_report(message)  # what the record consumer does
+        ledger.incidents.record_report(message)  # what the record consumer does
         incidents.append(message.incident_id)
     held = held_authority_notice(ledger, incidents[0])
     return World(

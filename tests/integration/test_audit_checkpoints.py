@@ -14,8 +14,8 @@ from producers.publish import ReportPublisher
 from runtime.audit import AuditLog, audit_log
 from runtime.checkpoints import CheckpointFile, read_topic
 from runtime.kafka import make_producer
-from runtime.ledger import Ledger
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import Source
 

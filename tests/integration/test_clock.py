@@ -4,12 +4,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import a_report, held_authority_notice, read_topic, wait_until
+from support import a_report, held_authority_notice, read_topic, record_attempt, wait_until
 
 from consumers.clock.consumer import build
 from runtime.kafka import make_producer, send
-from runtime.ledger import Ledger
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import (
     Audience,
@@ -61,7 +61,7 @@ def test_reminders_at_half_time_and_80_percent_then_an_escalation(settings: Sett
     at = {"now": START + timedelta(hours=10)}
     service = build(settings, ledger)
     service._now = lambda: at["now"]
-    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks("inc_clock1")), 30, "its clock", step_s=0)
+    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks.clocks("inc_clock1")), 30, "its clock", step_s=0)
     assert reminders(settings, 1) == []  # 14% of the time: nothing yet
     for hours, expected in ((37, 1), (40, 1), (58, 2), (73, 3), (90, 3)):
         at["now"] = START + timedelta(hours=hours)
@@ -76,11 +76,11 @@ def test_reminders_at_half_time_and_80_percent_then_an_escalation(settings: Sett
 def test_a_delivered_notice_stops_the_clock(settings: Settings, ledger: Ledger) -> None:
     assessed(settings, "inc_clock2")
     notice = held_authority_notice(ledger, "inc_clock2")
-    ledger.mark_delivered(notice.notice_id, attempts=1, receipt="250 OK", locale="en", rendered="x", at=START)
+    record_attempt(ledger, notice, "delivered", at=START)
     at = {"now": START + timedelta(hours=1)}
     service = build(settings, ledger)
     service._now = lambda: at["now"]
-    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks("inc_clock2")), 30, "its clock", step_s=0)
+    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks.clocks("inc_clock2")), 30, "its clock", step_s=0)
     at["now"] = DUE + timedelta(hours=1)
     service.run_once()
     assert reminders(settings, 1) == []
@@ -102,7 +102,7 @@ def held_controller_notice(ledger: Ledger, incident: str) -> NoticeRequested:
             "release": Release.HELD,
         }
     )
-    ledger.record_requested([notice])
+    ledger.delivery.record_requested([notice])
     return notice
 
 
@@ -136,7 +136,9 @@ def test_held_notices_remind_oncall_at_half_time_and_escalate_at_80_percent_of_t
     at = {"now": START + timedelta(hours=10)}
     service = build(settings, ledger)
     service._now = lambda: at["now"]
-    wait_until(lambda: service.run_once() >= 0 and len(ledger.clocks("inc_hold1")) == 2, 30, "its clocks", step_s=0)
+    wait_until(
+        lambda: service.run_once() >= 0 and len(ledger.clocks.clocks("inc_hold1")) == 2, 30, "its clocks", step_s=0
+    )
     assert hold_reminders(settings, 1) == []  # 42% of the controller's 24 hours: nothing yet
     at["now"] = START + timedelta(hours=12)  # half of the earliest clock it affects
     service.run_once()
@@ -164,7 +166,7 @@ def test_held_notices_remind_oncall_at_half_time_and_escalate_at_80_percent_of_t
 
 def test_a_release_stops_the_held_notice_reminders(settings: Settings, ledger: Ledger) -> None:
     assessed_with_controller_clock(settings, "inc_hold2")
-    ledger.record_report(
+    ledger.incidents.record_report(
         IncidentReported(
             incident_id="inc_hold2",
             subprocessor_id="linode-eu",
@@ -178,10 +180,12 @@ def test_a_release_stops_the_held_notice_reminders(settings: Settings, ledger: L
     at = {"now": START + timedelta(hours=12)}
     service = build(settings, ledger)
     service._now = lambda: at["now"]
-    wait_until(lambda: service.run_once() >= 0 and len(ledger.clocks("inc_hold2")) == 2, 30, "its clocks", step_s=0)
+    wait_until(
+        lambda: service.run_once() >= 0 and len(ledger.clocks.clocks("inc_hold2")) == 2, 30, "its clocks", step_s=0
+    )
     service.run_once()
     assert len(hold_reminders(settings, 2)) == 1
-    count, _ = ledger.release("inc_hold2", None, by="alice", reason="checked", at=at["now"])
+    count, _ = ledger.release.release("inc_hold2", None, by="alice", reason="checked", at=at["now"])
     assert count == 1
     at["now"] = START + timedelta(hours=20)
     service.run_once()
@@ -193,8 +197,8 @@ def test_a_dismissed_incidents_clocks_stop(settings: Settings, ledger: Ledger) -
     at = {"now": START + timedelta(hours=1)}
     service = build(settings, ledger)
     service._now = lambda: at["now"]
-    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks("inc_clock3")), 30, "its clock", step_s=0)
-    ledger.record_report(
+    wait_until(lambda: service.run_once() >= 0 and bool(ledger.clocks.clocks("inc_clock3")), 30, "its clock", step_s=0)
+    ledger.incidents.record_report(
         IncidentReported(
             incident_id="inc_clock3",
             subprocessor_id="linode-eu",

@@ -19,8 +19,10 @@ from producers.oncall.tokens import Role, Tokens
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
-from runtime.ledger import DeliveryRecord, Ledger, api_tokens
 from runtime.settings import Settings
+from runtime.store import Ledger
+from runtime.store.delivery import DeliveryRecord
+from runtime.store.tables import api_tokens
 from runtime.topics import topics_for
 from schemas import IncidentReported, NoticeRequested, ReportStatus
 
@@ -143,7 +145,7 @@ def test_affected_customers_are_searched_and_paged(
 ) -> None:
     reported, _ = record_incident(ledger, datamap, rules, settings, "aws", a_report(regions=["eu", "uk", "us", "sg"]))
     client = signed_in(app, ledger)
-    customers = {a.customer_id for a in ledger.assessments_of(reported.incident_id) if a.customer_id}
+    customers = {a.customer_id for a in ledger.incidents.assessments_of(reported.incident_id) if a.customer_id}
     page = client.get(f"/incidents/{reported.incident_id}")
     assert page.status_code == 200
     assert f"{len(customers)} customers affected" in page.text
@@ -215,7 +217,7 @@ def test_a_dead_notice_is_replayed_after_confirmation(
 ) -> None:
     _, notices = record_incident(ledger, datamap, rules, settings, "linode-eu", a_report())
     dead: NoticeRequested = notices[0]
-    ledger.record_deliveries(
+    ledger.delivery.record_deliveries(
         [DeliveryRecord(dead, dead.recipient_id, "dead", 7, "550 mailbox unavailable", datetime.now(UTC))]
     )
     client = signed_in(app, ledger, Role.RESPONDER)
@@ -223,10 +225,10 @@ def test_a_dead_notice_is_replayed_after_confirmation(
     assert "550 mailbox unavailable" in listing.text
     confirm = client.get(f"/dead-letters/replay?notice={dead.notice_id}")
     assert "Yes, replay" in confirm.text
-    assert ledger.notice_state(dead.notice_id) == "dead"  # nothing happens before the confirmation
+    assert ledger.delivery.notice_state(dead.notice_id) == "dead"  # nothing happens before the confirmation
     done = client.post("/dead-letters/replay", data={"csrf": csrf_of(confirm.text), "notice": dead.notice_id})
     assert done.status_code == 200 and "1 notice requested again" in done.text
-    assert ledger.notice_state(dead.notice_id) == "requested"
+    assert ledger.delivery.notice_state(dead.notice_id) == "requested"
     [record] = read_topic(settings, topics_for(settings.kafka).requested, 1)
     assert NoticeRequested.model_validate_json(record.value).notice_id == dead.notice_id
 
@@ -334,7 +336,7 @@ def test_an_approver_rejects_an_authority_report_a_responder_cannot(
             "release": Release.APPROVE,
         }
     )
-    ledger.record_requested([authority])
+    ledger.delivery.record_requested([authority])
     responder = signed_in(app, ledger, Role.RESPONDER)
     page = responder.get(f"/incidents/{reported.incident_id}")
     assert "An approver decides on this report." in page.text and ">Reject</button>" not in page.text
@@ -347,7 +349,7 @@ def test_an_approver_rejects_an_authority_report_a_responder_cannot(
     assert ">Reject</button>" in page.text
     done = approver.post("/notices/ntc_authority_test/reject", data={"csrf": csrf_of(page.text), "reason": "No filing"})
     assert done.status_code == 200 and "Rejected: the notice will not be sent." in done.text
-    assert ledger.notice_state("ntc_authority_test") == "rejected"
+    assert ledger.delivery.notice_state("ntc_authority_test") == "rejected"
 
 
 def test_a_clock_waiting_for_a_determination_says_so(
@@ -374,7 +376,7 @@ def test_a_planted_notice_id_refuses_the_evidence_pack_with_a_clear_page(
 ) -> None:
     from sqlalchemy import update
 
-    from runtime.ledger import notices
+    from runtime.store.tables import notices
 
     reported, requested = record_incident(ledger, datamap, rules, settings, "linode-eu", a_report())
     with ledger.engine.begin() as conn:  # by hand: the message models would refuse such an id

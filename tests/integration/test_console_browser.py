@@ -27,8 +27,8 @@ from producers.oncall.tokens import Role, Tokens
 from producers.publish import ReportPublisher
 from runtime.datamap import load_datamap
 from runtime.kafka import delete_topics, ensure_topics, make_producer
-from runtime.ledger import Ledger
 from runtime.settings import PROJECT_ROOT, Settings, TwilioSettings, load_settings, settings_env
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import ReportStatus, Source
 
@@ -210,7 +210,10 @@ def browser(room: Room, tmp_path: Path) -> Iterator[Browser]:
 
 def wait_for_incident(room: Room, incident: str, notices: int = 0, timeout_s: float = 90) -> None:
     def there() -> bool:
-        return room.ledger.incident(incident) is not None and len(room.ledger.notices(incident)) >= notices
+        return (
+            room.ledger.incidents.incident(incident) is not None
+            and len(room.ledger.delivery.notices(incident)) >= notices
+        )
 
     wait_until(there, timeout_s, f"incident {incident} in the ledger with {notices}+ notices")
 
@@ -264,7 +267,7 @@ def test_a_responder_cannot_approve_an_authority_report(room: Room, browser: Bro
     incident = room.publish("linode-eu", Source.SUBPROCESSOR, regions=["eu"], status=ReportStatus.CONFIRMED)
 
     def awaiting() -> list[Any]:
-        return [n for n in room.ledger.notices(incident) if n.state == "awaiting_approval"]
+        return [n for n in room.ledger.delivery.notices(incident) if n.state == "awaiting_approval"]
 
     wait_until(lambda: bool(awaiting()), 120, "an authority report awaiting approval")
     held = awaiting()[0]
@@ -291,7 +294,7 @@ def test_a_responder_cannot_approve_an_authority_report(room: Room, browser: Bro
         headers={"cookie": f"console_session={session}"},
     )
     assert answer.status_code == 403
-    assert room.ledger.approval(held.notice_id) is None
+    assert room.ledger.release.approval(held.notice_id) is None
     # an approver sees the button, and approving releases the report
     browser.driver.delete_all_cookies()
     browser.sign_in(room.tokens["approver"])
@@ -300,8 +303,8 @@ def test_a_responder_cannot_approve_an_authority_report(room: Room, browser: Bro
     browser.driver.find_element(By.ID, f"approve-{held.notice_id}").send_keys("Facts checked with Linode")
     browser.shot("approver-approve")
     browser.buttons("Approve")[0].click()
-    wait_until(lambda: room.ledger.approval(held.notice_id) is not None, 20, "the approval")
-    assert room.ledger.approval(held.notice_id)["approved_by"] == "alma-approver"  # type: ignore[index]
+    wait_until(lambda: room.ledger.release.approval(held.notice_id) is not None, 20, "the approval")
+    assert room.ledger.release.approval(held.notice_id)["approved_by"] == "alma-approver"  # type: ignore[index]
 
 
 def test_without_javascript_at_320_px_a_responder_confirms_by_keyboard(room: Room, tmp_path: Path) -> None:
@@ -335,7 +338,9 @@ def test_without_javascript_at_320_px_a_responder_confirms_by_keyboard(room: Roo
         wait_until(lambda: "done=confirm" in driver.current_url, 15, "the confirmation")
         browser.shot("confirmed-without-javascript")
         wait_until(
-            lambda: (room.ledger.incident(incident) or {}).get("status") == "confirmed", 60, "the confirmed report"
+            lambda: (room.ledger.incidents.incident(incident) or {}).get("status") == "confirmed",
+            60,
+            "the confirmed report",
         )
     finally:
         driver.quit()
@@ -363,7 +368,7 @@ def test_a_monitor_alert_makes_an_incident_and_no_external_notice(room: Room, br
     )
     assert answer.status_code == 202, answer.text
     incident = answer.json()["incidents"][0]["incident_id"]
-    wait_until(lambda: room.ledger.incident(incident) is not None, 60, "the monitor's incident")
+    wait_until(lambda: room.ledger.incidents.incident(incident) is not None, 60, "the monitor's incident")
     browser.sign_in(room.tokens["responder"])
     browser.open("/?status=suspected")
     link = browser.driver.find_element(By.LINK_TEXT, f"Backup bucket readable by anyone {fingerprint}")
@@ -371,7 +376,7 @@ def test_a_monitor_alert_makes_an_incident_and_no_external_notice(room: Room, br
     link.click()
     assert "monitor" in browser.driver.find_element(By.CLASS_NAME, "facts").text
     time.sleep(5)  # what assess and notify would do with it, they have done by now
-    external = [n for n in room.ledger.notices(incident) if n.audience != "oncall"]
+    external = [n for n in room.ledger.delivery.notices(incident) if n.audience != "oncall"]
     assert [n for n in external if n.state == "delivered"] == []
     assert [m for m in room.smtp.received if fingerprint in m.subject and "oncall" not in " ".join(m.to)] == []
     browser.shot("monitor-incident")
@@ -385,7 +390,7 @@ def test_an_operator_previews_and_releases_held_controller_notices(room: Room, b
     incident = room.publish("linode-eu", Source.SUBPROCESSOR, regions=["eu"], status=ReportStatus.SUSPECTED)
 
     def held_controller() -> list[Any]:
-        return [n for n in room.ledger.notices(incident) if n.audience == "controller" and n.state == "held"]
+        return [n for n in room.ledger.delivery.notices(incident) if n.audience == "controller" and n.state == "held"]
 
     wait_until(lambda: bool(held_controller()), 120, "held controller notices")
     browser.sign_in(room.tokens["operator"])
@@ -413,15 +418,15 @@ def test_an_operator_previews_and_releases_held_controller_notices(room: Room, b
     browser.buttons("Release controller notices")[0].click()
     wait_until(lambda: "done=release" in browser.driver.current_url, 20, "the release")
     browser.shot("released")
-    controller = [n.notice_id for n in room.ledger.notices(incident) if n.audience == "controller"]
+    controller = [n.notice_id for n in room.ledger.delivery.notices(incident) if n.audience == "controller"]
 
     def delivered() -> bool:
-        return all(room.ledger.notice_state(n) == "delivered" for n in controller)
+        return all(room.ledger.delivery.notice_state(n) == "delivered" for n in controller)
 
     try:
         wait_until(delivered, 120, "controller notices delivered")
     finally:
-        states = {n.notice_id: (n.state, n.last_error) for n in room.ledger.notices(incident)}
+        states = {n.notice_id: (n.state, n.last_error) for n in room.ledger.delivery.notices(incident)}
         print({nid: states[nid] for nid in controller if states[nid][0] != "delivered"})
     browser.open(f"/incidents/{incident}?audience=controller&state=delivered")
     assert browser.driver.find_elements(By.CSS_SELECTOR, "#notices .state-delivered")

@@ -4,7 +4,7 @@ import time
 import uuid
 
 import pytest
-from support import a_report, wait_until
+from support import a_report, count_by_state, wait_until
 
 from breachwire.demo import Scenario, expected_notices
 from breachwire.sinks import Answer, SmtpSink, WebhookSink
@@ -14,8 +14,8 @@ from consumers.assess.rules import load_rules
 from producers.publish import ReportPublisher
 from runtime.datamap import load_datamap
 from runtime.kafka import make_producer
-from runtime.ledger import Ledger
 from runtime.settings import Settings, settings_env
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import Source
 
@@ -50,14 +50,14 @@ def test_sigkill_in_the_middle_still_delivers_every_notice_once(
 
         ledger = Ledger.connect(settings.ledger.url)
         wait_until(
-            lambda: ledger.count_by_state(reported.incident_id).get("delivered") == len(expected),
+            lambda: count_by_state(ledger, reported.incident_id).get("delivered") == len(expected),
             180,
             f"{len(expected)} delivered notices in the ledger",
         )
     finally:
         stack.stop()
 
-    rows = ledger.notices(reported.incident_id)
+    rows = ledger.delivery.notices(reported.incident_id)
     ledger.close()
     assert {r.notice_id for r in rows} == set(expected)
     assert {r.state for r in rows} == {"delivered"}

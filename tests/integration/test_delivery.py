@@ -18,9 +18,9 @@ from consumers.notify.consumer import NotifyLoops, build
 from consumers.notify.samples import controller_notices, notice_from_report, sample_report
 from runtime.datamap import Customer, DataMap, load_datamap
 from runtime.kafka import make_producer, send
-from runtime.ledger import Ledger
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry, Release
 
@@ -49,7 +49,7 @@ class Notifier:
         producer.close()
 
     def state(self, notice: NoticeRequested) -> str | None:
-        state = self.ledger.notice_state(notice.notice_id)
+        state = self.ledger.delivery.notice_state(notice.notice_id)
         return None if state is None else state.value
 
     def run_until_settled(self, *notices: NoticeRequested, timeout_s: float = 60) -> None:
@@ -97,7 +97,7 @@ def test_webhook_answering_500_is_retried_with_the_same_webhook_id_until_deliver
     assert [h.webhook_id for h in webhook_sink.received] == [notice.notice_id]  # accepted once
     assert webhook_sink.attempts[notice.notice_id] == 3  # every attempt signed, verified, with the same id
     assert webhook_sink.rejected == 0
-    assert [a[1] for a in notifier.ledger.attempts_of(notice.notice_id)] == ["retry", "retry", "delivered"]
+    assert [a[1] for a in notifier.ledger.delivery.attempts_of(notice.notice_id)] == ["retry", "retry", "delivered"]
 
 
 def test_a_permanent_410_is_final_and_tells_on_call(notifier: Notifier, webhook_sink: WebhookSink) -> None:
@@ -153,7 +153,7 @@ def test_a_slow_receiver_times_out_and_is_tried_again(wired_settings: Settings, 
         notifier.request(notice)
         notifier.run_until_settled(notice)
         assert notifier.state(notice) == "delivered"
-        [first, second] = notifier.ledger.attempts_of(notice.notice_id)
+        [first, second] = notifier.ledger.delivery.attempts_of(notice.notice_id)
         assert first[1] == "retry" and "timeout" in first[2]
         assert second[1] == "delivered"
         # The slow first answer may still have reached the receiver: then it carries the same webhook-id.
@@ -181,7 +181,7 @@ def test_a_slow_host_holds_a_batch_no_longer_than_its_budget(
         deferred = [NoticeRetry.model_validate_json(r.value) for records in waited for r in records]
         assert deferred and all(r.reason.startswith("not attempted") and r.attempts == 0 for r in deferred)
         for notice in notices:  # a deferral is no attempt: each was delivered on its first
-            assert [(a, outcome) for a, outcome, _, _ in notifier.ledger.attempts_of(notice.notice_id)] == [
+            assert [(a, outcome) for a, outcome, _, _ in notifier.ledger.delivery.attempts_of(notice.notice_id)] == [
                 (1, "delivered")
             ]
         assert sorted(h.webhook_id for h in webhook_sink.received) == sorted(n.notice_id for n in notices)
@@ -198,7 +198,7 @@ def test_429_with_retry_after_waits_at_least_that_long(notifier: Notifier, webho
     assert notifier.state(notice) == "delivered"
     [record] = read_topic(notifier.settings, notifier.topics.retry(2), 1)  # the 2 s topic, not the 1 s step's
     retry = NoticeRetry.model_validate_json(record.value)
-    [first, _] = notifier.ledger.attempts_of(notice.notice_id)
+    [first, _] = notifier.ledger.delivery.attempts_of(notice.notice_id)
     assert first[1] == "retry" and "429" in first[2]
     assert (retry.due_at - first[3]).total_seconds() >= 2.0
 
@@ -220,7 +220,7 @@ def test_a_receiver_down_for_a_while_then_back(wired_settings: Settings, datamap
             back.stop()
         assert notifier.state(notice) == "delivered"
         assert [h.webhook_id for h in back.received] == [notice.notice_id]
-        assert "connection" in notifier.ledger.attempts_of(notice.notice_id)[0][2]
+        assert "connection" in notifier.ledger.delivery.attempts_of(notice.notice_id)[0][2]
     finally:
         notifier.close()
 
@@ -289,7 +289,7 @@ def test_email_retries_a_4xx_reply_and_gives_up_on_a_5xx(notifier: Notifier, smt
     assert notifier.state(refused) == "dead"
     to_customer = [m.message_id for m in smtp_sink.received if m.to != [notifier.settings.oncall.email]]
     assert to_customer == [f"{busy.notice_id}@breachwire.notices"]
-    assert "550" in notifier.ledger.attempts_of(refused.notice_id)[0][2]
+    assert "550" in notifier.ledger.delivery.attempts_of(refused.notice_id)[0][2]
 
 
 def test_sms_goes_through_the_twilio_api_and_retries_a_503(notifier: Notifier, twilio_sink: TwilioSink) -> None:
@@ -301,7 +301,7 @@ def test_sms_goes_through_the_twilio_api_and_retries_a_503(notifier: Notifier, t
     assert notifier.state(notice) == "delivered"
     [sms] = twilio_sink.received
     assert sms.to == notice.address and sms.sender == notifier.settings.twilio.from_number
-    row = next(r for r in notifier.ledger.notices() if r.notice_id == notice.notice_id)
+    row = next(r for r in notifier.ledger.delivery.notices() if r.notice_id == notice.notice_id)
     assert row.receipt == sms.sid and row.attempts == 2
 
 
@@ -311,7 +311,7 @@ def test_sms_to_a_number_twilio_refuses_is_dead(notifier: Notifier, twilio_sink:
     notifier.request(notice)
     notifier.run_until_settled(notice)
     assert notifier.state(notice) == "dead"
-    assert "Twilio 21211" in notifier.ledger.attempts_of(notice.notice_id)[0][2]
+    assert "Twilio 21211" in notifier.ledger.delivery.attempts_of(notice.notice_id)[0][2]
 
 
 def test_a_webhook_to_loopback_is_refused_unless_the_allowlist_admits_it(
@@ -326,7 +326,7 @@ def test_a_webhook_to_loopback_is_refused_unless_the_allowlist_admits_it(
         notifier.request(notice)
         notifier.run_until_settled(notice)
         assert notifier.state(notice) == "dead"
-        assert "refused address 127.0.0.1" in notifier.ledger.attempts_of(notice.notice_id)[0][2]
+        assert "refused address 127.0.0.1" in notifier.ledger.delivery.attempts_of(notice.notice_id)[0][2]
         assert webhook_sink.attempts == {}
     finally:
         notifier.close()
@@ -360,7 +360,7 @@ def test_a_notice_not_signed_as_it_reads_is_never_sent_and_on_call_is_told(
     [dead] = [NoticeDead.model_validate_json(r.value) for r in read_topic(notifier.settings, notifier.topics.dead, 1)]
     assert dead.notice_id == forged.notice_id and "signature does not verify" in dead.reason
     assert dead.request == forged  # kept as it came, for whoever looks into it
-    [row] = [d for d in notifier.ledger.dead_notices() if d.notice_id == forged.notice_id]
+    [row] = [d for d in notifier.ledger.delivery.dead_notices() if d.notice_id == forged.notice_id]
     assert row.last_error is not None and "signature does not verify" in row.last_error
 
     # On-call's alert is itself signed, so it is delivered: the only mail that goes out.

@@ -5,12 +5,12 @@ import time
 from collections import Counter
 
 import pytest
-from support import produce_webhook_notices, wait_until
+from support import count_by_state, produce_webhook_notices, wait_until
 
 from breachwire.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
-from runtime.ledger import Ledger
 from runtime.settings import Settings, settings_env
+from runtime.store import Ledger
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,11 @@ def test_sigkill_among_2000_webhook_notices_loses_none(wired_settings: Settings,
         assert len(webhook_sink.webhook_ids()) < COUNT, "the kill came too late to test anything"
         time.sleep(0.5)
         stack.start("notify")
-        wait_until(lambda: ledger.count_by_state().get("delivered") == COUNT, 300, f"{COUNT} delivered notices")
+        wait_until(lambda: count_by_state(ledger).get("delivered") == COUNT, 300, f"{COUNT} delivered notices")
     finally:
         stack.stop()
 
-    assert ledger.count_by_state() == {"delivered": COUNT}
+    assert count_by_state(ledger) == {"delivered": COUNT}
     received = Counter(h.webhook_id for h in webhook_sink.received)
     assert set(received) == expected  # every notice arrived, under its own id
     assert webhook_sink.rejected == 0  # every attempt, first or repeated, was signed for its id

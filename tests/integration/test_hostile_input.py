@@ -18,8 +18,8 @@ from producers.publish import ReportPublisher
 from producers.server import build_app
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
-from runtime.ledger import Ledger
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 
 pytestmark = pytest.mark.integration

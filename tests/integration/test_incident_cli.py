@@ -14,9 +14,11 @@ from breachwire.cli import main
 from consumers.record.consumer import RecordAssessments, RecordReports, RecordRequests
 from runtime.audit import AuditLog, audit_log
 from runtime.consumer import Received
-from runtime.ledger import Ledger, NoticeState, api_tokens
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings, SigningSettings, settings_env
+from runtime.store import Ledger
+from runtime.store.delivery import NoticeState
+from runtime.store.tables import api_tokens
 from runtime.topics import topics_for
 from schemas import Deadline, IncidentAssessed, IncidentReported, NoticeRequested, ReportStatus
 
@@ -259,5 +261,5 @@ def test_releasing_held_notices_and_rejecting_an_authority_report(
     assert f"{authority.notice_id}: rejected by approver-1 (not yet); it will not be sent" in capsys.readouterr().out
     assert as_(approver, reject) == 1
     assert "does not await approval: it is rejected" in capsys.readouterr().err
-    assert ledger.notice_state(authority.notice_id) is NoticeState.REJECTED
+    assert ledger.delivery.notice_state(authority.notice_id) is NoticeState.REJECTED
     ledger.close()

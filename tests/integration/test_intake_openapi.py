@@ -29,8 +29,8 @@ from producers.intake.signatures import sign
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
-from runtime.ledger import Ledger
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 
 pytestmark = pytest.mark.integration

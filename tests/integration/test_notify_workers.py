@@ -8,13 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from support import produce_webhook_notices, wait_until
+from support import count_by_state, produce_webhook_notices, wait_until
 
 from breachwire.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
 from runtime.kafka import group_members, make_admin
-from runtime.ledger import Ledger
 from runtime.settings import Settings, settings_env
+from runtime.store import Ledger
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_two_workers_share_the_notices_and_stop_with_their_parent(
 
         stack.start("notify")
         wait_until(lambda: notify_members(settings) == 2, 60, "both workers in the consumer group")
-        wait_until(lambda: ledger.count_by_state().get("delivered") == COUNT, 300, f"{COUNT} delivered notices")
+        wait_until(lambda: count_by_state(ledger).get("delivered") == COUNT, 300, f"{COUNT} delivered notices")
         workers = children(stack.processes["notify"].pid)
         assert len(workers) == 2
     finally:
@@ -77,7 +77,7 @@ def test_two_workers_share_the_notices_and_stop_with_their_parent(
     received = Counter(h.webhook_id for h in webhook_sink.received)
     assert set(received) == expected
     assert webhook_sink.rejected == 0
-    assert ledger.count_by_state() == {"delivered": COUNT}
+    assert count_by_state(ledger) == {"delivered": COUNT}
     ledger.close()
 
 

@@ -14,8 +14,10 @@ from producers.server import build_app
 from runtime.audit import AuditLog
 from runtime.datamap import DataMap
 from runtime.kafka import make_producer
-from runtime.ledger import Ledger, NoticeState, api_tokens
 from runtime.settings import Settings
+from runtime.store import Ledger
+from runtime.store.delivery import NoticeState
+from runtime.store.tables import api_tokens
 from runtime.topics import topics_for
 from schemas import (
     Deadline,
@@ -59,7 +61,7 @@ def record_reports(settings: Settings, ledger: Ledger, expected: int) -> list[In
     records = read_topic(settings, topics_for(settings.kafka).reported, expected)
     messages = [IncidentReported.model_validate_json(r.value) for r in records]
     for message in messages:
-        ledger.record_report(message)
+        ledger.incidents.record_report(message)
     return messages
 
 
@@ -171,8 +173,8 @@ def test_a_responder_cannot_approve(client: TestClient, ledger: Ledger, tokens: 
         f"/v1/oncall/notices/{notice.notice_id}/approve", json={"reason": "fine"}, headers=auth(tokens[Role.RESPONDER])
     )
     assert response.status_code == 403
-    assert not ledger.is_approved(notice.notice_id)
-    assert ledger.notice_state(notice.notice_id) is NoticeState.AWAITING_APPROVAL
+    assert not ledger.release.is_approved(notice.notice_id)
+    assert ledger.delivery.notice_state(notice.notice_id) is NoticeState.AWAITING_APPROVAL
 
 
 def test_an_approval_needs_a_reason(client: TestClient, ledger: Ledger, tokens: dict[Role, str]) -> None:
@@ -196,8 +198,8 @@ def test_approving_records_who_and_why_and_releases_the_notice(
     )
     assert response.status_code == 200, response.text
     assert response.json()["approved_by"] == f"{role.value}-person"
-    assert ledger.is_approved(notice.notice_id)
-    assert ledger.notice_state(notice.notice_id) is NoticeState.REQUESTED
+    assert ledger.release.is_approved(notice.notice_id)
+    assert ledger.delivery.notice_state(notice.notice_id) is NoticeState.REQUESTED
     [released] = read_topic(settings, topics_for(settings.kafka).requested, 1)
     assert NoticeRequested.model_validate_json(released.value) == notice
     [entry] = AuditLog(ledger).entries(notice.incident_id)
@@ -220,7 +222,7 @@ def test_any_role_reads_the_incident_its_notices_and_clocks(
     record_reports(settings, ledger, 1)
     held = held_authority_notice(ledger, incident)
     due = datetime.now(UTC) + timedelta(hours=72)
-    ledger.record_assessment(
+    ledger.incidents.record_assessment(
         IncidentAssessed(
             incident_id=incident,
             revision="suspected.1",
@@ -252,8 +254,8 @@ def test_a_responder_cannot_reject(client: TestClient, ledger: Ledger, tokens: d
     )
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
-    assert ledger.notice_state(notice.notice_id) is NoticeState.AWAITING_APPROVAL
-    assert ledger.decision(notice.notice_id) is None
+    assert ledger.delivery.notice_state(notice.notice_id) is NoticeState.AWAITING_APPROVAL
+    assert ledger.release.decision(notice.notice_id) is None
 
 
 def test_a_rejection_needs_a_reason_and_a_notice_that_awaits_approval(

@@ -16,8 +16,8 @@ from producers.publish import ReportPublisher
 from runtime.consumer import ConsumerLoop
 from runtime.datamap import load_datamap
 from runtime.kafka import make_producer
-from runtime.ledger import Ledger
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import IncidentReported, NoticeSent, Report, Source
 
@@ -60,7 +60,7 @@ def test_a_report_reaches_every_controller_once(
     total = email_count + len(expected_hooks)
 
     def delivered() -> list[str]:
-        rows = ledger.notices(reported.incident_id)
+        rows = ledger.delivery.notices(reported.incident_id)
         return [r.notice_id for r in rows if r.state == "delivered" and r.channel != "sms"]
 
     run_until(loops, lambda: len(delivered()) == total, 60, "every email and webhook notice delivered")
@@ -76,7 +76,7 @@ def test_a_report_reaches_every_controller_once(
 
     sent = read_topic(settings, topics_for(settings.kafka).sent, total)
     assert {NoticeSent.model_validate_json(r.value).notice_id for r in sent} >= set(delivered())
-    requested = len(ledger.notices(reported.incident_id))
+    requested = len(ledger.delivery.notices(reported.incident_id))
 
     # The same report again (a replay, or a re-sent webhook): same ids, nothing sent twice.
     publish(settings, reported.report)
@@ -90,7 +90,7 @@ def test_a_report_reaches_every_controller_once(
     wait_until(notify_read_all, 30, "the replayed notices to reach notify", step_s=0)
     assert len(smtp_sink.received) == email_count
     assert len(webhook_sink.received) == len(expected_hooks)
-    assert len(ledger.notices(reported.incident_id)) == requested
+    assert len(ledger.delivery.notices(reported.incident_id)) == requested
     ledger.close()
 
 

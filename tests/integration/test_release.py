@@ -19,8 +19,9 @@ from producers.server import build_app
 from runtime.audit import AuditLog
 from runtime.datamap import Customer, load_datamap
 from runtime.kafka import make_producer
-from runtime.ledger import Ledger, NoticeRow, NoticeState
 from runtime.settings import Settings
+from runtime.store import Ledger
+from runtime.store.delivery import NoticeRow, NoticeState
 from runtime.topics import topics_for
 from schemas import IncidentReported, Report, ReportStatus, Source, incident_id
 
@@ -65,7 +66,7 @@ class Stack:
             idle = idle + 1 if read == 0 else 0
 
     def notices(self, incident: str) -> list[NoticeRow]:
-        return self.ledger.notices(incident)
+        return self.ledger.delivery.notices(incident)
 
     def release(self, incident: str, role: Role, **body: Any) -> Any:
         return self.api.post(
@@ -127,7 +128,7 @@ def test_a_subprocessors_suspicion_is_held_until_released_and_a_release_sends_on
 
     # Who released them, when and why: per notice in the ledger, per release in the audit chain.
     some = next(r for r in stack.notices(incident) if r.audience == "controller")
-    decision = stack.ledger.decision(some.notice_id)
+    decision = stack.ledger.release.decision(some.notice_id)
     assert decision is not None
     assert (decision["decision"], decision["decided_by"], decision["reason"]) == (
         "released",
@@ -182,7 +183,7 @@ def test_a_monitors_suspicion_reaches_oncall_only(stack: Stack, smtp_sink: SmtpS
     assert [m.to for m in smtp_sink.received] == [[stack.settings.oncall.email]]
     assert webhook_sink.received == []
     # Who it would reach is still known (the assessments), and nothing is held for a release.
-    assert len({a.customer_id for a in stack.ledger.assessments_of(incident)}) == len(eu_customers(stack))
+    assert len({a.customer_id for a in stack.ledger.incidents.assessments_of(incident)}) == len(eu_customers(stack))
     assert stack.release(incident, Role.RESPONDER, reason="nothing to release").json()["released"] == 0
 
 
@@ -209,10 +210,12 @@ def test_a_rejected_authority_report_is_never_sent_and_an_approved_one_is(stack:
     # The rejected report on the topic too (a copy left from before): the notifier still never sends it.
     stack.publisher.publish_message(stack.publisher.topics.requested, rejected.recipient_id, rejected)
 
-    stack.run_until(lambda: stack.ledger.notice_state(approved.notice_id) is NoticeState.DELIVERED, "the approved one")
+    stack.run_until(
+        lambda: stack.ledger.delivery.notice_state(approved.notice_id) is NoticeState.DELIVERED, "the approved one"
+    )
     stack.drain()
     assert [m.to for m in smtp_sink.received] == [[approved.address]]
-    assert stack.ledger.notice_state(rejected.notice_id) is NoticeState.REJECTED
+    assert stack.ledger.delivery.notice_state(rejected.notice_id) is NoticeState.REJECTED
     trail = AuditLog(stack.ledger).entries(rejected.incident_id)
     assert [(e.actor, e.data["reason"]) for e in trail if e.kind == "notice.rejected"] == [
         ("approver-person", "facts not verified yet")

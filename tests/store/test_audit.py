@@ -9,7 +9,8 @@ from pydantic import SecretStr
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, update
 
 from runtime.audit import GENESIS, AuditLog, Pending, audit_log, entry_hash, entry_mac
-from runtime.ledger import Ledger, UTCDateTime
+from runtime.store import Ledger
+from runtime.store.tables import UTCDateTime
 
 
 @pytest.fixture

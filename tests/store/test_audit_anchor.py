@@ -14,8 +14,8 @@ from support import a_report
 from breachwire.commands.audit import cmd_audit
 from runtime.audit import AuditLog, audit_log
 from runtime.checkpoints import Checkpoint, CheckpointError, CheckpointFile, anchor
-from runtime.ledger import Ledger
 from runtime.settings import Settings, load_settings
+from runtime.store import Ledger
 from schemas import IncidentReported, Source
 
 
@@ -115,7 +115,7 @@ def test_a_changed_entry_fails_before_the_checkpoints(
 
 
 def reported(ledger: Ledger) -> None:
-    ledger.record_report(
+    ledger.incidents.record_report(
         IncidentReported(
             incident_id="inc_1",
             subprocessor_id="linode-eu",
@@ -169,10 +169,10 @@ def test_a_hostile_notice_id_in_the_ledger_writes_nothing(
     """A notice id put into the ledger by hand (the message models would refuse it) names no file."""
     from test_ledger import requested
 
-    from runtime.ledger import notices
+    from runtime.store.tables import notices
 
     reported(ledger)
-    ledger.record_requested([requested("ntc_1")])
+    ledger.delivery.record_requested([requested("ntc_1")])
     with ledger.engine.begin() as conn:
         conn.execute(update(notices).where(notices.c.notice_id == "ntc_1").values(notice_id="../../../escaped"))
     out = tmp_path / "pack"

@@ -3,7 +3,9 @@
 import multiprocessing
 from pathlib import Path
 
-from runtime.ledger import Ledger
+from support import count_by_state
+
+from runtime.store import Ledger
 
 
 def _connect(url: str, go: "multiprocessing.synchronize.Event") -> None:
@@ -24,5 +26,5 @@ def test_services_starting_together_all_find_the_tables(tmp_path: Path) -> None:
             p.join(60)
         assert [p.exitcode for p in processes] == [0] * 5
         ledger = Ledger.connect(url, create=False)
-        assert ledger.count_by_state() == {}
+        assert count_by_state(ledger) == {}
         ledger.close()

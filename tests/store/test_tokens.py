@@ -11,8 +11,9 @@ from sqlalchemy import update
 from producers.oncall.signin import SignIn, Throttled
 from producers.oncall.tokens import Actor, Forbidden, NotEmpty, Role, Tokens, Unauthenticated, hash_token, token_id
 from runtime.audit import AuditLog
-from runtime.ledger import Ledger, api_tokens
 from runtime.settings import OncallSettings
+from runtime.store import Ledger
+from runtime.store.tables import api_tokens
 
 
 def test_a_token_expires(ledger: Ledger) -> None:
@@ -85,7 +86,7 @@ def test_two_first_tokens_at_once_one_wins(ledger_url: str) -> None:
         with ThreadPoolExecutor(len(ledgers)) as pool:
             made = [t for t in pool.map(first, range(len(ledgers))) if t is not None]
         assert len(made) == 1
-        assert len(ledgers[0].tokens()) == 1
+        assert len(ledgers[0].tokens.tokens()) == 1
     finally:
         for one in ledgers:
             one.close()

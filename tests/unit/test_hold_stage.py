@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from consumers.clock.consumer import hold_stage
-from runtime.ledger import HeldClocks
+from runtime.store.release import HeldClocks
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 FRACTIONS = (0.5, 0.8)
