@@ -43,13 +43,13 @@ def main() -> None:
     from producers.console.queries import affected_page
     from producers.oncall.tokens import Role, Tokens
     from producers.publish import ReportPublisher
-    from runtime.audit import GENESIS, audit_log, entry_hash
+    from runtime.audit import GENESIS, entry_hash
     from runtime.datamap import load_datamap
     from runtime.kafka import make_producer
     from runtime.logging import configure
     from runtime.settings import load_settings
     from runtime.store import Ledger
-    from runtime.store.tables import clocks
+    from runtime.store.tables import audit_log, clocks
     from runtime.topics import topics_for
     from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Report, ReportStatus, Source, incident_id
     from schemas.common import Message

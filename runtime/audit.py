@@ -25,33 +25,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import Column, Connection, Integer, String, Table, Text, func, inspect, select, text
+from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from runtime.settings import AuditSettings
 from runtime.store import Ledger
-from runtime.store.tables import UTCDateTime, metadata
+from runtime.store.tables import AUDIT_UNKEYED, audit_log
 
 GENESIS = "0" * 64
 KEYS_A_QUERY = 500  # keys looked up per IN (...): well under SQLite's and PostgreSQL's parameter limits
-UNKEYED, KEYED = 1, 2
-
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column(
-        "key", String(200), nullable=False, unique=True, doc="What the entry records, once: e.g. report:<id>:<rev>."
-    ),
-    Column("at", UTCDateTime, nullable=False),
-    Column("incident_id", String(64), index=True),
-    Column("kind", String(40), nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("data", Text, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False, doc="Version 2: the entry's HMAC; version 1: its plain sha256."),
-    Column("version", Integer, nullable=False, server_default=text(str(UNKEYED))),
-)
+UNKEYED, KEYED = AUDIT_UNKEYED, 2
 
 
 @dataclass(frozen=True)
@@ -165,8 +148,6 @@ class AuditLog:
         """``key`` is ``settings.audit.key``; left out, the demo key of the embedded defaults."""
         self._engine = ledger.engine
         self._secret = _secret(key)
-        # the table was defined after the ledger may have created its tables: make sure it exists
-        audit_log.create(self._engine, checkfirst=True)
         _add_version_column(ledger)
 
     def append(

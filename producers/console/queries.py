@@ -11,9 +11,8 @@ from sqlalchemy import Engine, Index, MetaData, Select, and_, func, or_, select
 
 from consumers.assess.rules import RuleBook
 from consumers.clock.consumer import NOTICE_AUDIENCE
-from runtime.audit import audit_log
 from runtime.store import Ledger
-from runtime.store.tables import affected, clocks, incidents, notices
+from runtime.store.tables import affected, audit_log, clocks, incidents, notices
 
 HELD = ("held", "awaiting_approval")  # held for release, or for an approver
 CLOSED = ("resolved", "dismissed")

@@ -11,34 +11,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Column, String, Table, delete, select, update
+from sqlalchemy import delete, select, update
 
 from producers.oncall.signin import SignIn
 from producers.oncall.tokens import Actor, Tokens, Unauthenticated, hash_token
 from runtime.settings import ConsoleSettings, OncallSettings
 from runtime.store import Ledger
-from runtime.store.tables import UTCDateTime, metadata
-
-console_sessions = Table(
-    "console_sessions",
-    metadata,
-    Column("session_hash", String(64), primary_key=True, doc="sha256 of the cookie's session id."),
-    Column("token_hash", String(64), nullable=False, index=True),
-    Column("csrf", String(64), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("seen_at", UTCDateTime, nullable=False),
-    Column("expires_at", UTCDateTime, nullable=False),
-)
-
-
-console_codes = Table(
-    "console_codes",
-    metadata,
-    Column("code_hash", String(64), primary_key=True, doc="sha256 of a one-time sign-in code."),
-    Column("token_hash", String(64), nullable=False, doc="The token whose role a session opened with it has."),
-    Column("expires_at", UTCDateTime, nullable=False),
-    Column("used_at", UTCDateTime),
-)
+from runtime.store.tables import console_codes, console_sessions
 
 CODE_PREFIX = "bwc_"  # a one-time sign-in code, told apart from a token at a glance
 
@@ -65,9 +44,6 @@ class Sessions:
         self._tokens = Tokens(ledger)
         self._signin = SignIn(self._tokens, ledger, oncall or OncallSettings())
         self._settings = settings
-        # the tables were defined after the ledger may have created its tables: make sure they exist
-        console_sessions.create(self._engine, checkfirst=True)
-        console_codes.create(self._engine, checkfirst=True)
 
     def one_time_code(self, token: str, ttl_s: int = 86_400, now: datetime | None = None) -> str:
         """A code that opens one session with ``token``'s role, once, within ``ttl_s``: what a demo or a

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     inspect,
+    text,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
@@ -216,6 +217,50 @@ affected = Table(
     Index("ix_affected_jurisdiction", "incident_id", "jurisdiction", "customer_id"),
     Index("ix_affected_region", "incident_id", "region", "customer_id"),
 )
+
+
+# -- the audit chain (runtime/audit.py) and the console's sessions (producers/console/sessions.py) ---------------
+
+AUDIT_UNKEYED = 1  # the chain version of entries from before the chain was keyed (runtime/audit.py)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column(
+        "key", String(200), nullable=False, unique=True, doc="What the entry records, once: e.g. report:<id>:<rev>."
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("incident_id", String(64), index=True),
+    Column("kind", String(40), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, doc="Version 2: the entry's HMAC; version 1: its plain sha256."),
+    Column("version", Integer, nullable=False, server_default=text(str(AUDIT_UNKEYED))),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True, doc="sha256 of the cookie's session id."),
+    Column("token_hash", String(64), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+
+console_codes = Table(
+    "console_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True, doc="sha256 of a one-time sign-in code."),
+    Column("token_hash", String(64), nullable=False, doc="The token whose role a session opened with it has."),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
 
 # Nullable columns added after ledgers were made with their tables (create_all leaves tables that exist).
 ADDED_COLUMNS: dict[Table, tuple[str, ...]] = {api_tokens: ("expires_at",)}

@@ -11,11 +11,12 @@ from support import a_report, wait_until
 from breachwire.commands.audit import cmd_audit
 from consumers.record.consumer import build as build_record
 from producers.publish import ReportPublisher
-from runtime.audit import AuditLog, audit_log
+from runtime.audit import AuditLog
 from runtime.checkpoints import CheckpointFile, read_topic
 from runtime.kafka import make_producer
 from runtime.settings import Settings
 from runtime.store import Ledger
+from runtime.store.tables import audit_log
 from runtime.topics import topics_for
 from schemas import Source
 

@@ -12,13 +12,13 @@ from test_clock import held_controller_notice
 
 from breachwire.cli import main
 from consumers.record.consumer import RecordAssessments, RecordReports, RecordRequests
-from runtime.audit import AuditLog, audit_log
+from runtime.audit import AuditLog
 from runtime.consumer import Received
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings, SigningSettings, settings_env
 from runtime.store import Ledger
 from runtime.store.delivery import NoticeState
-from runtime.store.tables import api_tokens
+from runtime.store.tables import api_tokens, audit_log
 from runtime.topics import topics_for
 from schemas import Deadline, IncidentAssessed, IncidentReported, NoticeRequested, ReportStatus
 

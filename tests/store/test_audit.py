@@ -8,9 +8,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, update
 
-from runtime.audit import GENESIS, AuditLog, Pending, audit_log, entry_hash, entry_mac
+from runtime.audit import GENESIS, AuditLog, Pending, entry_hash, entry_mac
 from runtime.store import Ledger
-from runtime.store.tables import UTCDateTime
+from runtime.store.tables import UTCDateTime, audit_log
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ from sqlalchemy import delete, update
 from support import a_report
 
 from breachwire.commands.audit import cmd_audit
-from runtime.audit import AuditLog, audit_log
+from runtime.audit import AuditLog
 from runtime.checkpoints import Checkpoint, CheckpointError, CheckpointFile, anchor
 from runtime.settings import Settings, load_settings
 from runtime.store import Ledger
+from runtime.store.tables import audit_log
 from schemas import IncidentReported, Source
 
 
