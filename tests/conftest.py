@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from support import project_rules
 
 from breachwire.dev import broker
-from breachwire.sinks import SmtpSink, WebhookSink
-from breachwire.twilio_sink import TwilioSink
+from breachwire.dev.sinks import SmtpSink, WebhookSink
+from breachwire.dev.twilio import TwilioSink
 from consumers.assess.rules import RuleBook
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import delete_topics, ensure_topics

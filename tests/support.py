@@ -55,8 +55,8 @@ def project_rules() -> RuleBook:
 def produce_webhook_notices(settings: Settings, count: int) -> set[str]:
     """``count`` controller webhook notices (``samples.controller_notices``), signed as assess signs them, put on
     ``notices.requested``; their ids."""
+    from breachwire.dev.samples import controller_notices
     from consumers.assess.rules import load_rules
-    from consumers.notify.samples import controller_notices
     from runtime.datamap import load_datamap
     from runtime.kafka import make_producer, send
     from runtime.notice_signing import NoticeSigner

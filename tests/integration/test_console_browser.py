@@ -20,9 +20,9 @@ from pydantic import SecretStr
 from support import a_report, wait_until
 
 from breachwire.dev import broker
-from breachwire.sinks import SmtpSink, WebhookSink
+from breachwire.dev.sinks import SmtpSink, WebhookSink
+from breachwire.dev.twilio import TwilioSink
 from breachwire.stack import Stack, wait_for_http
-from breachwire.twilio_sink import TwilioSink
 from producers.oncall.tokens import Role, Tokens
 from producers.publish import ReportPublisher
 from runtime.datamap import load_datamap

@@ -14,13 +14,13 @@ import httpcore
 import httpx
 import pytest
 
-from breachwire.sinks import WebhookSink
+from breachwire.dev.samples import notice_from_report, sample_report
+from breachwire.dev.sinks import WebhookSink
 from consumers.assess.rules import RuleBook
 from consumers.notify.delivery import Attempt, Dispatcher
 from consumers.notify.errors import FinalDelivery, RetryableDelivery
 from consumers.notify.guard import GuardedTransport, RefusedTarget, SocketOption, TargetGuard
 from consumers.notify.render import Renderer
-from consumers.notify.samples import notice_from_report, sample_report
 from consumers.notify.webhook import WebhookSender
 from runtime.datamap import DataMap
 from runtime.settings import PROJECT_ROOT, WebhookSettings, load_settings

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from breachwire.sinks import Answer, WebhookSink
+from breachwire.dev.samples import notice_from_report, sample_report
+from breachwire.dev.sinks import Answer, WebhookSink
 from consumers.assess.rules import RuleBook
 from consumers.notify.delivery import Dispatcher
 from consumers.notify.http import CookielessClient, SpreadTransport
 from consumers.notify.render import Renderer
-from consumers.notify.samples import notice_from_report, sample_report
 from runtime.datamap import DataMap
 from runtime.settings import PROJECT_ROOT, load_settings
 from schemas import Audience, Channel

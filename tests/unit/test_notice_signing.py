@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from breachwire.dev.samples import notice_from_report, sample_report
 from consumers.assess.rules import load_rules
-from consumers.notify.samples import notice_from_report, sample_report
 from runtime.datamap import load_datamap
 from runtime.notice_signing import NoticeSigner, SignatureError
 from runtime.settings import PROJECT_ROOT, Settings, SigningSettings, settings_env

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from support import project_rules
 
+from breachwire.dev.samples import notice_from_report, sample_report
 from consumers.assess.assessment import Assessor
 from consumers.notify.errors import FinalDelivery
 from consumers.notify.law import FACTS, Law, Words, plain, read_fills
 from consumers.notify.render import Renderer
-from consumers.notify.samples import notice_from_report, sample_report
 from runtime.datamap import DataMap, load_datamap
 from runtime.settings import PROJECT_ROOT
 from schemas import Audience, Channel, NoticeKind, NoticeRequested
