@@ -20,11 +20,11 @@ from consumers.assess.assessment import Assessor
 from consumers.notify.email import build_message
 from consumers.notify.errors import FinalDelivery
 from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rendered, Renderer, oneline
+from runtime import resources
 from runtime.datamap import DataMap
-from runtime.settings import PROJECT_ROOT
 from schemas import Audience, Channel, NoticeKind, NoticeRequested, Release, ReportStatus
 
-TEMPLATES = PROJECT_ROOT / "templates"
+TEMPLATES = resources.templates_dir()
 RULES = project_rules()  # the clocks the samples carry
 LOCALES = ("en", "fil", "sk")
 STORY = (NoticeKind.PRELIMINARY, NoticeKind.FULL, NoticeKind.FOLLOW_UP, NoticeKind.CLOSING)
