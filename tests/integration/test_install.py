@@ -170,3 +170,14 @@ def test_the_example_data_map_checks(installed: Installed) -> None:
         done = installed.run(*args)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"{example}: ok: 10 subprocessors, 35 customers")
+
+
+def test_an_import_into_the_installed_example_map_is_refused(installed: Installed) -> None:
+    example = installed.site_packages / "runtime" / "bundled" / "examples" / "datamap"
+    before = sorted(p.name for p in example.iterdir())
+    customers = installed.elsewhere / "customers-more.jsonl"
+    customers.write_text((REPO / "examples" / "datamap" / "customers.jsonl").read_text(encoding="utf-8"))
+    done = installed.run("datamap", "import", str(customers))
+    assert done.returncode == 2
+    assert f"{example} is the example data map installed with breachwire" in done.stderr
+    assert sorted(p.name for p in example.iterdir()) == before
