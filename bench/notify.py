@@ -92,7 +92,7 @@ def receiver(kind: str, directory: Path, port: int, delay: float, secrets_file: 
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         asyncio.run(fast_webhook_receiver(port, delay, json.loads(secrets_file.read_text())))
         return
-    from breachwire.sinks import SmtpSink
+    from breachwire.dev.sinks import SmtpSink
 
     sink = SmtpSink(directory, port=port).start()
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
@@ -357,9 +357,9 @@ def main() -> int:
         return 0
 
     from breachwire.dev import broker
+    from breachwire.dev.samples import controller_notices
     from consumers.assess.rules import load_rules
     from consumers.notify.render import Renderer
-    from consumers.notify.samples import controller_notices
     from runtime.datamap import load_datamap
     from runtime.kafka import delete_topics, ensure_topics
     from runtime.logging import configure

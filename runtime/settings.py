@@ -17,8 +17,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = PROJECT_ROOT / ".breachwire"
+from runtime import resources
+
+# Local state (the local broker's data, the SQLite ledger, audit checkpoints): in the checkout when run from one,
+# else in the working directory.
+STATE_DIR = (resources.checkout() or Path.cwd()) / ".breachwire"
 
 
 class KafkaSettings(BaseModel):
@@ -317,13 +320,14 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
-    datamap_dir: Path = PROJECT_ROOT / "examples" / "datamap"
-    rules_dir: Path = PROJECT_ROOT / "rules"
+    # the folders breachwire ships (runtime/resources.py), unless set
+    datamap_dir: Path = resources.example_datamap()
+    rules_dir: Path = resources.rules_dir()
     release_policy: Path = Field(
-        default=PROJECT_ROOT / "rules" / "release.toml",
+        default=resources.release_policy(),
         description="Which notices go out at once, wait for an on-call release, or need an approval.",
     )
-    templates_dir: Path = PROJECT_ROOT / "templates"
+    templates_dir: Path = resources.templates_dir()
     state_dir: Path = STATE_DIR
 
     @property

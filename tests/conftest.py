@@ -11,17 +11,18 @@ from pydantic import SecretStr
 from support import project_rules
 
 from breachwire.dev import broker
-from breachwire.sinks import SmtpSink, WebhookSink
-from breachwire.twilio_sink import TwilioSink
+from breachwire.dev.sinks import SmtpSink, WebhookSink
+from breachwire.dev.twilio import TwilioSink
 from consumers.assess.rules import RuleBook
+from runtime import resources
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import delete_topics, ensure_topics
-from runtime.settings import PROJECT_ROOT, Settings, TwilioSettings, load_settings
+from runtime.settings import Settings, TwilioSettings, load_settings
 from runtime.store import Ledger
 from runtime.store.tables import metadata
 from runtime.topics import topics_for
 
-EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
+EXAMPLES = resources.example_datamap()
 POSTGRES_URL = os.environ.get("BREACHWIRE_TEST_POSTGRES_URL")
 
 

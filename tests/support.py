@@ -12,9 +12,10 @@ from kafka import KafkaConsumer
 
 from consumers.assess.rules import RuleBook, load_rules
 from consumers.notify.consumer import order_key
+from runtime import resources
 from runtime.kafka import connection
 from runtime.notice_signing import NoticeSigner
-from runtime.settings import PROJECT_ROOT, Settings, SigningSettings
+from runtime.settings import Settings, SigningSettings
 from runtime.store import Ledger
 from runtime.store.delivery import DeliveryRecord
 from schemas import (
@@ -49,14 +50,14 @@ def a_report(**changes: Any) -> Report:
 @cache
 def project_rules() -> RuleBook:
     """The project's rule book (``rules/``), read once for the whole test run."""
-    return load_rules(PROJECT_ROOT / "rules")
+    return load_rules(resources.rules_dir())
 
 
 def produce_webhook_notices(settings: Settings, count: int) -> set[str]:
     """``count`` controller webhook notices (``samples.controller_notices``), signed as assess signs them, put on
     ``notices.requested``; their ids."""
+    from breachwire.dev.samples import controller_notices
     from consumers.assess.rules import load_rules
-    from consumers.notify.samples import controller_notices
     from runtime.datamap import load_datamap
     from runtime.kafka import make_producer, send
     from runtime.notice_signing import NoticeSigner

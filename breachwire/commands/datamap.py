@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runtime import resources
 from runtime.datamap import CustomerCheck
 from runtime.settings import Settings
 
@@ -46,6 +47,14 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     source = Path(args.file)
     directory = Path(args.datamap) if args.datamap else settings.datamap_dir
+    if resources.checkout() is None and directory == resources.example_datamap():
+        # inside the installed package: the next install would replace it
+        print(
+            f"breachwire: {directory} is the example data map installed with breachwire: import into your own "
+            "folder (--datamap, or the datamap_dir setting)",
+            file=sys.stderr,
+        )
+        return 2
     target = directory / _target_name(source)
     try:
         covered = _coverage(args, settings)

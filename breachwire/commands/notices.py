@@ -37,9 +37,9 @@ def _read_report(path: Path) -> Report:
 
 
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    from breachwire.dev.samples import notice_from_report, sample_notice
     from consumers.assess.rules import RulesError, load_rules
     from consumers.notify.render import Renderer, sms_segments
-    from consumers.notify.samples import notice_from_report, sample_notice
     from runtime.datamap import DataMapError, load_datamap
 
     audience, channel = Audience(args.audience), Channel(args.channel)

@@ -176,7 +176,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from breachwire.demo import run_demo
+    from breachwire.dev.demo import run_demo
 
     return run_demo(settings, Path(args.out))
 

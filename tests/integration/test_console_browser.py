@@ -20,21 +20,22 @@ from pydantic import SecretStr
 from support import a_report, wait_until
 
 from breachwire.dev import broker
-from breachwire.sinks import SmtpSink, WebhookSink
+from breachwire.dev.sinks import SmtpSink, WebhookSink
+from breachwire.dev.twilio import TwilioSink
 from breachwire.stack import Stack, wait_for_http
-from breachwire.twilio_sink import TwilioSink
 from producers.oncall.tokens import Role, Tokens
 from producers.publish import ReportPublisher
+from runtime import resources
 from runtime.datamap import load_datamap
 from runtime.kafka import delete_topics, ensure_topics, make_producer
-from runtime.settings import PROJECT_ROOT, Settings, TwilioSettings, load_settings, settings_env
+from runtime.settings import Settings, TwilioSettings, load_settings, settings_env
 from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import ReportStatus, Source
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, needs_chromium]
 
-EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
+EXAMPLES = resources.example_datamap()
 ALERTMANAGER_TOKEN = "alertmanager-test-token"
 TWILIO_SID = "AC" + "0123456789abcdef" * 2
 

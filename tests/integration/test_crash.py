@@ -6,10 +6,10 @@ import uuid
 import pytest
 from support import a_report, count_by_state, wait_until
 
-from breachwire.demo import Scenario, expected_notices
-from breachwire.sinks import Answer, SmtpSink, WebhookSink
+from breachwire.dev.demo import Scenario, expected_notices
+from breachwire.dev.sinks import Answer, SmtpSink, WebhookSink
+from breachwire.dev.twilio import TwilioSink
 from breachwire.stack import Stack
-from breachwire.twilio_sink import TwilioSink
 from consumers.assess.rules import load_rules
 from producers.publish import ReportPublisher
 from runtime.datamap import load_datamap

@@ -12,10 +12,10 @@ import pytest
 from support import project_rules, read_topic, wait_until
 
 from breachwire.commands import dlq
-from breachwire.sinks import Answer, SmtpSink, WebhookSink
-from breachwire.twilio_sink import TwilioSink
+from breachwire.dev.samples import controller_notices, notice_from_report, sample_report
+from breachwire.dev.sinks import Answer, SmtpSink, WebhookSink
+from breachwire.dev.twilio import TwilioSink
 from consumers.notify.consumer import NotifyLoops, build
-from consumers.notify.samples import controller_notices, notice_from_report, sample_report
 from runtime.datamap import Customer, DataMap, load_datamap
 from runtime.kafka import make_producer, send
 from runtime.notice_signing import NoticeSigner

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from support import count_by_state, produce_webhook_notices, wait_until
 
-from breachwire.sinks import Answer, WebhookSink
+from breachwire.dev.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
 from runtime.settings import Settings, settings_env
 from runtime.store import Ledger

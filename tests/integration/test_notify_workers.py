@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import count_by_state, produce_webhook_notices, wait_until
 
-from breachwire.sinks import Answer, WebhookSink
+from breachwire.dev.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
 from runtime.kafka import group_members, make_admin
 from runtime.settings import Settings, settings_env

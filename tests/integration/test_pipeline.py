@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from support import a_report, read_topic, wait_until
 
-from breachwire.sinks import SmtpSink, WebhookSink
+from breachwire.dev.sinks import SmtpSink, WebhookSink
 from consumers.assess.consumer import build as build_assess
 from consumers.notify.consumer import build as build_notify
 from consumers.record.consumer import build as build_record

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support import a_report, held_authority_notice, wait_until
 
-from breachwire.sinks import SmtpSink, WebhookSink
+from breachwire.dev.sinks import SmtpSink, WebhookSink
 from consumers.assess.consumer import build as build_assess
 from consumers.notify.consumer import build as build_notify
 from consumers.record.consumer import build as build_record

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from breachwire.sinks import SmtpSink
+from breachwire.dev.sinks import SmtpSink
 from consumers.notify.email import SmtpPool
 from consumers.notify.render import Rendered
 from runtime.settings import SmtpSettings

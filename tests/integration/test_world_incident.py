@@ -13,9 +13,10 @@ from consumers.assess.consumer import build
 from consumers.assess.rules import RuleBook
 from consumers.notify.render import Renderer
 from producers.publish import ReportPublisher
+from runtime import resources
 from runtime.datamap import load_datamap
 from runtime.kafka import make_producer
-from runtime.settings import PROJECT_ROOT, Settings
+from runtime.settings import Settings
 from runtime.topics import topics_for
 from schemas import Audience, IncidentAssessed, NoticeRequested, Source
 
@@ -44,7 +45,7 @@ PLACES = [
 
 def world_map(directory: Path) -> Path:
     directory.mkdir()
-    subprocessors = (PROJECT_ROOT / "examples" / "datamap" / "subprocessors.toml").read_text(encoding="utf-8")
+    subprocessors = (resources.example_datamap() / "subprocessors.toml").read_text(encoding="utf-8")
     (directory / "subprocessors.toml").write_text(subprocessors, encoding="utf-8")
     lines = []
     for customer_id, region, country, state, zone, locale in PLACES:

@@ -11,9 +11,10 @@ from consumers.assess.assessment import Assessor
 from consumers.assess.consumer import Assess
 from consumers.assess.release import load_release_policy
 from consumers.assess.rules import RuleBook
+from runtime import resources
 from runtime.datamap import Customer, DataMap, load_subprocessors
 from runtime.notice_signing import NoticeSigner
-from runtime.settings import PROJECT_ROOT, OncallSettings, SigningSettings, load_settings
+from runtime.settings import OncallSettings, SigningSettings, load_settings
 from runtime.topics import topics_for
 from schemas import (
     Audience,
@@ -30,10 +31,10 @@ from schemas import (
 )
 from schemas.common import Message
 
-EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
+EXAMPLES = resources.example_datamap()
 TOPICS = topics_for(load_settings().kafka)
 ONCALL = OncallSettings(email="oncall@processor.example")
-POLICY = load_release_policy(PROJECT_ROOT / "rules" / "release.toml")
+POLICY = load_release_policy(resources.release_policy())
 SIGNER = NoticeSigner.from_settings(SigningSettings())
 AWARE = datetime(2026, 6, 10, 9, 30, tzinfo=UTC)
 

@@ -4,11 +4,11 @@ import pytest
 
 from consumers.assess.coverage import coverage_check, place_laws
 from consumers.assess.rules import RuleBook
+from runtime import resources
 from runtime.datamap import CustomerCheck, DataMapError, load_customers, load_datamap
-from runtime.settings import PROJECT_ROOT
 from schemas import Report
 
-EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
+EXAMPLES = resources.example_datamap()
 
 
 def test_the_example_map_loads_with_every_kind_of_subprocessor() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from breachwire.cli import main
-from runtime.settings import PROJECT_ROOT
+from runtime import resources
 
-EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
+EXAMPLES = resources.example_datamap()
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_check_names_a_customer_whose_state_has_no_rules_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rules = tmp_path / "rules"
-    shutil.copytree(PROJECT_ROOT / "rules", rules)
+    shutil.copytree(resources.rules_dir(), rules)
     (rules / "us-ca.toml").unlink()
     assert main(["datamap", "check", str(EXAMPLES), "--rules", str(rules)]) == 1
     err = capsys.readouterr().err

@@ -14,16 +14,17 @@ import httpcore
 import httpx
 import pytest
 
-from breachwire.sinks import WebhookSink
+from breachwire.dev.samples import notice_from_report, sample_report
+from breachwire.dev.sinks import WebhookSink
 from consumers.assess.rules import RuleBook
 from consumers.notify.delivery import Attempt, Dispatcher
 from consumers.notify.errors import FinalDelivery, RetryableDelivery
 from consumers.notify.guard import GuardedTransport, RefusedTarget, SocketOption, TargetGuard
 from consumers.notify.render import Renderer
-from consumers.notify.samples import notice_from_report, sample_report
 from consumers.notify.webhook import WebhookSender
+from runtime import resources
 from runtime.datamap import DataMap
-from runtime.settings import PROJECT_ROOT, WebhookSettings, load_settings
+from runtime.settings import WebhookSettings, load_settings
 from schemas import Audience, Channel
 
 PUBLIC = "93.184.215.14"  # never connected to: tests that admit it connect through a recording mock backend
@@ -235,7 +236,7 @@ def test_the_notifier_connects_where_the_guard_resolved(
     # "hooks.example" resolves nowhere but through the guard: a delivery shows the notifier's webhook client
     # connects to the guard's addresses; a mixed answer is a final failure, not one to retry.
     settings = load_settings(
-        datamap_dir=PROJECT_ROOT / "examples" / "datamap",
+        datamap_dir=resources.example_datamap(),
         notify={"allow_targets": ["127.0.0.0/8"], "require_https": False},
     )
     notice = notice_from_report(

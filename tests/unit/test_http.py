@@ -9,14 +9,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from breachwire.sinks import Answer, WebhookSink
+from breachwire.dev.samples import notice_from_report, sample_report
+from breachwire.dev.sinks import Answer, WebhookSink
 from consumers.assess.rules import RuleBook
 from consumers.notify.delivery import Dispatcher
 from consumers.notify.http import CookielessClient, SpreadTransport
 from consumers.notify.render import Renderer
-from consumers.notify.samples import notice_from_report, sample_report
+from runtime import resources
 from runtime.datamap import DataMap
-from runtime.settings import PROJECT_ROOT, load_settings
+from runtime.settings import load_settings
 from schemas import Audience, Channel
 
 
@@ -99,7 +100,7 @@ def test_a_cookie_one_receiver_sets_never_goes_to_the_next(
         headers={"Set-Cookie": "session=acme-eu; Path=/"} if path == "/hooks/acme-eu" else {}
     )
     settings = load_settings(
-        datamap_dir=PROJECT_ROOT / "examples" / "datamap",
+        datamap_dir=resources.example_datamap(),
         notify={"allow_targets": ["127.0.0.0/8"], "require_https": False},
     )
     notices = [

@@ -6,11 +6,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from breachwire.dev.samples import notice_from_report, sample_report
 from consumers.assess.rules import load_rules
-from consumers.notify.samples import notice_from_report, sample_report
+from runtime import resources
 from runtime.datamap import load_datamap
 from runtime.notice_signing import NoticeSigner, SignatureError
-from runtime.settings import PROJECT_ROOT, Settings, SigningSettings, settings_env
+from runtime.settings import Settings, SigningSettings, settings_env
 from schemas import Audience, Channel, Deadline, NoticeKind, NoticeRequested, Release
 
 KEY = SecretStr("k" * 32)
@@ -20,8 +21,8 @@ SIGNER = NoticeSigner([KEY])
 
 @pytest.fixture(scope="module")
 def notice() -> NoticeRequested:
-    datamap = load_datamap(PROJECT_ROOT / "examples" / "datamap")
-    rules = load_rules(PROJECT_ROOT / "rules")
+    datamap = load_datamap(resources.example_datamap())
+    rules = load_rules(resources.rules_dir())
     customer = datamap.customers["acme-eu"]
     made = notice_from_report(
         sample_report(), datamap, Audience.CONTROLLER, Channel.WEBHOOK, rules=rules, customer=customer

@@ -8,9 +8,10 @@ import pytest
 from consumers.assess.consumer import Assess
 from consumers.assess.release import ReleasePolicy, load_release_policy
 from consumers.assess.rules import RuleBook, RulesError
+from runtime import resources
 from runtime.datamap import DataMap
 from runtime.notice_signing import NoticeSigner
-from runtime.settings import PROJECT_ROOT, OncallSettings, Settings, SigningSettings, load_settings
+from runtime.settings import OncallSettings, Settings, SigningSettings, load_settings
 from runtime.topics import topics_for
 from schemas import (
     Audience,
@@ -25,7 +26,7 @@ from schemas import (
 )
 from schemas.common import Message
 
-POLICY_FILE = PROJECT_ROOT / "rules" / "release.toml"
+POLICY_FILE = resources.release_policy()
 SIGNER = NoticeSigner.from_settings(SigningSettings())
 AWARE = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

@@ -1,11 +1,15 @@
-"""Settings handed to a child process through its environment come back the same."""
+"""Settings handed to a child process through its environment come back the same; the shipped folders are the
+defaults, and a setting overrides them."""
 
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from runtime import resources
 from runtime.settings import load_settings, settings_env
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_setting_comes_back_from_its_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -25,3 +29,20 @@ def test_every_setting_comes_back_from_its_environment(monkeypatch: pytest.Monke
         monkeypatch.setenv(key, value)
 
     assert load_settings() == settings
+
+
+def test_a_checkout_reads_its_own_folders() -> None:
+    # run in place, the checkout's top-level folders (an installed wheel: tests/integration/test_install.py)
+    assert resources.checkout() == REPO
+    settings = load_settings()
+    assert settings.templates_dir == REPO / "templates"
+    assert settings.rules_dir == REPO / "rules"
+    assert settings.release_policy == REPO / "rules" / "release.toml"
+    assert settings.datamap_dir == REPO / "examples" / "datamap"
+
+
+def test_a_setting_overrides_a_shipped_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BREACHWIRE_TEMPLATES_DIR", str(tmp_path / "templates"))
+    settings = load_settings(rules_dir=tmp_path / "rules")
+    assert (settings.templates_dir, settings.rules_dir) == (tmp_path / "templates", tmp_path / "rules")
+    assert settings.datamap_dir == REPO / "examples" / "datamap"

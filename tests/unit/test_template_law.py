@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from support import project_rules
 
+from breachwire.dev.samples import notice_from_report, sample_report
 from consumers.assess.assessment import Assessor
 from consumers.notify.errors import FinalDelivery
 from consumers.notify.law import FACTS, Law, Words, plain, read_fills
 from consumers.notify.render import Renderer
-from consumers.notify.samples import notice_from_report, sample_report
+from runtime import resources
 from runtime.datamap import DataMap, load_datamap
-from runtime.settings import PROJECT_ROOT
 from schemas import Audience, Channel, NoticeKind, NoticeRequested
 
-TEMPLATES = PROJECT_ROOT / "templates"
+TEMPLATES = resources.templates_dir()
 WORDS = TEMPLATES / "_shared" / "words"
 RULES = project_rules()
 LOCALES = ("en", "fil", "sk")
@@ -36,7 +36,7 @@ def renderer_words() -> Words:
 
 
 def project_customers() -> list[str]:
-    return list(load_datamap(PROJECT_ROOT / "examples" / "datamap").customers)
+    return list(load_datamap(resources.example_datamap()).customers)
 
 
 def controller_notice(

@@ -15,16 +15,16 @@ import pytest
 from support import project_rules
 
 from breachwire.cli import main
+from breachwire.dev.samples import first_eu_customer, sample_notice, sample_report
 from consumers.assess.assessment import Assessor
 from consumers.notify.email import build_message
 from consumers.notify.errors import FinalDelivery
 from consumers.notify.render import GSM7_BASIC, GSM7_EXTENDED, SMS_SEGMENT, Rendered, Renderer, oneline
-from consumers.notify.samples import first_eu_customer, sample_notice, sample_report
+from runtime import resources
 from runtime.datamap import DataMap
-from runtime.settings import PROJECT_ROOT
 from schemas import Audience, Channel, NoticeKind, NoticeRequested, Release, ReportStatus
 
-TEMPLATES = PROJECT_ROOT / "templates"
+TEMPLATES = resources.templates_dir()
 RULES = project_rules()  # the clocks the samples carry
 LOCALES = ("en", "fil", "sk")
 STORY = (NoticeKind.PRELIMINARY, NoticeKind.FULL, NoticeKind.FOLLOW_UP, NoticeKind.CLOSING)
@@ -298,7 +298,7 @@ def test_a_dismissed_breach_closes_as_no_breach(renderer: Renderer, datamap: Dat
 
 # --- the authority report: its own obligation's items (GDPR Art. 33(3) for the EU, NPC Circular 16-03 s17(D)) -------
 
-# The samples: en and sk go to an EU supervisory authority, fil to the Philippine NPC (consumers/notify/samples.py).
+# The samples: en and sk go to an EU supervisory authority, fil to the Philippine NPC (breachwire/dev/samples.py).
 AUTHORITY_ITEMS = {
     "en": [
         "Legal basis: GDPR Art. 33(1), (3), (4), under the EU General Data Protection Regulation",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from breachwire.sinks import Answer, HttpSink, Reply
+from breachwire.dev.sinks import Answer, HttpSink, Reply
 
 TwilioBehaviour = Callable[[str, str, int], Answer]  # (to, body, attempt number for that pair) → answer
 

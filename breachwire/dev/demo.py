@@ -21,9 +21,9 @@ import httpx
 from pydantic import SecretStr
 
 from breachwire.dev import broker
-from breachwire.sinks import SmtpSink, WebhookSink
+from breachwire.dev.sinks import SmtpSink, WebhookSink
+from breachwire.dev.twilio import TwilioSink
 from breachwire.stack import Stack, wait_for_http
-from breachwire.twilio_sink import TwilioSink
 from consumers.assess.assessment import Assessor
 from consumers.assess.consumer import Assess
 from consumers.assess.impact import affected_customers
