@@ -209,8 +209,8 @@ def bare_emails(notices: list[Any], renderer: Any, settings: Any) -> float:
     from consumers.notify.email import build_message
 
     sender = parseaddr(settings.smtp.sender)[1]
-    messages = [
-        (n.address, build_message(settings.smtp.sender, n.address, n.notice_id, renderer.render(n), eight_bit=True))
+    messages = [  # (the bytes aiosmtplib sends to a server that announces 8BITMIME)
+        (n.address, bytes(build_message(settings.smtp.sender, n.address, n.notice_id, renderer.render(n))))
         for n in notices
     ]
     size = settings.notify.smtp_connections

@@ -147,5 +147,5 @@ class Dispatcher:
     def close(self) -> None:
         self._loop.run_until_complete(self._client.aclose())
         self._loop.run_until_complete(self._webhook_client.aclose())
-        self._email.close()
+        self._loop.run_until_complete(self._email.aclose())
         self._loop.close()

@@ -551,7 +551,7 @@ def test_report_text_cannot_inject_a_mail_header(
 
     assert not set(rendered.subject) & {"\r", "\n"}
     assert "\nBcc:" not in rendered.text  # the title stays on its line in the body too
-    raw = build_message("breachwire <n@example.org>", notice.address, notice.notice_id, rendered)
+    raw = bytes(build_message("breachwire <n@example.org>", notice.address, notice.notice_id, rendered))
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
 
     assert parsed["Bcc"] is None

@@ -1,5 +1,5 @@
 """Email: multipart text + HTML over SMTP."""
 
-from consumers.notify.email.sender import SmtpPool, SmtpSender, build_message
+from consumers.notify.email.sender import SmtpPool, build_message, message_id
 
-__all__ = ["SmtpPool", "SmtpSender", "build_message"]
+__all__ = ["SmtpPool", "build_message", "message_id"]
