@@ -4,7 +4,19 @@ Every model carries a ``schema`` field naming its kind and version; ``schemas.ex
 Schemas under ``schemas/json/``. This package imports nothing else of the project.
 """
 
-from schemas.common import Audience, Channel, NoticeKind, Release, ReportStatus, Source
+from schemas.common import (
+    LEGAL_AUDIENCES,
+    NOTICE_AUDIENCE_FOR,
+    NOTICE_AUDIENCES,
+    Audience,
+    Channel,
+    LegalAudience,
+    NoticeAudience,
+    NoticeKind,
+    Release,
+    ReportStatus,
+    Source,
+)
 from schemas.ids import incident_id, notice_id
 from schemas.messages import (
     Deadline,
@@ -20,6 +32,9 @@ from schemas.messages import (
 from schemas.report import Contact, Report
 
 __all__ = [
+    "LEGAL_AUDIENCES",
+    "NOTICE_AUDIENCES",
+    "NOTICE_AUDIENCE_FOR",
     "Audience",
     "Channel",
     "Contact",
@@ -28,6 +43,8 @@ __all__ = [
     "IncidentFacts",
     "IncidentReported",
     "InvalidMessage",
+    "LegalAudience",
+    "NoticeAudience",
     "NoticeDead",
     "NoticeKind",
     "NoticeRequested",

@@ -1,6 +1,9 @@
 """Vocabulary shared by the messages, and the base every message model stands on."""
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,10 +27,48 @@ class Source(StrEnum):
 
 
 class Audience(StrEnum):
-    CONTROLLER = "controller"
-    CUSTOMER = "customer"
-    AUTHORITY = "authority"
-    ONCALL = "oncall"
+    """Who is told of a breach: one vocabulary for the rules files, the messages, the ledger and the templates.
+
+    Two sets of it are in use. A duty to notify (an obligation in ``rules/*.toml``, a ``Deadline``) names whom the
+    law says must be told: :data:`LegalAudience`. A notice (``NoticeRequested``, a ``templates/<audience>/``
+    folder) names whom we send it to: :data:`NoticeAudience`. :data:`NOTICE_AUDIENCE_FOR` says which notices
+    answer which duty.
+    """
+
+    CONTROLLER = "controller"  # our customer as controller: the processor's duty to it (GDPR Art. 33(2))
+    CUSTOMER = "customer"  # our customer's account admins: a short operational alert
+    AUTHORITY = "authority"  # a supervisory authority or regulator
+    ONCALL = "oncall"  # our own on-call responders
+    DATA_SUBJECTS = "data_subjects"  # the people whose data it is (residents, patients, ...)
+    CONSUMER_REPORTING_AGENCIES = "consumer_reporting_agencies"  # US state laws, above a number of residents
+    MEDIA = "media"  # prominent media outlets (HIPAA 164.406, ...)
+
+
+LegalAudience = Literal[
+    Audience.CONTROLLER,
+    Audience.AUTHORITY,
+    Audience.DATA_SUBJECTS,
+    Audience.CONSUMER_REPORTING_AGENCIES,
+    Audience.MEDIA,
+]
+"""Whom a law says must be told: a rules file's ``audience``, ``Deadline.audience``."""
+
+NoticeAudience = Literal[Audience.CONTROLLER, Audience.CUSTOMER, Audience.AUTHORITY, Audience.ONCALL]
+"""Whom a notice goes to: ``NoticeRequested.audience``, one ``templates/<audience>/`` folder each."""
+
+LEGAL_AUDIENCES: tuple[LegalAudience, ...] = get_args(LegalAudience)
+NOTICE_AUDIENCES: tuple[NoticeAudience, ...] = get_args(NoticeAudience)
+
+NOTICE_AUDIENCE_FOR: Mapping[Audience, NoticeAudience] = MappingProxyType(
+    {
+        Audience.CONTROLLER: Audience.CONTROLLER,  # our formal notice to the controller
+        Audience.AUTHORITY: Audience.AUTHORITY,  # the report we file for the controller, where its contract says so
+        # The controller tells its data subjects; our part is the alert to its admins (the customer's channel).
+        Audience.DATA_SUBJECTS: Audience.CUSTOMER,
+    }
+)
+"""The audience of the notices that answer a duty (a clock is met once one is delivered). The controller's duties
+to consumer reporting agencies and the media are its own: no notice of ours answers them."""
 
 
 class Channel(StrEnum):

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.common import Audience, Channel, Message, NoticeKind, Release, ReportStatus, Source
+from schemas.common import Channel, LegalAudience, Message, NoticeAudience, NoticeKind, Release, ReportStatus, Source
 from schemas.ids import IncidentId, NoticeId
 from schemas.report import Report
 
@@ -32,7 +32,7 @@ class Deadline(Message):
     """One legal clock: who must tell whom under which law, and by when (UTC)."""
 
     jurisdiction: str
-    audience: str = Field(description="authority, data_subjects or controller, as the rules file names it")
+    audience: LegalAudience = Field(description="Whom the law says must be told, as the rules file names it.")
     due_at: AwareDatetime | None = Field(description="None when the clock has not started yet.")
     citation: str = ""
     notifiable: bool | None = Field(default=True, description="None when the facts to decide are not known.")
@@ -87,7 +87,7 @@ class IncidentAssessed(Message):
     affected_people: int | None = Field(
         default=None, description="Upper bound of the customer's people affected, the figure thresholds use."
     )
-    audiences: list[Audience] = Field(default_factory=list, description="Who is told: controller, customer, ...")
+    audiences: list[NoticeAudience] = Field(default_factory=list, description="Who is told: controller, customer, ...")
     deadlines: list[Deadline] = Field(
         default_factory=list, description="Every clock: ours to the controller, and the controller's own."
     )
@@ -106,7 +106,7 @@ class NoticeRequested(Message):
     revision: str
     recipient_id: str
     recipient_name: str
-    audience: Audience
+    audience: NoticeAudience
     channel: Channel
     kind: NoticeKind
     address: str = Field(description="Email address, webhook URL or phone number, by channel.")
@@ -132,7 +132,7 @@ class NoticeSent(Message):
     notice_id: NoticeId
     incident_id: IncidentId
     recipient_id: str
-    audience: Audience
+    audience: NoticeAudience
     channel: Channel
     locale: str
     attempts: int
@@ -147,7 +147,7 @@ class NoticeDead(Message):
     notice_id: NoticeId
     incident_id: IncidentId
     recipient_id: str
-    audience: Audience
+    audience: NoticeAudience
     channel: Channel
     attempts: int
     failed_at: AwareDatetime

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
+from schemas import Audience
 
 if TYPE_CHECKING:
     from consumers.assess.consumer import Assess
@@ -194,7 +195,7 @@ def dry_run(
         "affected_customers": outcome.customers,
         "notices_requested": outcome.notices,
         "no_one_affected": outcome.customers == 0,
-        "oncall_alerts": [_notice(n) for n in notices if n.audience.value == "oncall"],
+        "oncall_alerts": [_notice(n) for n in notices if n.audience is Audience.ONCALL],
         "customers": customers,
     }
     return result

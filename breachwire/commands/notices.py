@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from runtime.settings import Settings
-from schemas import Audience, Channel, NoticeKind, Report
+from schemas import NOTICE_AUDIENCES, Audience, Channel, NoticeKind, Report
 
 
 class _BadInput(Exception):
@@ -96,7 +96,7 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
         description="Render one notice from the sample (a Linode EU breach, to the data map's first EU customer) "
         "or from a report file, as a subprocessor would post it.",
     )
-    q.add_argument("--audience", required=True, choices=[a.value for a in Audience])
+    q.add_argument("--audience", required=True, choices=[a.value for a in NOTICE_AUDIENCES])
     q.add_argument("--channel", required=True, choices=[c.value for c in Channel])
     q.add_argument("--locale", help="the recipient's locale (default: the recipient's own); en, fil, sk, ...")
     q.add_argument("--kind", choices=[k.value for k in NoticeKind], help="default: from the report's status")

@@ -206,7 +206,7 @@ def notice_from_report(
         locale = locale or recipient.locale
         address = recipient.address.get(channel, "+15550009999")
         clocks = assessor.clocks([rules[recipient.jurisdiction]], report.approx_data_subjects)
-        wanted = "controller" if audience is Audience.ONCALL else "authority"
+        wanted = Audience.CONTROLLER if audience is Audience.ONCALL else Audience.AUTHORITY
         deadlines = [d for d in clocks if d.audience == wanted]
 
     # Later notices in the story point back at the earlier ones (GDPR Art. 33(4): facts follow in phases).

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from consumers.assess.rules import Facts, Jurisdiction, Obligation, RuleBook
 from runtime.datamap import Customer
-from schemas import Deadline, Report
+from schemas import Audience, Deadline, Report
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class CustomerAssessment:
     @property
     def controller_clocks(self) -> list[Deadline]:
         """The controller's own clocks: when it must tell its authority and its data subjects."""
-        return [d for d in self.deadlines if d.audience != "controller"]
+        return [d for d in self.deadlines if d.audience is not Audience.CONTROLLER]
 
 
 def affected_people(report: Report, customer: Customer) -> int | None:
@@ -111,7 +111,7 @@ class Assessor:
                 )
                 deadlines.append(deadline)
                 # The processor files only what the facts do not rule out (and only where the contract says so).
-                if obligation.audience == "authority" and deadline.notifiable is not False:
+                if obligation.audience is Audience.AUTHORITY and deadline.notifiable is not False:
                     authority.append((jurisdiction, obligation, deadline))
         return _Clocks(deadlines, authority)
 
@@ -131,4 +131,4 @@ class _Clocks:
 
 
 def _ours_first(obligations: list[Obligation]) -> list[Obligation]:
-    return sorted(obligations, key=lambda o: o.audience != "controller")
+    return sorted(obligations, key=lambda o: o.audience is not Audience.CONTROLLER)

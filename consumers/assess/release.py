@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from consumers.assess.rules import RulesError, describe, read_toml
-from schemas import Audience, Release, ReportStatus, Source
+from schemas import Audience, NoticeAudience, Release, ReportStatus, Source
 
 __all__ = ["Mode", "Modes", "ReleasePolicy", "SourcePolicy", "load_release_policy"]
 
@@ -50,7 +50,7 @@ class Modes(_Model):
             raise ValueError(AUTHORITY_ONLY_APPROVE)
         return value
 
-    def release(self, audience: Audience) -> Release | None:
+    def release(self, audience: NoticeAudience) -> Release | None:
         """The notices' release mode, or None when the audience gets no notice (on-call is alerted instead)."""
         if audience is Audience.ONCALL:
             return Release.AUTO  # on-call's own alerts are never held: they are how a hold gets noticed
@@ -81,7 +81,7 @@ class ReleasePolicy(_Model):
         modes: Modes = getattr(by_status, status.value)
         return modes
 
-    def decide(self, source: Source, status: ReportStatus, audience: Audience) -> Release | None:
+    def decide(self, source: Source, status: ReportStatus, audience: NoticeAudience) -> Release | None:
         """The release mode of a notice to ``audience`` about a report of ``status`` from ``source`` (None: no
         notice, on-call is alerted instead)."""
         return self.modes(source, status).release(audience)

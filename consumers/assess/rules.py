@@ -80,16 +80,17 @@ from pydantic import (
     model_validator,
 )
 
+from schemas import LEGAL_AUDIENCES, Audience, LegalAudience
+
 __all__ = [
     "Anchor",
     "AppliesTo",
-    "Audience",
     "Authority",
     "Basis",
-    "Channel",
     "Clock",
     "ClockKind",
     "Facts",
+    "FilingChannel",
     "Flag",
     "Jurisdiction",
     "Obligation",
@@ -101,11 +102,11 @@ __all__ = [
     "read_toml",
 ]
 
-Audience = Literal["authority", "data_subjects", "controller", "consumer_reporting_agencies", "media"]
 ClockKind = Literal["hours", "calendar_days", "working_days", "without_undue_delay", "after_year_end"]
 Anchor = Literal["awareness", "determination", "data_subjects_notice"]
 Basis = Literal["law", "contract", "policy"]
-Channel = Literal["online_form", "portal", "email", "mail"]
+FilingChannel = Literal["online_form", "portal", "email", "mail"]
+"""How an authority takes a report (not a notice's ``schemas.Channel``)."""
 
 # The qualitative facts a threshold may name. Each is a field of Facts (a test keeps them in step).
 Flag = Literal[
@@ -292,7 +293,7 @@ class Threshold(_Model):
 
 class Authority(_Model):
     name: str = Field(min_length=1)
-    channel: Channel
+    channel: FilingChannel
     url: str = Field(pattern=_URL)
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
 
@@ -302,7 +303,7 @@ class Obligation(_Model):
 
     id: str = Field(pattern=_SLUG)
     """Unique within the jurisdiction (a jurisdiction may have two authority notices)."""
-    audience: Audience
+    audience: LegalAudience
     clock: Clock
     threshold: Threshold = Field(default_factory=Threshold)
     authority: Authority | None = None
@@ -317,6 +318,14 @@ class Obligation(_Model):
     _holidays: HolidayBase | None = PrivateAttr(default=None)
     _subjects_notice: Obligation | None = PrivateAttr(default=None)
 
+    @field_validator("audience", mode="before")
+    @classmethod
+    def _known_audience(cls, value: Any) -> Any:
+        # pydantic would list the allowed enum members by their repr; a rules file's author wants the words.
+        if value not in LEGAL_AUDIENCES:
+            raise ValueError(f"{value!r} is not one of {', '.join(repr(a.value) for a in LEGAL_AUDIENCES)}")
+        return value
+
     @field_validator("contents", "late_contents")
     @classmethod
     def _slugs(cls, items: list[str]) -> list[str]:
@@ -329,11 +338,11 @@ class Obligation(_Model):
 
     @model_validator(mode="after")
     def _authority_iff_audience(self) -> Obligation:
-        if self.audience == "authority" and self.authority is None:
+        if self.audience is Audience.AUTHORITY and self.authority is None:
             raise ValueError("an authority notice needs an [obligations.authority] table")
-        if self.audience in ("controller", "data_subjects") and self.authority is not None:
+        if self.audience in (Audience.CONTROLLER, Audience.DATA_SUBJECTS) and self.authority is not None:
             raise ValueError(f"a {self.audience} notice takes no authority")
-        if self.audience == "data_subjects" and self.clock.after == "data_subjects_notice":
+        if self.audience is Audience.DATA_SUBJECTS and self.clock.after == "data_subjects_notice":
             raise ValueError("a data_subjects clock cannot run from the data_subjects notice")
         return self
 
@@ -515,7 +524,7 @@ class Jurisdiction(_Model):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"obligation ids must be unique: {', '.join(duplicates)}")
-        subjects = [o for o in self.obligations if o.audience == "data_subjects"]
+        subjects = [o for o in self.obligations if o.audience is Audience.DATA_SUBJECTS]
         zone = ZoneInfo(self.timezone)
         calendar = self._holiday_calendar()
         for obligation in self.obligations:
@@ -551,7 +560,7 @@ class Jurisdiction(_Model):
     def applies(self, region: str, country: str, state: str | None, covered_entity: bool) -> bool:
         return self.applies_to.matches(region, country, state, covered_entity)
 
-    def obligations_for(self, audience: Audience) -> list[Obligation]:
+    def obligations_for(self, audience: LegalAudience) -> list[Obligation]:
         return [o for o in self.obligations if o.audience == audience]
 
     def obligation(self, obligation_id: str) -> Obligation:

@@ -11,13 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from consumers.assess.rules import Clock, Flag, Jurisdiction, Obligation, RuleBook, Threshold
+from schemas import Audience, LegalAudience
 
-AUDIENCES: dict[str, str] = {
-    "controller": "controller",
-    "authority": "authority",
-    "data_subjects": "data subjects",
-    "consumer_reporting_agencies": "consumer reporting agencies",
-    "media": "media",
+AUDIENCES: dict[LegalAudience, str] = {
+    Audience.CONTROLLER: "controller",
+    Audience.AUTHORITY: "authority",
+    Audience.DATA_SUBJECTS: "data subjects",
+    Audience.CONSUMER_REPORTING_AGENCIES: "consumer reporting agencies",
+    Audience.MEDIA: "media",
 }
 
 TRIGGERS: dict[str, str] = {

@@ -35,6 +35,8 @@ from runtime.store.delivery import NoticeState
 from runtime.store.release import HeldClock, HeldClocks
 from runtime.topics import Topics, topics_for
 from schemas import (
+    NOTICE_AUDIENCE_FOR,
+    Audience,
     Deadline,
     IncidentAssessed,
     IncidentFacts,
@@ -42,9 +44,6 @@ from schemas import (
 )
 
 log = structlog.get_logger(__name__)
-
-# a deadline's audience (as the rules files name it) → the audience of the notices that meet it
-NOTICE_AUDIENCE = {"authority": "authority", "controller": "controller", "data_subjects": "customer"}
 
 
 class TrackClocks:
@@ -167,11 +166,11 @@ class WatchClocks:
         return sum(1 for f in self._fractions if run >= f)
 
     def _met(self, clock: ClockRow) -> bool:
-        audience = NOTICE_AUDIENCE.get(clock.audience, clock.audience)
-        return any(
+        audience = NOTICE_AUDIENCE_FOR.get(Audience(clock.audience))
+        return audience is not None and any(
             n.audience == audience
             and n.state == NoticeState.DELIVERED
-            and (audience == "authority" or n.recipient_id == clock.customer_id)
+            and (audience is Audience.AUTHORITY or n.recipient_id == clock.customer_id)
             for n in self._ledger.delivery.notices(clock.incident_id)
         )
 
@@ -225,7 +224,7 @@ def hold_stage(held: HeldClocks, now: datetime, fractions: Sequence[float], esca
     ``fractions`` of the earliest clock they affect, then the escalation (``len(fractions) + 1``) once the
     controller clock (else the earliest) has run its ``escalation`` share."""
     earliest = min(held.clocks, key=lambda c: c[3])
-    controller = [c for c in held.clocks if c[1] == "controller"]
+    controller = [c for c in held.clocks if c[1] == Audience.CONTROLLER]
     basis = min(controller, key=lambda c: c[3]) if controller else earliest
     if _run(basis[2], basis[3], now) >= escalation:
         return len(fractions) + 1, basis

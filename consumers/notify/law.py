@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.assess.rules import Jurisdiction, Obligation, RuleBook
-from schemas import Deadline, IncidentFacts
+from schemas import Audience, Deadline, IncidentFacts
 
 FALLBACK_LOCALE = "en"
 VIEWS_KEPT = 1024
@@ -249,7 +249,7 @@ class Law:
                     o
                     for j in jurisdictions
                     if (found := self.find(j)) is not None
-                    for o in found[0].obligations_for("controller")
+                    for o in found[0].obligations_for(Audience.CONTROLLER)
                 ]
                 self._duties[duties_key] = self._duties_of(obligations, locale)
             self._views[key] = {**self._view(self._duties[duties_key], known, locale), "key": key}
@@ -258,7 +258,7 @@ class Law:
     def for_authority(self, deadlines: Iterable[Deadline], incident: IncidentFacts, locale: str) -> dict[str, Any]:
         """An authority report's law: its filing's authority, citation and items (the first authority clock the
         report carries; a report carries its own filing's clock)."""
-        filing = next((d for d in deadlines if d.audience == "authority"), None)
+        filing = next((d for d in deadlines if d.audience is Audience.AUTHORITY), None)
         known = known_facts(incident)
         key = ("authority", filing.jurisdiction if filing else "", filing.obligation if filing else "", locale, known)
         if key not in self._views:

@@ -34,7 +34,7 @@ from markupsafe import Markup
 from consumers.assess.rules import RuleBook
 from consumers.notify.errors import FinalDelivery
 from consumers.notify.law import ART_33_3_FACTS, Law
-from schemas import Deadline, NoticeRequested
+from schemas import Audience, Deadline, NoticeRequested
 
 FALLBACK_LOCALE = "en"
 
@@ -328,12 +328,12 @@ class Renderer:
             if (name == "contact" and not incident.contact_name and not incident.contact_email)
             or (name != "contact" and getattr(incident, name) in (None, "", []))
         ]
-        audience = notice.audience.value
+        audience = notice.audience
         law = (
             self._law.for_controller(notice.deadlines, incident, locale)
-            if audience == "controller"
+            if audience is Audience.CONTROLLER
             else self._law.for_authority(notice.deadlines, incident, locale)
-            if audience == "authority"
+            if audience is Audience.AUTHORITY
             else None
         )
         return {

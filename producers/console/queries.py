@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Engine, Index, MetaData, Select, and_, func, or_, select
 
 from consumers.assess.rules import RuleBook
-from consumers.clock.consumer import NOTICE_AUDIENCE
 from runtime.store import Ledger
 from runtime.store.tables import affected, audit_log, clocks, incidents, notices
+from schemas import NOTICE_AUDIENCE_FOR, Audience
 
 HELD = ("held", "awaiting_approval")  # held for release, or for an approver
 CLOSED = ("resolved", "dismissed")
@@ -298,8 +298,8 @@ def clock_page(ledger: Ledger, incident_id: str, page: int, size: int, total: in
             ):
                 answered[(recipient, audience)].add(state)
     for row in rows:
-        audience = NOTICE_AUDIENCE.get(row["audience"], row["audience"])
-        row["notice_states"] = answered.get((row["customer_id"], audience), set())
+        audience = NOTICE_AUDIENCE_FOR.get(Audience(row["audience"]))
+        row["notice_states"] = answered.get((row["customer_id"], audience), set()) if audience else set()
     return rows, at
 
 

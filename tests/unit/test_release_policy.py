@@ -14,6 +14,7 @@ from runtime.notice_signing import NoticeSigner
 from runtime.settings import OncallSettings, Settings, SigningSettings, load_settings
 from runtime.topics import topics_for
 from schemas import (
+    NOTICE_AUDIENCES,
     Audience,
     IncidentReported,
     NoticeKind,
@@ -174,7 +175,7 @@ def test_a_confirmed_report_sends_at_once_and_authority_reports_wait_for_approva
     datamap: DataMap, rules: RuleBook, policy: ReleasePolicy
 ) -> None:
     notices = assess(datamap, rules, policy, Source.SUBPROCESSOR, ReportStatus.CONFIRMED)
-    by_audience = {a: {n.release for n in notices if n.audience is a} for a in Audience}
+    by_audience = {a: {n.release for n in notices if n.audience is a} for a in NOTICE_AUDIENCES}
     assert by_audience[Audience.CONTROLLER] == {Release.AUTO}
     assert by_audience[Audience.CUSTOMER] == {Release.AUTO}
     assert by_audience[Audience.AUTHORITY] <= {Release.APPROVE}

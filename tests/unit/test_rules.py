@@ -410,7 +410,14 @@ def _broken(tmp_path: Path, name: str, old: str, new: str) -> Path:
             "sg-pdpa.toml",
             'audience = "authority"',
             'audience = "regulator"',
-            "obligations[1].audience: Input",
+            "sg-pdpa.toml: obligations[1].audience: Value error, 'regulator' is not one of 'controller', 'authority', "
+            "'data_subjects', 'consumer_reporting_agencies', 'media'",
+        ),
+        (  # a notice's audience, not a party the law names
+            "sg-pdpa.toml",
+            'audience = "authority"',
+            'audience = "customer"',
+            "sg-pdpa.toml: obligations[1].audience: Value error, 'customer' is not one of 'controller'",
         ),
         ("us-co.toml", 'id = "us-co"', 'id = "us-colorado"', "us-co.toml: id: 'us-colorado' must match"),
         (
