@@ -38,7 +38,9 @@ Emit = Callable[[str, str, Message], None]
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Reach:
+    """How far one report went: the customers it touched and the notices it asked for."""
+
     customers: int
     notices: int
 
@@ -72,7 +74,7 @@ class Assess:
         for received in batch:
             self.assess(received.message)
 
-    def assess(self, reported: IncidentReported) -> Outcome:
+    def assess(self, reported: IncidentReported) -> Reach:
         """Produce the assessments and notices of one report."""
         log_ = log.bind(incident_id=reported.incident_id, revision=reported.revision)
         now = self._clock()
@@ -104,7 +106,7 @@ class Assess:
             self._emit(self._topics.assessed, reported.incident_id, no_one)
             alert = builder.oncall_alert(self._oncall, reason)
             self._emit(self._topics.requested, alert.recipient_id, alert)
-            return Outcome(0, 1)
+            return Reach(0, 1)
 
         # 4. Names that matched nothing: the customers found are told, and on-call sees what was left out.
         requested = 0
@@ -133,7 +135,7 @@ class Assess:
         # 7. Remembered, so that the next revision's notices reference these.
         self._history.record(reported, frozenset(c.id for c in customers))
         log_.info("report assessed", customers=len(customers), notices=requested)
-        return Outcome(len(customers), requested)
+        return Reach(len(customers), requested)
 
 
 def _assessed_prototype(reported: IncidentReported, categories: list[str], now: datetime) -> IncidentAssessed:

@@ -222,7 +222,7 @@ def _to_json(value: Any) -> str:
     return _encode_json(value)
 
 
-class _Rendered:
+class _PartsCache:
     """Parts of notices rendered once and kept, up to ``size`` of them (then forgotten all at once: a new report
     brings new ones)."""
 
@@ -263,7 +263,7 @@ class Renderer:
         # lipsum, cycler, ...): none uses them, and merging them into each render's context took ~15% of a notice.
         self._env.globals.clear()
         self._env.filters["tojson"] = _to_json
-        self._parts = _Rendered(RENDERED_PARTS_KEPT)
+        self._parts = _PartsCache(RENDERED_PARTS_KEPT)
         self._env.filters["oneline"] = oneline
         self._env.filters["clip"] = clip
 

@@ -71,7 +71,7 @@ CSP = (
 )
 
 
-class SignIn(Exception):
+class SignInRequired(Exception):
     """No live session: the viewer is sent to sign in."""
 
 
@@ -150,8 +150,8 @@ def create_console_app(
             response.headers.setdefault("cache-control", "no-store")
         return response
 
-    @app.exception_handler(SignIn)
-    async def to_sign_in(request: Request, exc: SignIn) -> Response:
+    @app.exception_handler(SignInRequired)
+    async def to_sign_in(request: Request, exc: SignInRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if request.method != "GET":
             target = "/"
@@ -190,7 +190,7 @@ def create_console_app(
     def signed_in(request: Request) -> Session:
         session = sessions.find(request.cookies.get(SESSION_COOKIE), clock())
         if session is None:
-            raise SignIn()
+            raise SignInRequired()
         return session
 
     async def posted(request: Request) -> tuple[Session, FormData]:

@@ -165,7 +165,7 @@ def reports_router(
                 now=time.time(),
                 tolerance_s=settings.timestamp_tolerance_s,
             )
-        except signatures.SignatureError as exc:
+        except signatures.WebhookSignatureError as exc:
             raise Problem(401, "bad-signature", "Signature not verified", str(exc)) from None
         sender = subprocessor.id  # who signed, never who the body claims to be
 

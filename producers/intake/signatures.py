@@ -3,7 +3,7 @@
 The signature itself is checked by the ``standardwebhooks`` package, secret by secret. Before it, the headers are
 held to what this intake accepts (a printable webhook-id of at most 128 characters; a timestamp of ASCII digits
 within ``tolerance_s``, which may not exceed the package's own five minutes), so that no header can make the
-package raise anything but a verification error; every failure becomes a :class:`SignatureError`.
+package raise anything but a verification error; every failure becomes a :class:`WebhookSignatureError`.
 """
 
 import base64
@@ -18,7 +18,7 @@ MAX_TOLERANCE_S = 300  # the standardwebhooks package refuses timestamps further
 _ASCII_DIGITS = frozenset("0123456789")
 
 
-class SignatureError(ValueError):
+class WebhookSignatureError(ValueError):
     """Why a request is not verified; the message is safe to show to the sender."""
 
 
@@ -35,21 +35,21 @@ def verify(secrets: Sequence[str], body: bytes, headers: Mapping[str, str], now:
     timestamp = headers.get("webhook-timestamp", "")
     signature = headers.get("webhook-signature", "")
     if not (msg_id and timestamp and signature):
-        raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
+        raise WebhookSignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
     if len(msg_id) > MAX_ID_LENGTH or not msg_id.isprintable() or not msg_id.isascii():
-        raise SignatureError(f"webhook-id must be at most {MAX_ID_LENGTH} printable ASCII characters")
+        raise WebhookSignatureError(f"webhook-id must be at most {MAX_ID_LENGTH} printable ASCII characters")
     if not set(timestamp) <= _ASCII_DIGITS or len(timestamp) > 12:
-        raise SignatureError("webhook-timestamp must be whole seconds since the epoch, in ASCII digits")
+        raise WebhookSignatureError("webhook-timestamp must be whole seconds since the epoch, in ASCII digits")
     if abs(now - int(timestamp)) > min(tolerance_s, MAX_TOLERANCE_S):
-        raise SignatureError(f"webhook-timestamp is more than {tolerance_s} seconds off")
+        raise WebhookSignatureError(f"webhook-timestamp is more than {tolerance_s} seconds off")
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        raise SignatureError("the body is not UTF-8") from None
+        raise WebhookSignatureError("the body is not UTF-8") from None
     # Only well-formed v1 entries go to the package, which stops at the first entry it cannot split.
     offered = " ".join(entry for entry in signature.split(" ") if _is_v1(entry))
     if not offered:
-        raise SignatureError("webhook-signature carries no v1,<base64> signature")
+        raise WebhookSignatureError("webhook-signature carries no v1,<base64> signature")
     wanted = {"webhook-id": msg_id, "webhook-timestamp": timestamp, "webhook-signature": offered}
     for index, secret in enumerate(secrets):
         try:
@@ -57,7 +57,7 @@ def verify(secrets: Sequence[str], body: bytes, headers: Mapping[str, str], now:
         except (WebhookVerificationError, EmptyWebhookSecretError, ValueError):
             continue  # ValueError: a secret that is not base64 (refused at load; never verifies)
         return Verified(msg_id, int(timestamp), index)
-    raise SignatureError("the webhook-signature does not verify with any active secret of this subprocessor")
+    raise WebhookSignatureError("the webhook-signature does not verify with any active secret of this subprocessor")
 
 
 def _is_v1(entry: str) -> bool:

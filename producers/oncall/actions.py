@@ -21,7 +21,7 @@ from runtime.audit import AuditLog
 from runtime.datamap import UnknownNames, Vocabulary
 from runtime.store import Ledger
 from runtime.store.delivery import NoticeState
-from schemas import IncidentReported, Release, Report, ReportStatus, Source
+from schemas import Audience, IncidentReported, Release, Report, ReportStatus, Source
 
 STATUS_OF = {
     Action.CONFIRM: ReportStatus.CONFIRMED,
@@ -30,7 +30,7 @@ STATUS_OF = {
     Action.RESOLVE: ReportStatus.RESOLVED,
 }
 CLOSED = {ReportStatus.RESOLVED, ReportStatus.DISMISSED}
-RELEASABLE = ("controller", "customer")  # the audiences the release policy may hold
+RELEASABLE = (Audience.CONTROLLER, Audience.CUSTOMER)  # the audiences the release policy may hold
 
 
 class NotFound(LookupError):

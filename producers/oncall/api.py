@@ -17,28 +17,28 @@ from runtime.store import Ledger
 from schemas import Report
 
 
-class Declare(BaseModel):
+class DeclareBody(BaseModel):
     subprocessor_id: str = Field(min_length=1, max_length=64)
     report: Report
 
 
-class Act(BaseModel):
+class ActBody(BaseModel):
     note: str = Field(default="", max_length=5000)
     changes: dict[str, Any] = Field(default_factory=dict, description="Report fields to change, by name.")
 
 
-class Approve(BaseModel):
+class ApproveBody(BaseModel):
     reason: str = Field(min_length=1, max_length=5000)
 
 
-class Release(BaseModel):
+class ReleaseBody(BaseModel):
     audience: Literal["controller", "customer"] | None = Field(
         default=None, description="Release only this audience's held notices; all of them when left out."
     )
     reason: str = Field(min_length=1, max_length=5000)
 
 
-class Reject(BaseModel):
+class RejectBody(BaseModel):
     reason: str = Field(min_length=1, max_length=5000)
 
 
@@ -70,7 +70,7 @@ class Rejected(BaseModel):
 ERRORS = problem_responses(401, 403, 404, 409, 422, 429, 503)
 ERRORS[429]["description"] = "Too many failed sign-ins from this address (or overall)"
 
-BODIES: tuple[type[BaseModel], ...] = (Declare, Act, Approve, Release, Reject)
+BODIES: tuple[type[BaseModel], ...] = (DeclareBody, ActBody, ApproveBody, ReleaseBody, RejectBody)
 """Read by hand once the token is checked; ``add_body_schemas`` puts them in the OpenAPI document."""
 
 
@@ -141,16 +141,16 @@ def oncall_router(signin: SignIn, actions: OncallActions, ledger: Ledger, retry_
         response_model=Reported,
         responses=ERRORS,
         summary="Declare an incident",
-        openapi_extra=body_of(Declare),
+        openapi_extra=body_of(DeclareBody),
     )
     async def declare(request: Request, who: Who) -> Reported:
-        body = parse_body(Declare, await request.body())
+        body = parse_body(DeclareBody, await request.body())
         message = await run(actions.declare, who, body.subprocessor_id, body.report)
         return Reported(incident_id=message.incident_id, revision=message.revision)
 
     def acting(action: Action) -> Any:
         async def act(incident_id: str, request: Request, who: Who) -> Reported:
-            body = parse_body(Act, await request.body())
+            body = parse_body(ActBody, await request.body())
             message = await run(actions.act, who, action, incident_id, body.note, body.changes)
             return Reported(incident_id=message.incident_id, revision=message.revision)
 
@@ -166,7 +166,7 @@ def oncall_router(signin: SignIn, actions: OncallActions, ledger: Ledger, retry_
             responses=ERRORS,
             summary=f"{action.value.capitalize()} an incident",
             name=f"oncall_{action.value}",
-            openapi_extra=body_of(Act),
+            openapi_extra=body_of(ActBody),
         )
 
     @router.get(
@@ -192,10 +192,10 @@ def oncall_router(signin: SignIn, actions: OncallActions, ledger: Ledger, retry_
         response_model=Approved,
         responses=ERRORS,
         summary="Approve a held notice",
-        openapi_extra=body_of(Approve),
+        openapi_extra=body_of(ApproveBody),
     )
     async def approve(notice_id: str, request: Request, who: Who) -> Approved:
-        body = parse_body(Approve, await request.body())
+        body = parse_body(ApproveBody, await request.body())
         approval = await run(actions.approve, who, notice_id, body.reason)
         return Approved(**{k: approval[k] for k in ("notice_id", "approved_by", "reason", "approved_at")})
 
@@ -204,10 +204,10 @@ def oncall_router(signin: SignIn, actions: OncallActions, ledger: Ledger, retry_
         response_model=Released,
         responses=ERRORS,
         summary="Release an incident's held notices (all, or one audience's)",
-        openapi_extra=body_of(Release),
+        openapi_extra=body_of(ReleaseBody),
     )
     async def release(incident_id: str, request: Request, who: Who) -> Released:
-        body = parse_body(Release, await request.body())
+        body = parse_body(ReleaseBody, await request.body())
         count = await run(actions.release, who, incident_id, body.audience, body.reason)
         return Released(incident_id=incident_id, audience=body.audience, released=count)
 
@@ -216,10 +216,10 @@ def oncall_router(signin: SignIn, actions: OncallActions, ledger: Ledger, retry_
         response_model=Rejected,
         responses=ERRORS,
         summary="Reject an authority report that awaits approval: it is never sent",
-        openapi_extra=body_of(Reject),
+        openapi_extra=body_of(RejectBody),
     )
     async def reject(notice_id: str, request: Request, who: Who) -> Rejected:
-        body = parse_body(Reject, await request.body())
+        body = parse_body(RejectBody, await request.body())
         await run(actions.reject, who, notice_id, body.reason)
         return Rejected(notice_id=notice_id, rejected_by=who.name, reason=body.reason)
 

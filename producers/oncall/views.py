@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from runtime.audit import AuditLog
 from runtime.store import Ledger
+from schemas import LegalAudience, NoticeAudience
 
 
 class TimelineEntry(BaseModel):
@@ -16,9 +17,9 @@ class TimelineEntry(BaseModel):
     detail: str
 
 
-class NoticeState(BaseModel):
+class NoticeSummary(BaseModel):
     notice_id: str
-    audience: str
+    audience: NoticeAudience
     channel: str
     recipient_id: str
     state: str
@@ -27,7 +28,7 @@ class NoticeState(BaseModel):
 class LegalClock(BaseModel):
     customer_id: str
     jurisdiction: str
-    audience: str
+    audience: LegalAudience
     due_at: datetime | None
     seconds_left: int | None
     citation: str
@@ -47,7 +48,7 @@ class IncidentView(BaseModel):
     incident: IncidentSummary
     timeline: list[TimelineEntry]
     customers_by_jurisdiction: dict[str, list[str]]
-    notices: list[NoticeState]
+    notices: list[NoticeSummary]
     clocks: list[LegalClock]
 
 
@@ -93,7 +94,7 @@ def incident_view(ledger: Ledger, incident_id: str, now: datetime) -> IncidentVi
         timeline=timeline,
         customers_by_jurisdiction=dict(sorted(by_jurisdiction.items())),
         notices=[
-            NoticeState(
+            NoticeSummary(
                 notice_id=n.notice_id,
                 audience=n.audience,
                 channel=n.channel,

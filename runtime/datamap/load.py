@@ -33,7 +33,7 @@ def _csv_bool(cell: str) -> bool | str:
 
 
 @dataclass(frozen=True)
-class Problem:
+class MapProblem:
     file: Path
     line: int | None
     field: str | None
@@ -47,23 +47,23 @@ class Problem:
 class DataMapError(ValueError):
     """The data map has problems; ``problems`` lists each one, ``str()`` prints one per line."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[MapProblem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _problems(file: Path, line: int | None, error: ValidationError, prefix: str = "") -> list[Problem]:
-    return [Problem(file, line, path or None, message) for path, message in field_errors(error, prefix)]
+def _problems(file: Path, line: int | None, error: ValidationError, prefix: str = "") -> list[MapProblem]:
+    return [MapProblem(file, line, path or None, message) for path, message in field_errors(error, prefix)]
 
 
 def load_subprocessors(path: Path) -> list[Subprocessor]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise DataMapError([Problem(path, getattr(exc, "lineno", None), None, str(exc))]) from None
+        raise DataMapError([MapProblem(path, getattr(exc, "lineno", None), None, str(exc))]) from None
     except OSError as exc:
-        raise DataMapError([Problem(path, None, None, exc.strerror or str(exc))]) from None
-    problems: list[Problem] = []
+        raise DataMapError([MapProblem(path, None, None, exc.strerror or str(exc))]) from None
+    problems: list[MapProblem] = []
     result: list[Subprocessor] = []
     seen: set[str] = set()
     for i, raw in enumerate(data.get("subprocessors", [])):
@@ -73,7 +73,7 @@ def load_subprocessors(path: Path) -> list[Subprocessor]:
             problems += _problems(path, None, exc, f"subprocessors[{i}]")
             continue
         if sub.id in seen:
-            problems.append(Problem(path, None, f"subprocessors[{i}].id", f"duplicate id {sub.id!r}"))
+            problems.append(MapProblem(path, None, f"subprocessors[{i}].id", f"duplicate id {sub.id!r}"))
         seen.add(sub.id)
         result.append(sub)
     if problems:
@@ -109,7 +109,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield reader.line_num, cleaned
 
 
-def _jsonl_rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl_rows(path: Path, problems: list[MapProblem]) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -117,10 +117,10 @@ def _jsonl_rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                problems.append(Problem(path, number, None, f"not JSON: {exc.msg} at column {exc.colno}"))
+                problems.append(MapProblem(path, number, None, f"not JSON: {exc.msg} at column {exc.colno}"))
                 continue
             if not isinstance(value, dict):
-                problems.append(Problem(path, number, None, "a line must hold one JSON object"))
+                problems.append(MapProblem(path, number, None, "a line must hold one JSON object"))
                 continue
             yield number, value
 
@@ -143,17 +143,17 @@ def load_customers(path: Path, check: CustomerCheck | None = None) -> list[Custo
 
 
 def _load_customers(path: Path, check: CustomerCheck | None) -> list[Customer]:
-    problems: list[Problem] = []
+    problems: list[MapProblem] = []
     customers: list[Customer] = []
     seen: dict[str, int] = {}
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
-        raise DataMapError([Problem(path, None, None, "customers come as .csv or .jsonl")])
+        raise DataMapError([MapProblem(path, None, None, "customers come as .csv or .jsonl")])
     try:
         rows = _csv_rows(path) if suffix == ".csv" else _jsonl_rows(path, problems)
         for line, raw in rows:
             if "__extra__" in raw:
-                problems.append(Problem(path, line, None, "more cells than the header has columns"))
+                problems.append(MapProblem(path, line, None, "more cells than the header has columns"))
                 continue
             try:
                 customer = Customer.model_validate(raw)
@@ -162,20 +162,20 @@ def _load_customers(path: Path, check: CustomerCheck | None) -> list[Customer]:
                 continue
             if customer.id in seen:
                 problems.append(
-                    Problem(path, line, "id", f"duplicate id {customer.id!r} (first on line {seen[customer.id]})")
+                    MapProblem(path, line, "id", f"duplicate id {customer.id!r} (first on line {seen[customer.id]})")
                 )
                 continue
             seen[customer.id] = line
             if check is not None:
-                problems += [Problem(path, line, field, message) for field, message in check(customer)]
+                problems += [MapProblem(path, line, field, message) for field, message in check(customer)]
             compact(customer)
             for grant in customer.grants:
                 compact(grant)
             customers.append(customer)
     except OSError as exc:
-        problems.append(Problem(path, None, None, exc.strerror or str(exc)))
+        problems.append(MapProblem(path, None, None, exc.strerror or str(exc)))
     except UnicodeDecodeError as exc:
-        problems.append(Problem(path, None, None, f"not UTF-8 text: {exc.reason}"))
+        problems.append(MapProblem(path, None, None, f"not UTF-8 text: {exc.reason}"))
     if problems:
         raise DataMapError(problems)
     return customers
@@ -246,8 +246,8 @@ def load_datamap(directory: Path, check: CustomerCheck | None = None) -> DataMap
     """The whole map in a folder, checked as one: ids unique across files, and each customer agreeing with the
     subprocessors (:func:`map_check`) and passing ``check`` (e.g. that a rules file covers it), by file and line."""
     if not directory.is_dir():
-        raise DataMapError([Problem(directory, None, None, "no such data map folder")])
-    problems: list[Problem] = []
+        raise DataMapError([MapProblem(directory, None, None, "no such data map folder")])
+    problems: list[MapProblem] = []
     subprocessors: list[Subprocessor] = []
     customers: list[Customer] = []
     checks: list[CustomerCheck] = []
@@ -269,7 +269,7 @@ def load_datamap(directory: Path, check: CustomerCheck | None = None) -> DataMap
         for customer in loaded:
             if customer.id in origin:
                 problems.append(
-                    Problem(path, None, "id", f"duplicate id {customer.id!r} (also in {origin[customer.id]})")
+                    MapProblem(path, None, "id", f"duplicate id {customer.id!r} (also in {origin[customer.id]})")
                 )
             origin[customer.id] = path
         customers += loaded

@@ -318,16 +318,16 @@ def test_a_body_read_by_hand_still_names_its_fields_and_is_in_the_openapi_docume
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "reason"
     document = client.get("/openapi.json").json()
     for path, model in (
-        ("/v1/oncall/incidents", "Declare"),
-        ("/v1/oncall/incidents/{incident_id}/confirm", "Act"),
-        ("/v1/oncall/notices/{notice_id}/approve", "Approve"),
-        ("/v1/oncall/incidents/{incident_id}/release", "Release"),
-        ("/v1/oncall/notices/{notice_id}/reject", "Reject"),
+        ("/v1/oncall/incidents", "DeclareBody"),
+        ("/v1/oncall/incidents/{incident_id}/confirm", "ActBody"),
+        ("/v1/oncall/notices/{notice_id}/approve", "ApproveBody"),
+        ("/v1/oncall/incidents/{incident_id}/release", "ReleaseBody"),
+        ("/v1/oncall/notices/{notice_id}/reject", "RejectBody"),
     ):
         body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body == {"$ref": f"#/components/schemas/{model}"}
         assert model in document["components"]["schemas"]
-    assert "Report" in document["components"]["schemas"]  # what Declare refers to
+    assert "Report" in document["components"]["schemas"]  # what DeclareBody refers to
 
 
 def test_expired_and_revoked_tokens_get_a_clear_401(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.intake.signatures import SignatureError, Verified, sign, verify
+from producers.intake.signatures import Verified, WebhookSignatureError, sign, verify
 from runtime.datamap import DataMapError, load_datamap
 
 SECRET = "whsec_" + base64.b64encode(b"intake-signature-test-secret-01").decode()
@@ -34,9 +34,9 @@ def test_a_signature_verifies_with_the_secret_that_made_it() -> None:
 
 
 def test_the_wrong_secret_or_a_changed_body_does_not_verify() -> None:
-    with pytest.raises(SignatureError, match="does not verify"):
+    with pytest.raises(WebhookSignatureError, match="does not verify"):
         verify([OTHER], BODY, headers(), NOW, 300)
-    with pytest.raises(SignatureError, match="does not verify"):
+    with pytest.raises(WebhookSignatureError, match="does not verify"):
         verify([SECRET], BODY + b" ", headers(), NOW, 300)
 
 
@@ -46,7 +46,7 @@ def test_a_signature_made_with_an_empty_key_never_verifies(empty: str) -> None:
     import hmac
 
     forged = base64.b64encode(hmac.new(b"", b"msg_1.%d." % NOW + BODY, hashlib.sha256).digest()).decode()
-    with pytest.raises(SignatureError):
+    with pytest.raises(WebhookSignatureError):
         verify([empty], BODY, headers(**{"webhook-signature": f"v1,{forged}"}), NOW, 300)
 
 
@@ -63,7 +63,7 @@ def test_a_signature_made_with_an_empty_key_never_verifies(empty: str) -> None:
     ],
 )
 def test_bad_headers_are_refused_with_a_reason(changes: dict[str, str], message: str) -> None:
-    with pytest.raises(SignatureError, match=message):
+    with pytest.raises(WebhookSignatureError, match=message):
         verify([SECRET], BODY, headers(**changes), NOW, 300)
 
 
@@ -74,7 +74,7 @@ def test_a_malformed_entry_does_not_hide_a_good_one() -> None:
 
 
 def test_a_body_that_is_not_utf8_is_refused_not_crashed_on() -> None:
-    with pytest.raises(SignatureError, match="UTF-8"):
+    with pytest.raises(WebhookSignatureError, match="UTF-8"):
         verify([SECRET], b"\xff\xfe", headers(), NOW, 300)
 
 
