@@ -2,9 +2,9 @@
 
 One TOML file per jurisdiction lives in ``rules/``; :func:`load_rules` reads them all into a
 :class:`RuleBook`. Each :class:`Jurisdiction` says who it applies to and lists its
-:class:`Obligation` s, one per audience (``authority``, ``data_subjects``, ``controller``), each
-with a :class:`Clock`, a :class:`Threshold`, the :class:`Authority` to reach (authority notices
-only), the items the notice must carry and a citation.
+:class:`Obligation` s, one per audience (a ``schemas.LegalAudience``: ``authority``,
+``data_subjects``, ``controller``, ...), each with a :class:`Clock`, a :class:`Threshold`, the
+:class:`Authority` to reach (authority notices only), the items the notice must carry and a citation.
 
 Clocks
 ------
