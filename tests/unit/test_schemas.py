@@ -4,7 +4,20 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from schemas import IncidentReported, Report, Source, incident_id, notice_id
+from consumers.assess.rules import RuleBook
+from runtime import resources
+from schemas import (
+    LEGAL_AUDIENCES,
+    NOTICE_AUDIENCE_FOR,
+    NOTICE_AUDIENCES,
+    Audience,
+    Deadline,
+    IncidentReported,
+    Report,
+    Source,
+    incident_id,
+    notice_id,
+)
 from schemas.export import JSON_DIR, render
 
 
@@ -79,3 +92,23 @@ def test_revision_follows_status_and_sequence() -> None:
         report=Report.model_validate(_report(status="update", sequence=3)),
     )
     assert message.revision == "update.3"
+
+
+def test_a_deadline_reads_and_writes_its_audience_as_the_rules_file_names_it() -> None:
+    for audience in ("controller", "authority", "data_subjects", "consumer_reporting_agencies", "media"):
+        wire = json.dumps({"jurisdiction": "us-or", "audience": audience, "due_at": None})
+        deadline = Deadline.model_validate_json(wire)
+        assert deadline.audience is Audience(audience)
+        assert json.loads(deadline.to_json())["audience"] == audience
+    with pytest.raises(ValidationError):  # a notice's audience is no party a law names
+        Deadline.model_validate({"jurisdiction": "eu-gdpr", "audience": "customer", "due_at": None})
+
+
+def test_every_audience_the_rules_name_is_a_legal_one_and_every_duty_we_answer_has_templates(
+    rules: RuleBook,
+) -> None:
+    named = {o.audience for j in rules.jurisdictions for o in j.obligations}
+    assert named == set(LEGAL_AUDIENCES)
+    assert set(NOTICE_AUDIENCE_FOR) <= set(LEGAL_AUDIENCES)
+    for audience in NOTICE_AUDIENCES:
+        assert (resources.templates_dir() / audience.value).is_dir(), audience
