@@ -130,7 +130,9 @@ class OncallActions:
         if self._ledger.incidents.incident(incident_id) is None:
             raise NotFound(f"no incident {incident_id!r} in the ledger")
         at = self._clock()
-        count, notices = self._ledger.release.release(incident_id, audience, by=actor.name, reason=reason, at=at)
+        count, notices = self._ledger.release.release(
+            incident_id, None if audience is None else Audience(audience), by=actor.name, reason=reason, at=at
+        )
         if count:
             self._audit.append(
                 f"release:{incident_id}:{uuid.uuid4().hex}",

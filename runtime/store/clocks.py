@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 
 from runtime.store.db import Store, insert_ignore
 from runtime.store.tables import clocks, incidents
+from schemas import Audience
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class ClockRow:
     incident_id: str
     customer_id: str
     jurisdiction: str
-    audience: str
+    audience: Audience
     started_at: datetime
     due_at: datetime
     citation: str

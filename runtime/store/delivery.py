@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, select, update
 
 from runtime.store.db import Store, columns, dialect_insert, insert_ignore, insert_new
 from runtime.store.tables import held_notices, notice_attempts, notice_queue, notices
-from schemas import NoticeRequested, Release
+from schemas import Audience, NoticeRequested, Release
 
 
 class NoticeState(StrEnum):
@@ -69,7 +69,7 @@ class DeadNotice:
     notice_id: str
     incident_id: str
     recipient_id: str
-    audience: str
+    audience: Audience
     channel: str
     attempts: int
     last_error: str | None
@@ -81,7 +81,7 @@ class NoticeRow:
     notice_id: str
     incident_id: str
     recipient_id: str
-    audience: str
+    audience: Audience
     channel: str
     kind: str
     state: str
@@ -105,7 +105,7 @@ class DeliveryStore(Store):
                 "incident_id": r.incident_id,
                 "revision": r.revision,
                 "recipient_id": r.recipient_id,
-                "audience": r.audience.value,
+                "audience": r.audience,
                 "channel": r.channel.value,
                 "kind": r.kind.value,
                 "state": FIRST_STATE[r.release].value,

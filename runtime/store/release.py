@@ -21,7 +21,7 @@ from runtime.store.tables import (
     notice_queue,
     notices,
 )
-from schemas import NoticeRequested
+from schemas import Audience, NoticeRequested
 
 
 class Decision(StrEnum):
@@ -87,7 +87,7 @@ class ReleaseStore(Store):
             return set(conn.execute(approved.union(released)).scalars())
 
     def release(
-        self, incident_id: str, audience: str | None, *, by: str, reason: str, at: datetime
+        self, incident_id: str, audience: Audience | None, *, by: str, reason: str, at: datetime
     ) -> tuple[int, list[NoticeRequested]]:
         """Release an incident's held notices (of one audience, or all): records who, when and why for each and
         makes it requested again. Returns how many were released now, and the notices to republish: those,

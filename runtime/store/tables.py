@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from schemas import Audience
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) and PostgreSQL alike."""
@@ -41,6 +43,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class AudienceColumn(TypeDecorator[Audience]):
+    """An audience as its wire word in the database, an ``Audience`` in Python: one vocabulary end to end."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Audience | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else Audience(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Audience | None:
+        return None if value is None else Audience(value)
 
 
 metadata = MetaData()
@@ -87,7 +102,7 @@ notices = Table(
     Column("incident_id", String(64), nullable=False, index=True),
     Column("revision", String(32), nullable=False),
     Column("recipient_id", String(128), nullable=False, index=True),
-    Column("audience", String(16), nullable=False),
+    Column("audience", AudienceColumn(16), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("state", String(24), nullable=False),
@@ -170,7 +185,7 @@ clocks = Table(
     Column("incident_id", String(64), primary_key=True),
     Column("customer_id", String(128), primary_key=True),
     Column("jurisdiction", String(32), primary_key=True),
-    Column("audience", String(32), primary_key=True),
+    Column("audience", AudienceColumn(32), primary_key=True),
     Column("started_at", UTCDateTime, nullable=False),
     Column("due_at", UTCDateTime, nullable=False),
     Column("citation", Text, nullable=False),
