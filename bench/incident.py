@@ -266,18 +266,20 @@ def wait_for_groups(settings: Any, stack: Any, workers: int, timeout_s: float = 
         admin.close()
 
 
-def wait_idle(pid: int, quiet_s: float = 3.0, timeout_s: float = 180.0) -> None:
-    """Until a process tree has used (almost) no CPU for ``quiet_s``: the record consumer has caught up."""
+def wait_idle(pid: int, quiet_s: float = 3.0, timeout_s: float = 900.0) -> float | None:
+    """Until a process tree has used (almost) no CPU for ``quiet_s`` (the record consumer has caught up): the
+    time (epoch seconds) it went quiet; None if it did not within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
-    last, quiet_since = tree_cpu(pid), time.monotonic()
+    last, quiet_since = tree_cpu(pid), time.time()
     while time.monotonic() < deadline:
         time.sleep(0.5)
         now = tree_cpu(pid)
         if now - last > 0.05:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_s:
-            return
+            quiet_since = time.time()
+        elif time.time() - quiet_since >= quiet_s:
+            return quiet_since
         last = now
+    return None
 
 
 # -- the figures -----------------------------------------------------------------------------------------------
@@ -472,7 +474,8 @@ def main() -> int:
                 print(f"  {time.time() - t0:5.0f} s: {count:,} notices received", flush=True)
                 next_print += 15
         figures["received_by_all_s"] = round(time.time() - t0, 2)
-        wait_idle(pids["record"])  # the ledger complete before it is read
+        recorded = wait_idle(pids["record"])  # the ledger complete before it is read
+        figures["record_caught_up_s"] = round(recorded - t0, 1) if recorded else None
         figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         services: dict[str, Any] = {}
         for name, pid in pids.items():
@@ -549,6 +552,7 @@ def print_figures(figures: dict[str, Any], out: Path) -> None:
         print(row(audience, m))
     print(row("all", figures["all"]))
     print(f"  {figures['notices_per_s']} notices/s from the report to the last notice")
+    print(f"  the record consumer caught up (ledger and audit chain written) at {figures['record_caught_up_s']} s")
     for name, s in figures["services"].items():
         print(f"  {name:<7} {s['cpu_seconds']:7.1f} CPU s  peak RSS {s['peak_rss_mb']:7.1f} MB ({s['processes']} proc)")
     print(f"  duplicates {figures['duplicates']}; lost {figures['lost']}; ledger {figures['ledger']}")
