@@ -139,6 +139,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="assess benchmark")
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--map", type=Path, default=None, help="data map folder (generated when missing)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "assess.json")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -164,7 +165,7 @@ def main() -> int:
     figures["produce_us_per_message"] = round(per_message * 1e6, 1)
     figures["produce_seconds_estimated"] = round(per_message * figures["messages_built"], 1)
     figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    out = ROOT / "bench" / "results" / "assess.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(
@@ -179,7 +180,7 @@ def main() -> int:
         f"{'met' if figures['met_goal'] else 'NOT met'}\n"
         f"producing them (outside the goal): {figures['produce_us_per_message']} us a message of {mean_bytes} "
         f"bytes to the local broker, about {figures['produce_seconds_estimated']} s for all\n"
-        f"written to {out.relative_to(ROOT)}"
+        f"written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
     )
     return 0
 

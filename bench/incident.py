@@ -51,9 +51,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SERVICES = ("intake", "assess", "notify", "record")
+RECEIVERS = ("webhook", "smtp", "sms")
 TWILIO_SID = "AC" + "be4c" * 8
 TWILIO_TOKEN = "bench-twilio-auth-token"  # noqa: S105 - the local stand-in's, not a secret
 GOALS = {"controllers_s": 120.0, "all_s": 180.0}
+FULL_SIZE = 333_333  # customers: issue 23's map, ~100,000 of them hosted in the EU
 
 
 # -- the receivers (child processes) ---------------------------------------------------------------------------
@@ -134,7 +136,7 @@ def start_receiver(kind: str, directory: Path, port: int, delay: float) -> subpr
 
 def received_count(directory: Path) -> int:
     total = 0
-    for kind in ("webhook", "smtp", "sms"):
+    for kind in RECEIVERS:
         with contextlib.suppress(OSError, ValueError):
             total += int((directory / f"{kind}.count").read_text() or 0)
     return total
@@ -291,7 +293,7 @@ def read_received(directory: Path, expected: dict[str, Expected]) -> tuple[dict[
     by_address = {e.address: nid for nid, e in expected.items() if e.channel == "sms"}
     arrivals: dict[str, list[float]] = {}
     duplicates: dict[str, int] = {}
-    for kind in ("webhook", "smtp", "sms"):
+    for kind in RECEIVERS:
         seen: Counter[str] = Counter()
         path = directory / f"{kind}.jsonl"
         lines = path.read_text().splitlines() if path.exists() else []
@@ -348,7 +350,7 @@ def free_port() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=int(os.environ.get("BENCH_INCIDENT_CUSTOMERS", 333_333)))
+    parser.add_argument("--customers", type=int, default=int(os.environ.get("BENCH_INCIDENT_CUSTOMERS", FULL_SIZE)))
     parser.add_argument("--workers", type=int, default=2, help="notify.workers: the notifier's processes")
     parser.add_argument("--delay", type=float, default=0.05, help="the webhook receiver's answer time, seconds")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for every notice")
@@ -418,11 +420,8 @@ def main() -> int:
 
     table = topics_for(settings.kafka, settings.notify.retry_delays_s).partitions(settings.kafka)
     ensure_topics(settings.kafka, table)
-    children = [
-        start_receiver("webhook", receivers_dir, web_port, args.delay),
-        start_receiver("smtp", receivers_dir, smtp_port, 0),
-        start_receiver("sms", receivers_dir, sms_port, 0),
-    ]
+    ports = {"webhook": web_port, "smtp": smtp_port, "sms": sms_port}
+    children = [start_receiver(kind, receivers_dir, ports[kind], args.delay) for kind in RECEIVERS]
     stack = Stack(settings_env(settings), services=SERVICES, log_dir=work / "logs")
     figures: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -441,6 +440,7 @@ def main() -> int:
         wait_for_groups(settings, stack, args.workers)
         pids = {name: stack.processes[name].pid for name in SERVICES}
         cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
+        receivers_before = {kind: tree_cpu(c.pid) for kind, c in zip(RECEIVERS, children, strict=True)}
         figures["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
         print(f"stack up in {time.monotonic() - started:.0f} s; load {figures['load_average_before']}", flush=True)
 
@@ -486,6 +486,11 @@ def main() -> int:
                 "processes": processes,
             }
         figures["services"] = services
+        # The receivers share the cores with the stack: their CPU is part of what the machine spent.
+        figures["receivers_cpu_seconds"] = {
+            kind: round(tree_cpu(child.pid) - receivers_before[kind], 1)
+            for kind, child in zip(RECEIVERS, children, strict=True)
+        }
         assessed = assessed or report_assessed_at(work / "logs" / "assess.log")
         figures["assessed_s"] = round(assessed[0] - t0, 2) if assessed else None
     finally:
@@ -514,16 +519,21 @@ def main() -> int:
     figures["unexpected_at_receivers"] = sum(1 for nid in arrivals if nid not in auto)
     states = ledger_states(work / "ledger.db", incident)
     delivered = sum(s.get("delivered", 0) for s in states.values())
-    figures["ledger"] = states
+    figures["ledger_states"] = states
     figures["lost"] = {"ledger": len(auto) - delivered, "receivers": len(auto) - len(first_arrival)}
     controllers = figures["by_audience"].get("controller", {})
-    figures["met_goal"] = bool(
-        controllers.get("p100_s") is not None
-        and controllers["p100_s"] <= GOALS["controllers_s"]
-        and figures["all"]["p100_s"] is not None
-        and figures["all"]["p100_s"] <= GOALS["all_s"]
-        and not any(duplicates.values())
-        and figures["lost"] == {"ledger": 0, "receivers": 0}
+    # The goal is for the issue's map; a smaller run shows the method works, not where the goal stands.
+    figures["met_goal"] = (
+        None
+        if args.customers != FULL_SIZE
+        else bool(
+            controllers.get("p100_s") is not None
+            and controllers["p100_s"] <= GOALS["controllers_s"]
+            and figures["all"]["p100_s"] is not None
+            and figures["all"]["p100_s"] <= GOALS["all_s"]
+            and not any(duplicates.values())
+            and figures["lost"] == {"ledger": 0, "receivers": 0}
+        )
     )
     figures["goals"] = GOALS
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -555,11 +565,13 @@ def print_figures(figures: dict[str, Any], out: Path) -> None:
     print(f"  the record consumer caught up (ledger and audit chain written) at {figures['record_caught_up_s']} s")
     for name, s in figures["services"].items():
         print(f"  {name:<7} {s['cpu_seconds']:7.1f} CPU s  peak RSS {s['peak_rss_mb']:7.1f} MB ({s['processes']} proc)")
-    print(f"  duplicates {figures['duplicates']}; lost {figures['lost']}; ledger {figures['ledger']}")
+    print(f"  receivers' CPU seconds: {figures['receivers_cpu_seconds']}")
+    print(f"  duplicates {figures['duplicates']}; lost {figures['lost']}; ledger {figures['ledger_states']}")
     goals = figures["goals"]
+    verdict = {True: "met", False: "NOT met", None: f"set for {FULL_SIZE:,} customers"}[figures["met_goal"]]
     print(
         f"  goal (controllers <= {goals['controllers_s']:.0f} s, all <= {goals['all_s']:.0f} s, 0 duplicates, "
-        f"0 lost): {'met' if figures['met_goal'] else 'NOT met'}"
+        f"0 lost): {verdict}"
     )
     print(f"written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
