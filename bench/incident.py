@@ -8,7 +8,8 @@
    assess consumer's own steps (``Assess``), before anything is timed.
 2. Receivers, each its own process: a webhook receiver verifying every Standard Webhooks signature and answering
    after ``--delay`` (bench/notify.py's), a local SMTP server (``SmtpSink``) and the Twilio stand-in
-   (``TwilioSink``). Each notes the id and time of everything it accepts: webhook-id, Message-ID, SMS sid.
+   (``TwilioSink``), both from breachwire/dev/. Each notes the id and time of everything it accepts:
+   webhook-id, Message-ID, SMS sid.
 3. The stack as deployed: ``breachwire run intake``, ``assess``, ``notify`` (``--workers`` processes) and
    ``record``, one process each, on a SQLite ledger and the local broker (started if none runs), under topic and
    group names of their own, so a shared broker's other users are not disturbed. Timing starts once the
@@ -64,8 +65,8 @@ FULL_SIZE = 333_333  # customers: issue 23's map, ~100,000 of them hosted in the
 def receiver(kind: str, directory: Path, port: int, delay: float) -> None:
     """The child process: one receiver until SIGTERM; then what it accepted, as JSON lines of [id, time]."""
     from bench.notify import fast_webhook_receiver
-    from breachwire.sinks import SmtpSink
-    from breachwire.twilio_sink import TwilioSink
+    from breachwire.dev.sinks import SmtpSink
+    from breachwire.dev.twilio import TwilioSink
 
     accepted: list[tuple[str, float]] = []  # webhooks only: the sinks keep their own lists
     count: Callable[[], int]
@@ -366,9 +367,9 @@ def main() -> int:
     from pydantic import SecretStr
 
     from bench.gen_datamap import WEBHOOK_SECRET, generate
-    from breachwire.demo import linode_eu_breach, post_report
+    from breachwire.dev import broker
+    from breachwire.dev.demo import linode_eu_breach, post_report
     from breachwire.stack import Stack, wait_for_http
-    from runtime import broker
     from runtime.kafka import delete_topics, ensure_topics
     from runtime.logging import configure
     from runtime.settings import load_settings, settings_env
