@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parseaddr
 from pathlib import Path
@@ -49,8 +50,11 @@ sys.path.insert(0, str(ROOT))
 GOAL_RATIO = 0.8
 
 
-async def fast_webhook_receiver(port: int, delay: float, secrets: dict[str, str]) -> None:
-    """An asyncio HTTP/1.1 receiver: verifies each Standard Webhooks signature, answers 200 after ``delay``.
+async def fast_webhook_receiver(
+    port: int, delay: float, secrets: dict[str, str], on_received: Callable[[str], None] | None = None
+) -> None:
+    """An asyncio HTTP/1.1 receiver: verifies each Standard Webhooks signature, answers 200 after ``delay``;
+    ``on_received`` gets the webhook-id of each verified POST as it arrives.
 
     (``WebhookSink``'s thread per connection spends more time on the GIL than on the requests at 64
     connections; this one keeps the receiver from being what the benchmark measures.)
@@ -72,6 +76,8 @@ async def fast_webhook_receiver(port: int, delay: float, secrets: dict[str, str]
                 status = "200 OK"
                 try:
                     hooks[path].verify(body.decode(), headers)
+                    if on_received is not None:
+                        on_received(headers["webhook-id"])
                 except (KeyError, WebhookVerificationError, ValueError):
                     status = "401 Unauthorized"
                 await asyncio.sleep(delay)

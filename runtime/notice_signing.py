@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from pydantic_core import to_json
 
 from runtime.settings import SigningSettings
-from schemas import IncidentFacts, NoticeRequested
+from schemas import Audience, Channel, IncidentFacts, NoticeKind, NoticeRequested, Release
 
 PREFIX = "v1="  # names the encoding and algorithm, so a later one can be told apart
 DOMAIN = b"breachwire.notice-signature/1\n"
@@ -29,37 +29,80 @@ class SignatureError(ValueError):
     """A notice's signature is missing or does not verify with any of the keys."""
 
 
-def canonical(notice: NoticeRequested, facts: bytes | None = None) -> bytes:
-    """The bytes a notice's signature covers: a JSON array of the fields that matter, in a fixed order, then the
-    facts and deadlines as JSON. ``facts``: ``notice.incident`` as JSON, when the caller has it already."""
-    head = json.dumps(
+# One encoder for every head: json.dumps with options builds a new encoder per call.
+_HEAD = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
+def head(
+    *,
+    notice_id: str,
+    incident_id: str,
+    revision: str,
+    recipient_id: str,
+    audience: Audience,
+    channel: Channel,
+    address: str,
+    release: Release,
+    locale: str,
+    kind: NoticeKind,
+    references: list[str],
+) -> bytes:
+    """The first part of the signed bytes: the fields that matter, other than the facts and deadlines, as a JSON
+    array in a fixed order."""
+    return _HEAD.encode(
         [
-            notice.notice_id,
-            notice.incident_id,
-            notice.revision,
-            notice.recipient_id,
-            notice.audience.value,
-            notice.channel.value,
-            notice.address,
-            notice.release.value,
-            notice.locale,
-            notice.kind.value,
-            notice.references,
-        ],
-        ensure_ascii=True,
-        separators=(",", ":"),
+            notice_id,
+            incident_id,
+            revision,
+            recipient_id,
+            audience.value,
+            channel.value,
+            address,
+            release.value,
+            locale,
+            kind.value,
+            references,
+        ]
     ).encode()
-    # The facts and deadlines as pydantic writes them; lengths keep the three parts from running into each other.
-    if facts is None:
-        facts = to_json(notice.incident)
-    deadlines = to_json(notice.deadlines)
-    return (
-        b"\n".join(
-            (DOMAIN + str(len(head)).encode(), head, str(len(facts)).encode(), facts, str(len(deadlines)).encode())
+
+
+def join(head: bytes, facts: bytes, deadlines: bytes) -> bytes:
+    """The signed bytes from their three parts; the facts and deadlines as pydantic writes them (``to_json``).
+    Lengths keep the parts from running into each other."""
+    return b"".join(
+        (
+            DOMAIN,
+            str(len(head)).encode(),
+            b"\n",
+            head,
+            b"\n",
+            str(len(facts)).encode(),
+            b"\n",
+            facts,
+            b"\n",
+            str(len(deadlines)).encode(),
+            b"\n",
+            deadlines,
         )
-        + b"\n"
-        + deadlines
     )
+
+
+def canonical(notice: NoticeRequested, facts: bytes | None = None) -> bytes:
+    """The bytes a notice's signature covers. ``facts``: ``notice.incident`` as JSON, when the caller has it."""
+    fields = head(
+        notice_id=notice.notice_id,
+        incident_id=notice.incident_id,
+        revision=notice.revision,
+        recipient_id=notice.recipient_id,
+        audience=notice.audience,
+        channel=notice.channel,
+        address=notice.address,
+        release=notice.release,
+        locale=notice.locale,
+        kind=notice.kind,
+        references=notice.references,
+    )
+    return join(fields, to_json(notice.incident) if facts is None else facts, to_json(notice.deadlines))
 
 
 class NoticeSigner:
@@ -75,7 +118,12 @@ class NoticeSigner:
         self._last_facts: tuple[IncidentFacts, bytes] | None = None
 
     def signature(self, notice: NoticeRequested) -> str:
-        return PREFIX + self._mac(self._keys[0], canonical(notice, self._facts_json(notice.incident)))
+        return self.signature_of(canonical(notice, self._facts_json(notice.incident)))
+
+    def signature_of(self, data: bytes) -> str:
+        """The signature of ``canonical`` bytes (or of ``join(head(...), facts, deadlines)`` when a builder of
+        many notices has the parts already)."""
+        return PREFIX + self._mac(self._keys[0], data)
 
     def sign(self, notice: NoticeRequested) -> NoticeRequested:
         """The notice with its signature set (a copy: messages are frozen)."""
@@ -113,4 +161,4 @@ class NoticeSigner:
 
     @staticmethod
     def _mac(key: bytes, data: bytes) -> str:
-        return hmac.new(key, data, hashlib.sha256).hexdigest()
+        return hmac.digest(key, data, hashlib.sha256).hex()

@@ -32,17 +32,15 @@ class CustomerAssessment:
     affected_people: int | None
     deadlines: list[Deadline]
     """One per (jurisdiction, obligation): ours to the controller first, then the controller's own."""
+    controller_clocks: list[Deadline]
+    """The controller's own clocks: when it must tell its authority and its data subjects (shared, like
+    ``deadlines``, by customers alike, so a notice builder encodes each list once)."""
     authority_filings: list[tuple[Jurisdiction, Obligation, Deadline]] = field(default_factory=list)
     """The authority reports the processor files for this controller (its contract says so)."""
 
     @property
     def jurisdiction_ids(self) -> list[str]:
         return [j.id for j in self.jurisdictions]
-
-    @property
-    def controller_clocks(self) -> list[Deadline]:
-        """The controller's own clocks: when it must tell its authority and its data subjects."""
-        return [d for d in self.deadlines if d.audience is not Audience.CONTROLLER]
 
 
 def affected_people(report: Report, customer: Customer) -> int | None:
@@ -81,7 +79,7 @@ class Assessor:
         if clocks is None:
             clocks = self._clocks[key] = self._compute(jurisdictions, Facts(affected=people))
         filings = clocks.authority if customer.authority_filing else []
-        return CustomerAssessment(customer, jurisdictions, people, clocks.deadlines, filings)
+        return CustomerAssessment(customer, jurisdictions, people, clocks.deadlines, clocks.controller, filings)
 
     def jurisdictions(self, customer: Customer) -> list[Jurisdiction]:
         key = (customer.region, customer.country, customer.state, customer.covered_entity)
@@ -113,7 +111,7 @@ class Assessor:
                 # The processor files only what the facts do not rule out (and only where the contract says so).
                 if obligation.audience is Audience.AUTHORITY and deadline.notifiable is not False:
                     authority.append((jurisdiction, obligation, deadline))
-        return _Clocks(deadlines, authority)
+        return _Clocks(deadlines, authority, [d for d in deadlines if d.audience is not Audience.CONTROLLER])
 
     def _due_at(self, jurisdiction: Jurisdiction, obligation: Obligation) -> datetime:
         key = (jurisdiction.id, obligation.id)
@@ -128,6 +126,7 @@ class Assessor:
 class _Clocks:
     deadlines: list[Deadline]
     authority: list[tuple[Jurisdiction, Obligation, Deadline]]
+    controller: list[Deadline]
 
 
 def _ours_first(obligations: list[Obligation]) -> list[Obligation]:

@@ -18,12 +18,15 @@ policy gives to on-call only gets no notice at all.
 
 from datetime import datetime
 
+from pydantic_core import to_json
+
 from consumers.assess.assessment import CustomerAssessment
 from consumers.assess.history import references_for
 from consumers.assess.release import Modes
 from consumers.assess.rules import Jurisdiction, Obligation
 from runtime.datamap import Customer, Subprocessor
-from runtime.notice_signing import NoticeSigner
+from runtime.notice_signing import NoticeSigner, join
+from runtime.notice_signing import head as signed_head
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings
 from schemas import (
@@ -47,6 +50,8 @@ KIND_BY_STATUS = {
     ReportStatus.DISMISSED: NoticeKind.CLOSING,
 }
 
+
+EMPTY_JSON = to_json([])
 
 # Statuses for which an authority report is prepared (see the module docstring).
 AUTHORITY_STATUSES = frozenset({ReportStatus.CONFIRMED, ReportStatus.UPDATE, ReportStatus.RESOLVED})
@@ -160,6 +165,11 @@ class NoticeBuilder:
             requested_at=now,
             incident=facts,
         )
+        # Signing encodes the facts and each deadlines list once per revision, not per notice: customers alike
+        # share one list of clocks, an authority report one list per clock. Keyed by identity, holding the list.
+        self._facts_json = to_json(facts)
+        self._deadlines_json: dict[int, tuple[list[Deadline], bytes]] = {}
+        self._alone: dict[int, tuple[Deadline, list[Deadline]]] = {}
 
     def for_customer(self, assessment: CustomerAssessment, oncall_email: str) -> list[NoticeRequested]:
         """Controller notices, customer alerts and (held for approval) authority reports, as the policy lets them."""
@@ -277,7 +287,7 @@ class NoticeBuilder:
             timezone=jurisdiction.timezone,
             release=Release.APPROVE,  # always: the policy's loader refuses anything else for authorities
             references=self._references(customer.id, key, Audience.AUTHORITY, Channel.EMAIL),
-            deadlines=[deadline],
+            deadlines=self._one_clock(deadline),
         )
 
     def _from_prototype(
@@ -299,10 +309,24 @@ class NoticeBuilder:
 
         Copying skips validation, which costs more than the rest of a notice: the shared fields were validated
         in the prototype, the recipient's come from the validated data map and rules (and
-        ``tests/unit/test_assess.py`` checks that each notice built so validates to itself). Then signed: one
-        HMAC over the fields that matter.
+        ``tests/unit/test_assess.py`` checks that each notice built so validates to itself). Signed from the same
+        values before the one copy: the bytes are ``canonical``'s, and the notifier verifies them as such.
         """
-        notice = self._prototype.model_copy(
+        fields = signed_head(
+            notice_id=notice_id,
+            incident_id=self._reported.incident_id,
+            revision=self._revision,
+            recipient_id=recipient_id,
+            audience=audience,
+            channel=channel,
+            address=address,
+            release=release,
+            locale=locale,
+            kind=self._kind,
+            references=references,
+        )
+        signature = self._signer.signature_of(join(fields, self._facts_json, self._deadlines_bytes(deadlines)))
+        return self._prototype.model_copy(
             update={
                 "notice_id": notice_id,
                 "recipient_id": recipient_id,
@@ -315,9 +339,27 @@ class NoticeBuilder:
                 "release": release,
                 "references": references,
                 "deadlines": deadlines,
+                "signature": signature,
             }
         )
-        return self._signer.sign(notice)
+
+    def _one_clock(self, deadline: Deadline) -> list[Deadline]:
+        known = self._alone.get(id(deadline))
+        if known is not None and known[0] is deadline:
+            return known[1]
+        alone = [deadline]
+        self._alone[id(deadline)] = (deadline, alone)
+        return alone
+
+    def _deadlines_bytes(self, deadlines: list[Deadline]) -> bytes:
+        if not deadlines:
+            return EMPTY_JSON  # an alert's: a new empty list each time
+        known = self._deadlines_json.get(id(deadlines))
+        if known is not None and known[0] is deadlines:
+            return known[1]
+        encoded = to_json(deadlines)
+        self._deadlines_json[id(deadlines)] = (deadlines, encoded)
+        return encoded
 
     def _references(self, customer_id: str, key: str, audience: Audience, channel: Channel) -> list[str]:
         if not self._earlier:

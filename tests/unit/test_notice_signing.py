@@ -12,7 +12,7 @@ from runtime import resources
 from runtime.datamap import load_datamap
 from runtime.notice_signing import NoticeSigner, SignatureError
 from runtime.settings import Settings, SigningSettings, settings_env
-from schemas import Audience, Channel, Deadline, NoticeKind, NoticeRequested, Release
+from schemas import Audience, Channel, Deadline, IncidentFacts, NoticeKind, NoticeRequested, Release, ReportStatus
 
 KEY = SecretStr("k" * 32)
 OLD = SecretStr("o" * 32)
@@ -125,3 +125,51 @@ def test_keys_come_from_settings_and_the_environment_a_child_gets() -> None:
     assert env["BREACHWIRE_SIGNING__NOTICE_KEY"] == KEY.get_secret_value()
     assert OLD.get_secret_value() in env["BREACHWIRE_SIGNING__VERIFY_KEYS"]
     assert not settings.signing.is_demo and Settings().signing.is_demo
+
+
+def test_the_signed_bytes_are_the_v1_format_notices_in_flight_were_signed_in() -> None:
+    # Pinned: notices stored in the ledger or queued on Kafka were signed in this format, and must still verify
+    # after any rewrite of the signing code (non-ASCII text, a clock not started and an unknown one included).
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    facts = IncidentFacts(
+        incident_id="inc_0123456789abcdef01234567",
+        subprocessor_id="linode-eu",
+        subprocessor_name="Linode EU",
+        status=ReportStatus.CONFIRMED,
+        sequence=2,
+        title="Volumes copied \u2014 Zürich",
+        description="A token leaked.",
+        aware_at=at,
+        regions=["eu"],
+        data_categories=["contact"],
+        approx_data_subjects=1200,
+    )
+    clocks = [
+        Deadline(
+            jurisdiction="eu",
+            audience="authority",
+            due_at=at,
+            citation="Art. 33(1)",
+            obligation="supervisory-authority",
+        ),
+        Deadline(jurisdiction="de", audience="data_subjects", due_at=None, notifiable=None),
+    ]
+    notice = NoticeRequested(
+        notice_id="ntc_0123456789abcdef01234567",
+        incident_id=facts.incident_id,
+        revision="confirmed.2",
+        recipient_id="acme-eu",
+        recipient_name="ACME",
+        audience=Audience.CONTROLLER,
+        channel=Channel.WEBHOOK,
+        kind=NoticeKind.FULL,
+        address="https://hooks.acme.example/ü",
+        locale="de",
+        timezone="Europe/Berlin",
+        requested_at=at,
+        release=Release.HELD,
+        references=["ntc_earlier"],
+        incident=facts,
+        deadlines=clocks,
+    )
+    assert SIGNER.signature(notice) == "v1=f6dd9bf32f3750e865315220afed477e26785a49e01228e1e2511caf446e60c1"
