@@ -7,8 +7,7 @@ reason, and the loop goes on.
 """
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -34,32 +33,6 @@ class Received(Generic[M]):
     topic: str
     partition: int
     offset: int
-
-
-class Turns:
-    """Loops that share one handler take turns at it, first come first served.
-
-    A plain lock is not fair: a loop with batch after batch waiting takes it back before another loop's thread
-    has woken up, and that loop would wait until the first ran dry.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._issued = 0
-        self._serving = 0
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        with self._changed:
-            ticket = self._issued
-            self._issued += 1
-            self._changed.wait_for(lambda: self._serving == ticket)
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._serving += 1
-                self._changed.notify_all()
 
 
 class Runnable(Protocol):
@@ -93,60 +66,59 @@ def run_together(loops: Sequence[Runnable], stop: threading.Event) -> None:
         raise failures[0]
 
 
-class ConsumerLoop(Generic[M]):
+class Stopping(Protocol):
+    """What a loop asks between polls: whether to stop (a ``threading.Event`` is one)."""
+
+    def is_set(self) -> bool: ...
+
+
+class Batches(Generic[M]):
+    """A consumer's reading side: polls a batch, parses each record as its topic's model (a record that does not
+    parse goes to ``messages.invalid``), and once the batch is handled, waits for Kafka's acks of what the
+    handler produced and commits the offsets."""
+
     def __init__(
         self,
         name: str,
         consumer: KafkaConsumer,
         producer: KafkaProducer,
         invalid_topic: str,
-        model: type[M],
-        handle: Callable[[Sequence[Received[M]]], None],
+        model: type[M] | Mapping[str, type[M]],
         poll_timeout_ms: int = 500,
         ack_timeout_s: float = 30.0,
-        turns: Turns | None = None,
     ) -> None:
-        """``turns``: shared with the other loops of one handler, which then handle one batch at a time (each
-        polls on its own meanwhile)."""
+        """``model``: the one every record is parsed as, or one per topic."""
         self.name = name
         self._consumer = consumer
         self._producer = producer
         self._invalid_topic = invalid_topic
         self._model = model
-        self._handle = handle
         self._poll_timeout_ms = poll_timeout_ms
         self._ack_timeout_s = ack_timeout_s
-        self._turn: Callable[[], AbstractContextManager[None]] = turns.turn if turns is not None else nullcontext
 
-    def run(self, stop: threading.Event) -> None:
-        log.info("consumer started", consumer=self.name)
-        try:
-            while not stop.is_set():
-                self.run_once()
-        finally:
-            self._consumer.close(autocommit=False)
-            self._producer.flush(timeout=self._ack_timeout_s)
-            log.info("consumer stopped", consumer=self.name)
-
-    def run_once(self) -> int:
-        """One poll, handled and committed; returns the number of records read."""
+    def read(self) -> tuple[int, list[Received[M]]]:
+        """One poll: how many records it read, and the messages of those that parsed, in the order read."""
         batch = self._consumer.poll(timeout_ms=self._poll_timeout_ms)
         records = [r for partition_records in batch.values() for r in partition_records]
-        if not records:
-            return 0
-        with self._turn():
-            parsed = self._parse(records)
-            if parsed:
-                self._handle(parsed)
-            self._producer.flush(timeout=self._ack_timeout_s)
-            self._consumer.commit()
-        return len(records)
+        return len(records), self._parse(records)
+
+    def done(self) -> None:
+        """The batch read last is handled: once Kafka acknowledged what was produced, commit its offsets."""
+        self._producer.flush(timeout=self._ack_timeout_s)
+        self._consumer.commit()
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+        self._producer.flush(timeout=self._ack_timeout_s)
+
+    def _model_of(self, topic: str) -> type[M]:
+        return self._model[topic] if isinstance(self._model, Mapping) else self._model
 
     def _parse(self, records: Sequence[Any]) -> list[Received[M]]:
         parsed: list[Received[M]] = []
         for record in records:
             try:
-                message = self._model.model_validate_json(record.value)
+                message = self._model_of(record.topic).model_validate_json(record.value)
             except ValidationError as exc:
                 reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
                 self._dead_letter(record, reason[:2000])
@@ -177,3 +149,39 @@ class ConsumerLoop(Generic[M]):
                 at=datetime.now(UTC),
             ),
         )
+
+
+class ConsumerLoop(Batches[M]):
+    """Batches handled one after the other by ``handle``, until stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        invalid_topic: str,
+        model: type[M] | Mapping[str, type[M]],
+        handle: Callable[[Sequence[Received[M]]], None],
+        poll_timeout_ms: int = 500,
+        ack_timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(name, consumer, producer, invalid_topic, model, poll_timeout_ms, ack_timeout_s)
+        self._handle = handle
+
+    def run(self, stop: Stopping) -> None:
+        log.info("consumer started", consumer=self.name)
+        try:
+            while not stop.is_set():
+                self.run_once()
+        finally:
+            self.close()
+            log.info("consumer stopped", consumer=self.name)
+
+    def run_once(self) -> int:
+        """One poll, handled and committed; returns the number of records read."""
+        count, received = self.read()
+        if received:
+            self._handle(received)
+        if count:
+            self.done()
+        return count

@@ -1,5 +1,6 @@
 """Helpers the tests share (fixtures live in conftest.py)."""
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -11,7 +12,7 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from consumers.assess.rules import RuleBook, load_rules
-from consumers.notify.consumer import order_key
+from consumers.notify.decide import order_key
 from runtime import resources
 from runtime.kafka import connection
 from runtime.notice_signing import NoticeSigner
@@ -29,6 +30,24 @@ from schemas import (
     ReportStatus,
     notice_id,
 )
+
+
+class Stepped:
+    """The notifier stepped from a test's synchronous code, on one event loop for its lifetime as in the service
+    (its clients and connections belong to that loop)."""
+
+    def __init__(self, notifier: Any) -> None:
+        self.notifier = notifier
+        self._runner = asyncio.Runner()
+
+    def run_once(self) -> int:
+        return int(self._runner.run(self.notifier.run_once()))
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self.notifier.aclose())
+        finally:
+            self._runner.close()
 
 
 def a_report(**changes: Any) -> Report:

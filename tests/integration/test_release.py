@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support import a_report, held_authority_notice, wait_until
+from support import Stepped, a_report, held_authority_notice, wait_until
 
 from breachwire.dev.sinks import SmtpSink, WebhookSink
 from consumers.assess.consumer import build as build_assess
@@ -38,7 +38,7 @@ class Stack:
         self.publisher = ReportPublisher(
             lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
         )
-        self.notify = build_notify(settings, self.datamap, self.ledger)
+        self.notify = Stepped(build_notify(settings, self.datamap, self.ledger))
         self.loops: list[Any] = [
             build_assess(settings, self.datamap),
             self.notify,
@@ -76,6 +76,7 @@ class Stack:
         )
 
     def close(self) -> None:
+        self.notify.close()
         self.publisher.close()
         self.ledger.close()
 

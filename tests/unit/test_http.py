@@ -12,7 +12,7 @@ import pytest
 from breachwire.dev.samples import notice_from_report, sample_report
 from breachwire.dev.sinks import Answer, WebhookSink
 from consumers.assess.rules import RuleBook
-from consumers.notify.delivery import Dispatcher
+from consumers.notify.delivery import Attempt, Dispatcher
 from consumers.notify.http import CookielessClient, SpreadTransport
 from consumers.notify.render import Renderer
 from runtime import resources
@@ -109,11 +109,15 @@ def test_a_cookie_one_receiver_sets_never_goes_to_the_next(
         ).model_copy(update={"address": webhook_sink.url(f"/hooks/{c}")})
         for c in ("acme-eu", "acme-eu", "paris-voyages")
     ]
-    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, rules))
-    try:
-        attempts = dispatcher.run_chains([notices], lambda n, done: dispatcher.deliver(n))
-    finally:
-        dispatcher.close()
+
+    async def deliver_in_turn() -> list[Attempt]:
+        dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, rules))
+        try:
+            return [await dispatcher.deliver(n) for n in notices]
+        finally:
+            await dispatcher.aclose()
+
+    attempts = asyncio.run(deliver_in_turn())
 
     assert all(a.delivered for a in attempts), attempts
     assert [r.path for r in webhook_sink.received] == ["/hooks/acme-eu", "/hooks/acme-eu", "/hooks/paris-voyages"]
