@@ -18,7 +18,7 @@ from runtime.kafka import connection
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings, SigningSettings
 from runtime.store import Ledger
-from runtime.store.delivery import DeliveryRecord
+from runtime.store.delivery import DeliveryRecord, NoticeState
 from schemas import (
     Audience,
     Channel,
@@ -169,7 +169,7 @@ def record_attempt(
     record = DeliveryRecord(
         notice=notice,
         order_key=order_key(notice),
-        outcome=outcome,
+        outcome=NoticeState(outcome),
         attempts=attempts,
         detail=detail,
         at=at or datetime.now(UTC),

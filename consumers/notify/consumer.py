@@ -53,7 +53,7 @@ from runtime.notice_signing import NoticeSigner, SignatureError
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
 from runtime.store import Ledger
-from runtime.store.delivery import DeliveryRecord
+from runtime.store.delivery import DeliveryRecord, NoticeState
 from runtime.topics import Topics, topics_for
 from schemas import NoticeDead, NoticeRequested, NoticeRetry, NoticeSent, Release
 
@@ -210,7 +210,9 @@ class Notify:
             self._ledger.delivery.record_requested(as_auto)
             self._ledger.delivery.record_deliveries(
                 [
-                    DeliveryRecord(w.notice, w.key, "dead", attempts=w.attempts, detail=reason, at=now, hop=w.hop)
+                    DeliveryRecord(
+                        w.notice, w.key, NoticeState.DEAD, attempts=w.attempts, detail=reason, at=now, hop=w.hop
+                    )
                     for w, reason in fresh
                 ]
             )
@@ -256,7 +258,7 @@ class Notify:
     def publish(self, decisions: list[Decision]) -> None:
         for d in decisions:
             r, n = d.record, d.record.notice
-            if r.outcome == "delivered":
+            if r.outcome is NoticeState.DELIVERED:
                 sent = NoticeSent(
                     notice_id=n.notice_id, incident_id=n.incident_id, recipient_id=n.recipient_id,
                     audience=n.audience, channel=n.channel, locale=r.locale or n.locale, attempts=r.attempts,
@@ -290,10 +292,10 @@ class Notify:
         counts: dict[str, int] = {}
         for d in decisions:
             r = d.record
-            counts[r.outcome] = counts.get(r.outcome, 0) + 1
-            if r.outcome in ("retry", "dead"):
+            counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+            if r.outcome in (NoticeState.RETRY, NoticeState.DEAD):
                 log.warning(
-                    f"notice {'dead' if r.outcome == 'dead' else 'will be retried'}",
+                    "notice dead" if r.outcome is NoticeState.DEAD else "notice will be retried",
                     notice_id=r.notice.notice_id,
                     incident_id=r.notice.incident_id,
                     channel=r.notice.channel.value,

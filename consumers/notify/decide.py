@@ -22,7 +22,7 @@ from functools import cached_property
 from consumers.notify.delivery import Attempt
 from consumers.notify.errors import RetryableDelivery
 from consumers.notify.retry import RetrySchedule
-from runtime.store.delivery import DeliveryRecord, NoticeState, Queued, QueueRow
+from runtime.store.delivery import DeliveryRecord, NoticeState, QueueRow
 from schemas import Audience, NoticeRequested, Release
 
 SETTLED = frozenset({NoticeState.DELIVERED, NoticeState.DEAD, NoticeState.REJECTED})
@@ -94,7 +94,7 @@ class Decision:
 
     @property
     def waits(self) -> bool:
-        return self.record.outcome in ("retry", "parked")
+        return self.record.outcome in (NoticeState.RETRY, NoticeState.PARKED)
 
 
 def decide(
@@ -102,7 +102,7 @@ def decide(
 ) -> Plan:
     """Skip, hold or send each notice of ``batch``, given the ledger's ``states`` of its notices, the ``queue``
     rows under their order keys, and the ids of those a person let go (``cleared``)."""
-    waiting = {r.notice_id: r for r in queue if r.state == Queued.WAITING.value}
+    waiting = {r.notice_id: r for r in queue if r.state is NoticeState.WAITING}
     plan = Plan()
     ready: dict[str, Work] = {}
     for w in batch:
@@ -168,7 +168,15 @@ def judge(work: Work, attempt: Attempt, now: datetime, schedule: RetrySchedule) 
     if attempt.delivered:
         receipt = attempt.receipt or ""
         record = DeliveryRecord(
-            n, work.key, "delivered", attempts, receipt, now, work.hop, locale=attempt.locale, rendered=attempt.rendered
+            n,
+            work.key,
+            NoticeState.DELIVERED,
+            attempts,
+            receipt,
+            now,
+            work.hop,
+            locale=attempt.locale,
+            rendered=attempt.rendered,
         )
         return Decision(record)
     reason = str(attempt.error)
@@ -176,11 +184,11 @@ def judge(work: Work, attempt: Attempt, now: datetime, schedule: RetrySchedule) 
         wait = schedule.after_failure(attempts, attempt.error.retry_after_s)
         if wait is not None:
             due = now + timedelta(seconds=wait.seconds)
-            record = DeliveryRecord(n, work.key, "retry", attempts, reason, now, work.hop + 1, due_at=due)
+            record = DeliveryRecord(n, work.key, NoticeState.RETRY, attempts, reason, now, work.hop + 1, due_at=due)
             return Decision(record, wait.topic_delay_s)
     # an on-call alert about an on-call alert would never end
     return Decision(
-        DeliveryRecord(n, work.key, "dead", attempts, reason, now, work.hop),
+        DeliveryRecord(n, work.key, NoticeState.DEAD, attempts, reason, now, work.hop),
         alert_oncall=n.audience is not Audience.ONCALL,
     )
 
@@ -188,5 +196,7 @@ def judge(work: Work, attempt: Attempt, now: datetime, schedule: RetrySchedule) 
 def park(work: Work, behind_due: datetime, reason: str, now: datetime, schedule: RetrySchedule) -> Decision:
     """The notice waits on a retry topic until just after ``behind_due``, without an attempt counted."""
     due = max(behind_due, now) + PARK_MARGIN
-    record = DeliveryRecord(work.notice, work.key, "parked", work.attempts, reason, now, work.hop + 1, due_at=due)
+    record = DeliveryRecord(
+        work.notice, work.key, NoticeState.PARKED, work.attempts, reason, now, work.hop + 1, due_at=due
+    )
     return Decision(record, schedule.topic_for((due - now).total_seconds()))

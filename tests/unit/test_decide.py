@@ -58,7 +58,8 @@ def a_notice(name: str, address: str = "privacy@acme.example", **changes: Any) -
 def waiting(notice: NoticeRequested, hop: int, queued_s: float, due_s: float | None = 30) -> QueueRow:
     """The ledger's row of a notice that waits on a retry topic (its hop-th copy)."""
     due = None if due_s is None else NOW + timedelta(seconds=due_s)
-    return QueueRow(notice.notice_id, order_key(notice), NOW + timedelta(seconds=queued_s), hop, due, "waiting")
+    queued = NOW + timedelta(seconds=queued_s)
+    return QueueRow(notice.notice_id, order_key(notice), queued, hop, due, NoticeState.WAITING)
 
 
 def sent(plan_chains: list[list[Send]]) -> list[list[str]]:
