@@ -17,7 +17,7 @@ import httpx
 from consumers.notify.email import SmtpPool
 from consumers.notify.errors import DeliveryError, FinalDelivery, RetryableDelivery
 from consumers.notify.guard import GuardedTransport, Resolver, TargetGuard, system_resolver
-from consumers.notify.http import CookielessClient, SpreadTransport
+from consumers.notify.http import SpreadTransport, no_cookies
 from consumers.notify.render import Rendered, Renderer
 from consumers.notify.sms import TwilioSender
 from consumers.notify.webhook import WebhookSender
@@ -75,14 +75,16 @@ class Dispatcher:
         self._hosts: dict[str, asyncio.Semaphore] = {}
         pool = httpx.Limits(max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency)
         # SMS goes to the configured Twilio base URL; webhooks go to customers' URLs, so only their client is guarded.
-        self._client = CookielessClient(limits=pool)
+        self._client = httpx.AsyncClient(limits=pool, cookies=no_cookies())
         guard = TargetGuard(limits.allow_targets, resolver=resolver, require_https=limits.require_https)
         ssl_context = httpx.create_ssl_context()
 
         def guarded(part: httpx.Limits) -> httpx.AsyncBaseTransport:
             return GuardedTransport(guard, part, verify=ssl_context)
 
-        self._webhook_client = CookielessClient(transport=SpreadTransport(limits.concurrency, guarded))
+        self._webhook_client = httpx.AsyncClient(
+            transport=SpreadTransport(limits.concurrency, guarded), cookies=no_cookies()
+        )
         self._smtp_host = settings.smtp.host
         self._email = SmtpPool(settings.smtp, limits.smtp_connections)
         self._webhook = WebhookSender(settings.webhook, self._webhook_client, guard)

@@ -1,4 +1,4 @@
-"""The notifier's HTTP plumbing: a bounded POST, a client that keeps no cookies, and an httpx transport that
+"""The notifier's HTTP plumbing: a bounded POST, a cookie jar that keeps nothing, and an httpx transport that
 spreads its connections over many small pools (the webhooks).
 
 A receiver is not trusted to answer sensibly: ``post`` reads at most ``MAX_ANSWER_BYTES`` of an answer, asks for
@@ -22,7 +22,7 @@ connection while any pool has room.
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from http.cookiejar import Cookie, CookieJar
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -78,34 +78,10 @@ async def post(
         raise RetryableDelivery(f"connection: {exc.__class__.__name__}: {exc}") from None
 
 
-class _KeepNothing(CookieJar):
-    def set_cookie(self, cookie: Cookie) -> None:
-        pass
-
-
-class _NoCookies(httpx.Cookies):
-    def __init__(self) -> None:
-        super().__init__(_KeepNothing())
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        pass
-
-
-_NO_COOKIES = _NoCookies()
-
-
-class CookielessClient(httpx.AsyncClient):
-    """An ``httpx.AsyncClient`` that keeps no cookie from an answer. (Given a jar that refuses them, httpx would
-    still wrap every answer in urllib's request and response objects for it: 30 us of the 40 its cookies took a
-    request.)"""
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        raise TypeError("the notifier's HTTP clients keep no cookies")
+def no_cookies() -> CookieJar:
+    """A cookie jar for a client (``httpx.AsyncClient(cookies=no_cookies())``) whose policy admits no domain: no
+    receiver's cookie is kept, so none goes back with a later request."""
+    return CookieJar(DefaultCookiePolicy(allowed_domains=[]))
 
 
 class _Release(httpx.AsyncByteStream):

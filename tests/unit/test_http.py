@@ -13,7 +13,7 @@ from breachwire.dev.samples import notice_from_report, sample_report
 from breachwire.dev.sinks import Answer, WebhookSink
 from consumers.assess.rules import RuleBook
 from consumers.notify.delivery import Attempt, Dispatcher
-from consumers.notify.http import CookielessClient, SpreadTransport
+from consumers.notify.http import SpreadTransport
 from consumers.notify.render import Renderer
 from runtime import resources
 from runtime.datamap import DataMap
@@ -122,11 +122,3 @@ def test_a_cookie_one_receiver_sets_never_goes_to_the_next(
     assert all(a.delivered for a in attempts), attempts
     assert [r.path for r in webhook_sink.received] == ["/hooks/acme-eu", "/hooks/acme-eu", "/hooks/paris-voyages"]
     assert [r.headers.get("cookie") for r in webhook_sink.received] == [None, None, None]
-
-
-def test_the_notifiers_client_refuses_to_be_given_cookies() -> None:
-    client = CookielessClient()
-    with pytest.raises(TypeError):
-        client.cookies = {"session": "x"}
-    client.cookies.set("session", "x")  # (a jar that keeps nothing)
-    assert not client.cookies
