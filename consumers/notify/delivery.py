@@ -17,9 +17,10 @@ import httpx
 from consumers.notify.email import SmtpPool
 from consumers.notify.errors import DeliveryError, FinalDelivery, RetryableDelivery
 from consumers.notify.guard import GuardedTransport, Resolver, TargetGuard, system_resolver
-from consumers.notify.http import SpreadTransport, no_cookies
+from consumers.notify.http import no_cookies
 from consumers.notify.render import Rendered, Renderer
 from consumers.notify.sms import TwilioSender
+from consumers.notify.spread import SpreadTransport
 from consumers.notify.webhook import WebhookSender
 from runtime.datamap import DataMap
 from runtime.settings import Settings
