@@ -4,6 +4,9 @@ Offsets are committed last, after the handler recorded its effect and every mess
 acknowledged, so a consumer killed at any instant re-reads what it had not finished; handlers are idempotent
 by id, so re-reading changes nothing. A message that cannot be parsed goes to ``messages.invalid`` with the
 reason, and the loop goes on.
+
+``Batches`` is the reading side (poll and parse; ``done``: flush, then commit), which ``ConsumerLoop`` runs with a
+handler; the notifier, whose handler awaits its deliveries, steps it from its event loop itself.
 """
 
 import threading
