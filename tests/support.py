@@ -104,10 +104,10 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, step_
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
-    """Every record of a topic, from the beginning, once at least ``expected`` arrived."""
+def read_topic(settings: Settings, topic: str | list[str], expected: int, timeout_s: float = 20.0) -> list[Any]:
+    """Every record of a topic (or of several), from the beginning, once at least ``expected`` arrived."""
     consumer = KafkaConsumer(
-        topic,
+        *([topic] if isinstance(topic, str) else topic),
         **connection(settings.kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,

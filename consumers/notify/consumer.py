@@ -1,7 +1,9 @@
-"""The notify consumer: reads ``notices.requested`` and the retry topics, delivers, records, then commits.
+"""The notify consumer: reads ``notices.requested``, ``notices.alerts`` and the retry topics, delivers, records,
+then commits.
 
-One Kafka consumer reads both, in one group; a retry topic's partition whose next record is not yet due is paused
-until it is (``gate``), so fresh notices are read as they come while retries wait. The whole process runs on one
+One Kafka consumer reads them all, in one group; a retry topic's partition whose next record is not yet due is
+paused until it is (``gate``), so fresh notices are read as they come while retries wait; customer alerts wait
+while legal notices (controller, authority) are there to read. The whole process runs on one
 asyncio event loop: a batch's sends run concurrently on it, and between batches the loop polls Kafka.
 
 Steps per batch, in order:
@@ -345,10 +347,13 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> Notifier:
     if settings.kafka.create_topics:
         ensure_topics(settings.kafka, topics.partitions(settings.kafka))
     producer = make_producer(settings.kafka)
-    read = [topics.requested, *topics.retries]
-    gate = DueGate(make_consumer(settings.kafka, "notify", read, max_poll_records=settings.notify.batch_size))
+    read = [*topics.notices, *topics.retries]
+    gate = DueGate(
+        make_consumer(settings.kafka, "notify", read, max_poll_records=settings.notify.batch_size),
+        priority=(topics.requested, topics.alerts),
+    )
     models: dict[str, type[Read]] = {topic: NoticeRetry for topic in topics.retries}
-    models[topics.requested] = NoticeRequested
+    models |= {topic: NoticeRequested for topic in topics.notices}
     # The rules say what each notice cites and must carry; read once, at start: a bad rules file stops it here.
     dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, load_rules(settings.rules_dir)))
     notify = Notify(

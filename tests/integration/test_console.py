@@ -229,7 +229,7 @@ def test_a_dead_notice_is_replayed_after_confirmation(
     done = client.post("/dead-letters/replay", data={"csrf": csrf_of(confirm.text), "notice": dead.notice_id})
     assert done.status_code == 200 and "1 notice requested again" in done.text
     assert ledger.delivery.notice_state(dead.notice_id) == "requested"
-    [record] = read_topic(settings, topics_for(settings.kafka).requested, 1)
+    [record] = read_topic(settings, topics_for(settings.kafka).notices, 1)
     assert NoticeRequested.model_validate_json(record.value).notice_id == dead.notice_id
 
 

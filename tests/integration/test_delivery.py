@@ -23,7 +23,7 @@ from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 from runtime.store import Ledger
 from runtime.topics import topics_for
-from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry, Release
+from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry, Release, notice_id
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +40,12 @@ class Notifier:
         self.signer = NoticeSigner.from_settings(settings.signing)
 
     def request(self, *notices: NoticeRequested, signed: bool = True) -> None:
-        """Put ``notices`` on notices.requested, signed as assess signs them (``signed=False``: as they are)."""
+        """Put ``notices`` on their topic, signed as assess signs them (``signed=False``: as they are)."""
         producer = make_producer(self.settings.kafka)
         for notice in notices:
             if signed:
                 notice = self.signer.sign(notice)
-            send(producer, self.topics.requested, notice.recipient_id, notice)
+            send(producer, self.topics.requested_for(notice), notice.recipient_id, notice)
         producer.flush(timeout=10)
         producer.close()
 
@@ -99,6 +99,32 @@ def test_webhook_answering_500_is_retried_with_the_same_webhook_id_until_deliver
     assert webhook_sink.attempts[notice.notice_id] == 3  # every attempt signed, verified, with the same id
     assert webhook_sink.rejected == 0
     assert [a[1] for a in notifier.ledger.delivery.attempts_of(notice.notice_id)] == ["retry", "retry", "delivered"]
+
+
+def test_controller_notices_go_out_before_customer_alerts_read_with_them(
+    notifier: Notifier, webhook_sink: WebhookSink
+) -> None:
+    """Alerts requested first, controller notices after: the controllers are still told first (legal first)."""
+    legal = controller_notices(notifier.datamap, RULES, Channel.WEBHOOK, 30)
+    alerts = [
+        n.model_copy(
+            update={
+                "audience": Audience.CUSTOMER,
+                "kind": NoticeKind.ALERT,
+                "notice_id": notice_id(n.incident_id, n.recipient_id, "customer", "webhook", n.revision),
+            }
+        )
+        for n in legal
+    ]
+    notifier.request(*alerts)
+    notifier.request(*legal)
+    notifier.run_until_settled(*legal, *alerts)
+
+    order = [h.webhook_id for h in webhook_sink.received]
+    assert sorted(order) == sorted(n.notice_id for n in [*legal, *alerts])  # each once
+    last_legal = max(order.index(n.notice_id) for n in legal)
+    first_alert = min(order.index(n.notice_id) for n in alerts)
+    assert last_legal < first_alert
 
 
 def test_a_permanent_410_is_final_and_tells_on_call(notifier: Notifier, webhook_sink: WebhookSink) -> None:

@@ -209,7 +209,7 @@ def test_a_rejected_authority_report_is_never_sent_and_an_approved_one_is(stack:
     assert post(f"{approved.notice_id}/approve", Role.APPROVER, "checked with legal").status_code == 200
     assert post(f"{approved.notice_id}/reject", Role.APPROVER, "too late").status_code == 409
     # The rejected report on the topic too (a copy left from before): the notifier still never sends it.
-    stack.publisher.publish_message(stack.publisher.topics.requested, rejected.recipient_id, rejected)
+    stack.publisher.publish_notices([rejected])
 
     stack.run_until(
         lambda: stack.ledger.delivery.notice_state(approved.notice_id) is NoticeState.DELIVERED, "the approved one"
