@@ -7,14 +7,16 @@ reason, and the loop goes on.
 """
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from runtime.kafka import send
@@ -34,6 +36,45 @@ class Received(Generic[M]):
     topic: str
     partition: int
     offset: int
+
+
+@dataclass
+class LoopStats:
+    """What a loop has done, for its metrics and health endpoint (read from another thread: plain values, each
+    replaced whole)."""
+
+    running: bool = False
+    records: int = 0
+    invalid: int = 0
+    batches: int = 0
+    handle_seconds: float = 0.0
+    last_poll: float = 0.0
+    """``time.time()`` at the end of the last poll; 0 before the first."""
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Records not yet committed per (topic, partition): the last known end offset less the position, which
+    equals the committed offset after each batch."""
+
+
+@runtime_checkable
+class Lagging(Protocol):
+    """A consumer wrapper that tells its lag itself (it knows what a plain KafkaConsumer's position misses)."""
+
+    def lag(self) -> dict[tuple[str, int], int]: ...
+
+
+def partition_lag(consumer: KafkaConsumer) -> dict[tuple[str, int], int]:
+    """Per assigned partition: end offset (as last fetched, no request) less position. Partitions not fetched yet
+    are left out; a rebalance under way may leave out some more."""
+    lag: dict[tuple[str, int], int] = {}
+    try:
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            position = consumer.position(tp, timeout_ms=0) if end is not None else None
+            if end is not None and position is not None:
+                lag[(tp.topic, tp.partition)] = max(0, end - position)
+    except KafkaError:  # partitions revoked between the calls: the next poll tells again
+        return {}
+    return lag
 
 
 class Turns:
@@ -117,13 +158,23 @@ class ConsumerLoop(Generic[M]):
         self._poll_timeout_ms = poll_timeout_ms
         self._ack_timeout_s = ack_timeout_s
         self._turn: Callable[[], AbstractContextManager[None]] = turns.turn if turns is not None else nullcontext
+        self.stats = LoopStats()
+        self._lag: Callable[[], dict[tuple[str, int], int]] = (
+            consumer.lag if isinstance(consumer, Lagging) else lambda: partition_lag(consumer)
+        )
+
+    @property
+    def loops(self) -> list["ConsumerLoop[Any]"]:
+        return [self]
 
     def run(self, stop: threading.Event) -> None:
         log.info("consumer started", consumer=self.name)
+        self.stats.running = True
         try:
             while not stop.is_set():
                 self.run_once()
         finally:
+            self.stats.running = False
             self._consumer.close(autocommit=False)
             self._producer.flush(timeout=self._ack_timeout_s)
             log.info("consumer stopped", consumer=self.name)
@@ -131,15 +182,23 @@ class ConsumerLoop(Generic[M]):
     def run_once(self) -> int:
         """One poll, handled and committed; returns the number of records read."""
         batch = self._consumer.poll(timeout_ms=self._poll_timeout_ms)
+        self.stats.last_poll = time.time()
         records = [r for partition_records in batch.values() for r in partition_records]
         if not records:
+            self.stats.lag = self._lag()
             return 0
         with self._turn():
+            started = time.perf_counter()
             parsed = self._parse(records)
             if parsed:
                 self._handle(parsed)
             self._producer.flush(timeout=self._ack_timeout_s)
             self._consumer.commit()
+        self.stats.handle_seconds += time.perf_counter() - started
+        self.stats.records += len(records)
+        self.stats.invalid += len(records) - len(parsed)
+        self.stats.batches += 1
+        self.stats.lag = self._lag()
         return len(records)
 
     def _parse(self, records: Sequence[Any]) -> list[Received[M]]:

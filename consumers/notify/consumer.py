@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
@@ -47,6 +47,7 @@ from consumers.notify.retry import RetrySchedule
 from runtime.consumer import ConsumerLoop, Received, Turns, run_together
 from runtime.datamap import DataMap
 from runtime.kafka import ensure_topics, make_consumer, make_producer, send
+from runtime.metrics import NotifyMetrics
 from runtime.notice_signing import NoticeSigner, SignatureError
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
@@ -158,8 +159,10 @@ class Notify:
         ack_timeout_s: float = 30.0,
         batch_budget_s: float = 120.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: NotifyMetrics | None = None,
     ) -> None:
         self._ledger = ledger
+        self._metrics = metrics
         self._dispatcher = dispatcher
         self._producer = producer
         self._topics = topics
@@ -400,6 +403,8 @@ class Notify:
         if not outcomes:
             return
         self._ledger.delivery.record_deliveries([o.record for o in outcomes])
+        if self._metrics is not None:
+            self._metrics.settled(o.record for o in outcomes)
         counts: dict[str, int] = {}
         for o in outcomes:
             counts[o.record.outcome] = counts.get(o.record.outcome, 0) + 1
@@ -438,6 +443,7 @@ class NotifyLoops:
     ) -> None:
         self.requested = requested
         self.retries = retries
+        self.loops: list[ConsumerLoop[Any]] = [requested, retries]
         self._consumers = consumers
         self._dispatcher = dispatcher
         self._producer = producer
@@ -462,7 +468,7 @@ class NotifyLoops:
         self._dispatcher.close()
 
 
-def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
+def build(settings: Settings, datamap: DataMap, ledger: Ledger, metrics: NotifyMetrics | None = None) -> NotifyLoops:
     topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
     if settings.kafka.create_topics:
         ensure_topics(settings.kafka, topics.partitions(settings.kafka))
@@ -471,7 +477,8 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
     requested_consumer = make_consumer(settings.kafka, "notify", [topics.requested], max_poll_records=batch)
     gate = DueGate(make_consumer(settings.kafka, "notify.retry", topics.retries, max_poll_records=batch))
     # The rules say what each notice cites and must carry; read once, at start: a bad rules file stops it here.
-    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, load_rules(settings.rules_dir)))
+    renderer = Renderer(settings.templates_dir, load_rules(settings.rules_dir))
+    dispatcher = Dispatcher(settings, datamap, renderer, on_send=metrics.sent if metrics else None)
     handler = Notify(
         ledger,
         dispatcher,
@@ -483,6 +490,7 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> NotifyLoops:
         gate,
         settings.kafka.ack_timeout_s,
         settings.notify.batch_budget_s,
+        metrics=metrics,
     )
 
     turns = Turns()

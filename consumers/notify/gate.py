@@ -12,6 +12,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from runtime.consumer import partition_lag
+
 
 class DueGate:
     """A KafkaConsumer as ``ConsumerLoop`` uses it (poll, commit, close), with partitions held until a time."""
@@ -50,6 +52,9 @@ class DueGate:
 
     def close(self, *args: Any, **kwargs: Any) -> Any:
         return self._consumer.close(*args, **kwargs)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        return partition_lag(self._consumer)  # a held partition's records count from the one it waits at
 
     @property
     def held(self) -> dict[TopicPartition, float]:
