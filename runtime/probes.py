@@ -176,13 +176,20 @@ def serving_probes(
     if not settings.enabled:
         yield None
         return
-    server = ProbeServer(
-        settings.host,
-        settings.port(service, worker),
-        metrics,
-        Liveness(loops, settings.stall_s),
-        Readiness.of(kafka, engine, settings.ready_timeout_s),
-    ).start()
+    port = settings.port(service, worker)
+    try:
+        server = ProbeServer(
+            settings.host,
+            port,
+            metrics,
+            Liveness(loops, settings.stall_s),
+            Readiness.of(kafka, engine, settings.ready_timeout_s),
+        ).start()
+    except OSError as exc:
+        raise SystemExit(
+            f"breachwire: cannot serve /metrics on {settings.host}:{port} (metrics.{service}_port): "
+            f"{exc.strerror or exc}; set another port, or 0 for any free one"
+        ) from None
     log.info("probes serving", host=settings.host, port=server.port, paths=["/metrics", "/healthz", "/readyz"])
     try:
         yield server

@@ -30,6 +30,9 @@ from schemas import (
     notice_id,
 )
 
+# services a test runs serve their probes on any free port: never on another run's fixed one
+ANY_FREE_PORTS = {"assess_port": 0, "record_port": 0, "clock_port": 0, "notify_port": 0}
+
 
 def a_report(**changes: Any) -> Report:
     now = datetime.now(UTC)
