@@ -51,7 +51,15 @@ def bounded(check: Check, timeout_s: float) -> bool:
 
 
 def kafka_check(kafka: KafkaSettings, timeout_s: float) -> Check:
-    return lambda: is_answering(kafka, timeout_s)
+    """Any of the bootstrap brokers answers (a cluster with one node down still serves)."""
+    addresses = [a.strip() for a in kafka.bootstrap_servers.split(",") if a.strip()]
+
+    def check() -> bool:
+        return any(
+            is_answering(kafka.model_copy(update={"bootstrap_servers": address}), timeout_s) for address in addresses
+        )
+
+    return check
 
 
 def ledger_check(engine: Engine) -> Check:

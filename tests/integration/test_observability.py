@@ -20,11 +20,12 @@ from producers.server import build_app
 from runtime.consumer import ConsumerLoop
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import make_consumer, make_producer, send
-from runtime.ledger import Ledger
+from runtime.logging import configure
 from runtime.metrics import ServiceMetrics
 from runtime.notice_signing import NoticeSigner
 from runtime.probes import serving_probes
 from runtime.settings import Settings
+from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import Channel, IncidentReported
 
@@ -57,6 +58,7 @@ def test_the_notifier_counts_notices_as_they_flow_and_its_probes_say_it_runs(
     wired_settings: Settings, webhook_sink: WebhookSink
 ) -> None:
     settings = probes_settings(wired_settings)
+    configure(settings.log, "notify")  # as the service does first (logs to this test's stderr, from its threads)
     datamap = load_datamap(settings.datamap_dir)
     ledger = Ledger.connect(settings.ledger.url)
     metrics = ServiceMetrics()

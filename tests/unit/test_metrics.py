@@ -15,10 +15,12 @@ from consumers.notify.errors import FinalDelivery, RetryableDelivery
 from consumers.notify.samples import controller_notices
 from runtime.consumer import LoopStats
 from runtime.datamap import load_datamap
-from runtime.ledger import ClockRow, DeliveryRecord, Ledger
 from runtime.metrics import LedgerCollector, ServiceMetrics, sample
 from runtime.probes import Liveness, Readiness, bounded
 from runtime.settings import PROJECT_ROOT, MetricsSettings
+from runtime.store import Ledger
+from runtime.store.clocks import ClockRow
+from runtime.store.delivery import DeliveryRecord
 from schemas import Channel, NoticeRequested, Release
 
 EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
@@ -152,13 +154,13 @@ def clock(customer: str, audience: str, started: datetime, due: datetime, incide
 def test_ledger_counts_held_notices_the_retry_queue_and_clocks_past_each_share(ledger: Ledger) -> None:
     a, b = notices(2)
     held = b.model_copy(update={"release": Release.HELD})
-    ledger.record_requested([a, held])
+    ledger.delivery.record_requested([a, held])
     start = NOW - timedelta(hours=60)
     for customer, due_in_h in (("c1", 40), ("c2", 12), ("c3", -1), ("c4", 1000)):
-        ledger.track_clock(clock(customer, "controller", start, NOW + timedelta(hours=due_in_h)))
+        ledger.clocks.track_clock(clock(customer, "controller", start, NOW + timedelta(hours=due_in_h)))
     # met: the controller notice to c5 is delivered, so its clock counts nowhere however late
-    ledger.track_clock(clock(a.recipient_id, "controller", start, NOW - timedelta(hours=1), a.incident_id))
-    ledger.record_deliveries([DeliveryRecord(a, "k", "delivered", 1, "250 OK", NOW)])
+    ledger.clocks.track_clock(clock(a.recipient_id, "controller", start, NOW - timedelta(hours=1), a.incident_id))
+    ledger.delivery.record_deliveries([DeliveryRecord(a, "k", "delivered", 1, "250 OK", NOW)])
 
     metrics = ServiceMetrics(CollectorRegistry())
     metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5, 0.8), NOTICE_AUDIENCE, every_s=0, now=lambda: NOW))
@@ -179,7 +181,7 @@ def test_ledger_counts_are_kept_for_every_s_then_asked_again(ledger: Ledger) -> 
     metrics = ServiceMetrics()
     metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5,), NOTICE_AUDIENCE, every_s=3600))
     assert sample(metrics.registry, "breachwire_notices_held") == 0
-    ledger.record_requested([notices(1)[0].model_copy(update={"release": Release.HELD})])
+    ledger.delivery.record_requested([notices(1)[0].model_copy(update={"release": Release.HELD})])
     assert sample(metrics.registry, "breachwire_notices_held") == 0  # within every_s: as counted before
 
 
