@@ -170,6 +170,12 @@ def test_readyz_is_503_when_the_broker_address_is_wrong(settings: Settings) -> N
     assert response.json()["checks"] == {"kafka": "unreachable", "ledger": "ok"}
 
 
+def test_readyz_is_200_while_any_bootstrap_broker_answers(settings: Settings) -> None:
+    kafka = settings.kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:1,{settings.kafka.bootstrap_servers}"})
+    response = readyz(probes_settings(settings.model_copy(update={"kafka": kafka}), record_port=0), settings.ledger.url)
+    assert response.status_code == 200
+
+
 def test_the_intake_counts_reports_by_outcome_and_answers_its_probes(settings: Settings, datamap: DataMap) -> None:
     ledger = Ledger.connect(settings.ledger.url)
     publisher = ReportPublisher(lambda: make_producer(settings.kafka), topics_for(settings.kafka), 10.0)
