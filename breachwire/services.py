@@ -160,7 +160,7 @@ def _record(settings: Settings, datamap: DataMap) -> None:
 
 
 def _clock(settings: Settings) -> None:
-    from consumers.clock.consumer import NOTICE_AUDIENCE, build
+    from consumers.clock.consumer import build
 
     ledger = Ledger.connect(settings.ledger.url)
     try:
@@ -168,7 +168,7 @@ def _clock(settings: Settings) -> None:
         metrics = ServiceMetrics()
         # the deployment's held notices and clocks running out are counted here, one service for all
         fractions, every_s = settings.oncall.reminder_fractions, settings.metrics.ledger_every_s
-        metrics.watch_ledger_state(LedgerCollector(ledger.engine, fractions, NOTICE_AUDIENCE, every_s))
+        metrics.watch_ledger_state(LedgerCollector(ledger.engine, fractions, every_s))
         with serving_probes(settings.metrics, settings.kafka, "clock", service.loops, metrics, ledger.engine):
             run_loops([service])
     finally:

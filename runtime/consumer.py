@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
@@ -51,27 +51,20 @@ class LoopStats:
     last_poll: float = 0.0
     """``time.time()`` at the end of the last poll; 0 before the first."""
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
-    """Records not yet committed per (topic, partition): the last known end offset less the position, which
-    equals the committed offset after each batch."""
+    """Records not yet handled and committed per (topic, partition): the last known end offset less the offset
+    the loop committed (partitions it has committed on since it started)."""
 
 
-@runtime_checkable
-class Lagging(Protocol):
-    """A consumer wrapper that tells its lag itself (it knows what a plain KafkaConsumer's position misses)."""
-
-    def lag(self) -> dict[tuple[str, int], int]: ...
-
-
-def partition_lag(consumer: KafkaConsumer) -> dict[tuple[str, int], int]:
-    """Per assigned partition: end offset (as last fetched, no request) less position. Partitions not fetched yet
-    are left out; a rebalance under way may leave out some more."""
+def partition_lag(consumer: KafkaConsumer, committed: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+    """Per assigned partition the loop has committed on: the end offset (as last fetched: no request) less the
+    offset committed. Only local state is read: asking the consumer its position would re-validate it and hold
+    its fetches back."""
     lag: dict[tuple[str, int], int] = {}
     try:
         for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            position = consumer.position(tp, timeout_ms=0) if end is not None else None
-            if end is not None and position is not None:
-                lag[(tp.topic, tp.partition)] = max(0, end - position)
+            end, done = consumer.highwater(tp), committed.get((tp.topic, tp.partition))
+            if end is not None and done is not None:
+                lag[(tp.topic, tp.partition)] = max(0, end - done)
     except KafkaError:  # partitions revoked between the calls: the next poll tells again
         return {}
     return lag
@@ -159,9 +152,10 @@ class ConsumerLoop(Generic[M]):
         self._ack_timeout_s = ack_timeout_s
         self._turn: Callable[[], AbstractContextManager[None]] = turns.turn if turns is not None else nullcontext
         self.stats = LoopStats()
-        self._lag: Callable[[], dict[tuple[str, int], int]] = (
-            consumer.lag if isinstance(consumer, Lagging) else lambda: partition_lag(consumer)
-        )
+        self._committed: dict[tuple[str, int], int] = {}
+
+    def _lag(self) -> dict[tuple[str, int], int]:
+        return partition_lag(self._consumer, self._committed)
 
     @property
     def loops(self) -> list["ConsumerLoop[Any]"]:
@@ -194,6 +188,8 @@ class ConsumerLoop(Generic[M]):
                 self._handle(parsed)
             self._producer.flush(timeout=self._ack_timeout_s)
             self._consumer.commit()
+        for r in records:  # (in offset order per partition)
+            self._committed[(r.topic, r.partition)] = r.offset + 1
         self.stats.handle_seconds += time.perf_counter() - started
         self.stats.records += len(records)
         self.stats.invalid += len(records) - len(parsed)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine, ExceptionContext
 from runtime.consumer import LoopStats
 from runtime.store.delivery import DeliveryRecord, NoticeState, Queued
 from runtime.store.tables import clocks, incidents, notice_queue, notices
-from schemas import NoticeRequested
+from schemas import NOTICE_AUDIENCE_FOR, NoticeRequested
 
 # seconds from a notice's request to its delivery: seconds when all goes well, days when a hold or retries last
 DELIVERY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600, 72 * 3600)
@@ -149,14 +149,11 @@ class LedgerCollector(Collector):
         self,
         engine: Engine,
         fractions: Sequence[float],
-        notice_audience: Mapping[str, str],
         every_s: float = 15.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """``notice_audience``: a clock's audience (as rules name it) → the audience of the notices that meet it."""
         self._engine = engine
         self._shares = sorted({*fractions, 1.0})
-        self._notice_audience = notice_audience
         self._every_s = every_s
         self._now = now
         self._lock = threading.Lock()
@@ -190,7 +187,8 @@ class LedgerCollector(Collector):
             labels=["audience", "share"],
         )
         count = func.count()
-        mapped = ((clocks.c.audience == k, v) for k, v in self._notice_audience.items())
+        # a clock is met once a notice of the audience that answers its duty is delivered (as the clock service judges)
+        mapped = ((clocks.c.audience == duty.value, notice.value) for duty, notice in NOTICE_AUDIENCE_FOR.items())
         audience = case(*mapped, else_=clocks.c.audience)
         met = exists().where(
             notices.c.incident_id == clocks.c.incident_id,

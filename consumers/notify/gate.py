@@ -12,8 +12,6 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from runtime.consumer import partition_lag
-
 
 class DueGate:
     """A KafkaConsumer as ``ConsumerLoop`` uses it (poll, commit, close), with partitions held until a time."""
@@ -53,8 +51,11 @@ class DueGate:
     def close(self, *args: Any, **kwargs: Any) -> Any:
         return self._consumer.close(*args, **kwargs)
 
-    def lag(self) -> dict[tuple[str, int], int]:
-        return partition_lag(self._consumer)  # a held partition's records count from the one it waits at
+    def assignment(self) -> Any:  # (these two: for the loop's lag)
+        return self._consumer.assignment()
+
+    def highwater(self, partition: TopicPartition) -> Any:
+        return self._consumer.highwater(partition)
 
     @property
     def held(self) -> dict[TopicPartition, float]:

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from support import a_report, project_rules, wait_until
 
-from breachwire.sinks import Answer, WebhookSink
+from breachwire.dev.samples import controller_notices
+from breachwire.dev.sinks import Answer, WebhookSink
 from consumers.notify.consumer import build
-from consumers.notify.samples import controller_notices
 from consumers.notify.webhook import sign_headers
 from producers.publish import ReportPublisher
 from producers.server import build_app

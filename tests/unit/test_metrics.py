@@ -10,20 +10,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 from support import project_rules
 
-from consumers.clock.consumer import NOTICE_AUDIENCE
+from breachwire.dev.samples import controller_notices
 from consumers.notify.errors import FinalDelivery, RetryableDelivery
-from consumers.notify.samples import controller_notices
+from runtime import resources
 from runtime.consumer import LoopStats
 from runtime.datamap import load_datamap
 from runtime.metrics import LedgerCollector, ServiceMetrics, sample
 from runtime.probes import Liveness, Readiness, bounded
-from runtime.settings import PROJECT_ROOT, MetricsSettings
+from runtime.settings import MetricsSettings
 from runtime.store import Ledger
 from runtime.store.clocks import ClockRow
 from runtime.store.delivery import DeliveryRecord
 from schemas import Channel, NoticeRequested, Release
 
-EXAMPLES = PROJECT_ROOT / "examples" / "datamap"
+EXAMPLES = resources.example_datamap()
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 
 
@@ -163,7 +163,7 @@ def test_ledger_counts_held_notices_the_retry_queue_and_clocks_past_each_share(l
     ledger.delivery.record_deliveries([DeliveryRecord(a, "k", "delivered", 1, "250 OK", NOW)])
 
     metrics = ServiceMetrics(CollectorRegistry())
-    metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5, 0.8), NOTICE_AUDIENCE, every_s=0, now=lambda: NOW))
+    metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5, 0.8), every_s=0, now=lambda: NOW))
     r = metrics.registry
 
     assert sample(r, "breachwire_notices_held") == 1
@@ -179,7 +179,7 @@ def test_ledger_counts_held_notices_the_retry_queue_and_clocks_past_each_share(l
 
 def test_ledger_counts_are_kept_for_every_s_then_asked_again(ledger: Ledger) -> None:
     metrics = ServiceMetrics()
-    metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5,), NOTICE_AUDIENCE, every_s=3600))
+    metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5,), every_s=3600))
     assert sample(metrics.registry, "breachwire_notices_held") == 0
     ledger.delivery.record_requested([notices(1)[0].model_copy(update={"release": Release.HELD})])
     assert sample(metrics.registry, "breachwire_notices_held") == 0  # within every_s: as counted before

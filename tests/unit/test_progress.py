@@ -10,7 +10,7 @@ import pytest
 from breachwire import progress
 from breachwire.cli import main
 from breachwire.progress import Progress
-from runtime.settings import PROJECT_ROOT
+from runtime import resources
 
 
 class Terminal(io.StringIO):
@@ -47,7 +47,7 @@ def test_datamap_import_counts_customers_on_a_terminal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     map_dir = tmp_path / "datamap"
-    shutil.copytree(PROJECT_ROOT / "examples" / "datamap", map_dir)
+    shutil.copytree(resources.example_datamap(), map_dir)
     source = tmp_path / "new.csv"
     source.write_text("id,name,region,country,privacy_email\nn1,N1,eu,DE,p@n1.example\nn2,N2,eu,DE,p@n2.example\n")
     screen = Terminal()
