@@ -179,7 +179,7 @@ def bare_webhooks(notices: list[Any], datamap: Any, renderer: Any, concurrency: 
     """Seconds a bare httpx client takes to POST the same signed bodies, ``concurrency`` at a time."""
     import httpx
 
-    from consumers.notify.http import SpreadTransport
+    from consumers.notify.spread import SpreadTransport
     from consumers.notify.webhook import sign_headers
 
     bodies = [(n.address, datamap.customers[n.recipient_id].webhook_secret.get_secret_value(), n.notice_id,

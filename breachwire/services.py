@@ -1,5 +1,6 @@
 """Running one service in the foreground: ``breachwire run intake|assess|notify|record|clock|console``."""
 
+import asyncio
 import gc
 import threading
 from collections.abc import Callable, Sequence
@@ -8,7 +9,7 @@ from typing import Any
 import structlog
 import uvicorn
 
-from breachwire.workers import run_workers, stop_on_signals
+from breachwire.workers import Stop, run_workers, stop_on_signals
 from runtime.consumer import ConsumerLoop, Runnable, run_together
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics, is_answering, make_producer
@@ -110,37 +111,45 @@ def _assess(settings: Settings, datamap: DataMap) -> None:
     # once, at start: a bad rules or policy file stops the service here
     rules, policy = load_rules(settings.rules_dir), load_release_policy(settings.release_policy)
     loop = build(settings, datamap, rules, policy)
-    with serving_probes(settings.metrics, settings.kafka, "assess", loop.loops, ServiceMetrics(), None):
+    with serving_probes(settings.metrics, settings.kafka, "assess", [loop], ServiceMetrics(), None):
         run_loops([loop])
 
 
 def _notify(settings: Settings, datamap: DataMap) -> None:
     from consumers.notify.consumer import build
 
-    def serve(worker_settings: Settings, stop: threading.Event | None, index: int = 0) -> None:
+    def serve(worker_settings: Settings, stop: Stop, index: int = 0) -> None:
         ledger = Ledger.connect(worker_settings.ledger.url)
         metrics = ServiceMetrics()
         try:
-            loops = build(worker_settings, datamap, ledger, metrics.notify)
+            notifier = build(worker_settings, datamap, ledger, metrics.notify)
             # What start-up made (modules, clients, templates) lives as long as the process: out of the
             # collector's sight. Each notice then makes a few hundred short-lived objects, so collect the
             # young ones less often: at the default threshold a notifier spent ~4% of its CPU collecting.
             gc.freeze()
             gc.set_threshold(10_000, 20, 20)
             with serving_probes(
-                settings.metrics, settings.kafka, "notify", loops.loops, metrics, ledger.engine, worker=index
+                worker_settings.metrics,
+                worker_settings.kafka,
+                "notify",
+                notifier.loops,
+                metrics,
+                ledger.engine,
+                worker=index,
             ):
-                run_loops([loops], stop)
+                asyncio.run(notifier.run(stop))
         finally:
             ledger.close()
 
     count = settings.notify.workers
     if count == 1:
-        serve(settings, None)
+        stop = Stop()
+        stop_on_signals(stop)
+        serve(settings, stop)
         return
     shared = settings.model_copy(update={"notify": settings.notify.share()})
 
-    def worker(index: int, stop: threading.Event) -> None:
+    def worker(index: int, stop: Stop) -> None:
         configure(settings.log, f"notify.{index}")
         serve(shared, stop, index)
 

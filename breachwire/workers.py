@@ -10,7 +10,7 @@ starts any thread, and refuses to fork otherwise (a thread's lock held at fork t
 
 The parent only supervises: SIGTERM or SIGINT stops every worker; a worker that dies stops the others and the
 parent exits non-zero, so the supervisor above sees the service exit, as with one process. A worker whose
-parent is gone (SIGKILLed) stops by itself.
+parent is gone (SIGKILLed) stops by itself: its loop asks its ``Stop`` between polls, which looks at its parent.
 """
 
 import multiprocessing
@@ -26,13 +26,30 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-Work = Callable[[int, threading.Event], None]
-
-PARENT_CHECK_S = 1.0
 STOP_TIMEOUT_S = 60.0  # a worker finishes its batch (sends in flight, Kafka acks, the ledger) before it exits
 
 
-def stop_on_signals(stop: threading.Event) -> None:
+class Stop:
+    """Whether a process is to stop: a signal came, or (a worker's, given its parent's pid) its parent is gone."""
+
+    def __init__(self, parent: int | None = None) -> None:
+        self._set = threading.Event()
+        self._parent = parent
+
+    def set(self) -> None:
+        self._set.set()
+
+    def is_set(self) -> bool:
+        if not self._set.is_set() and self._parent is not None and os.getppid() != self._parent:
+            log.warning("parent gone: stopping")
+            self._set.set()
+        return self._set.is_set()
+
+
+Work = Callable[[int, Stop], None]
+
+
+def stop_on_signals(stop: Stop | threading.Event) -> None:
     def handler(signum: int, _frame: Any) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         stop.set()
@@ -42,16 +59,8 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 def _worker(index: int, work: Work, parent: int) -> None:
-    stop = threading.Event()
+    stop = Stop(parent)
     stop_on_signals(stop)
-
-    def watch_parent() -> None:
-        while not stop.wait(PARENT_CHECK_S):
-            if os.getppid() != parent:
-                log.warning("parent gone: stopping", worker=index)
-                stop.set()
-
-    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     work(index, stop)
 
 
@@ -62,7 +71,7 @@ def run_workers(count: int, work: Work) -> int:
         raise RuntimeError(f"cannot fork workers while threads run: {names}")
     context = multiprocessing.get_context("fork")
     parent = os.getpid()
-    stop = threading.Event()
+    stop = Stop()
     stop_on_signals(stop)
     workers: list[BaseProcess] = [
         context.Process(target=_worker, args=(i, work, parent), name=f"worker-{i}") for i in range(count)

@@ -8,8 +8,7 @@ from kafka.errors import KafkaError
 
 from runtime.kafka import PublishError, publish, send
 from runtime.topics import Topics
-from schemas import IncidentReported, Report, Source, incident_id
-from schemas.common import Message
+from schemas import IncidentReported, NoticeRequested, Report, Source, incident_id
 
 
 class ReportPublisher:
@@ -41,20 +40,16 @@ class ReportPublisher:
         publish(self._connected(), self._topics.reported, message.incident_id, message, self._timeout)
         return message
 
-    def publish_message(self, topic: str, key: str, message: Message) -> None:
-        """Any other message (a released notice, say), with the same wait for acks=all."""
-        publish(self._connected(), topic, key, message, self._timeout)
-
-    def publish_messages(self, topic: str, messages: Sequence[tuple[str, Message]]) -> None:
-        """(key, message) pairs, all sent before waiting for their acks (an incident's released notices)."""
+    def publish_notices(self, notices: Sequence[NoticeRequested]) -> None:
+        """Notices (released, approved, replayed), each on its topic, all sent before waiting for their acks."""
         producer = self._connected()
         try:
-            futures = [send(producer, topic, key, message) for key, message in messages]
+            futures = [send(producer, self._topics.requested_for(n), n.recipient_id, n) for n in notices]
             producer.flush(timeout=self._timeout)
             for future in futures:
                 future.get(timeout=self._timeout)
         except KafkaError as exc:
-            raise PublishError(f"{topic}: not acknowledged: {exc}") from exc
+            raise PublishError(f"notices: not acknowledged: {exc}") from exc
 
     @property
     def ack_timeout_s(self) -> float:

@@ -4,12 +4,15 @@ Offsets are committed last, after the handler recorded its effect and every mess
 acknowledged, so a consumer killed at any instant re-reads what it had not finished; handlers are idempotent
 by id, so re-reading changes nothing. A message that cannot be parsed goes to ``messages.invalid`` with the
 reason, and the loop goes on.
+
+``Batches`` is the reading side (poll and parse; ``done``: flush, then commit), which ``ConsumerLoop`` runs with a
+handler; the notifier, whose handler awaits its deliveries, steps it from its event loop itself. Either way
+``Batches.stats`` counts what was read and what is left (the loop's metrics and its liveness).
 """
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -44,10 +47,12 @@ class LoopStats:
     replaced whole)."""
 
     running: bool = False
+    """Polling: from its first poll until it is closed."""
     records: int = 0
     invalid: int = 0
     batches: int = 0
     handle_seconds: float = 0.0
+    """From the end of the poll that read a batch to its commit: parsing, handling, acks."""
     last_poll: float = 0.0
     """``time.time()`` at the end of the last poll; 0 before the first."""
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -68,32 +73,6 @@ def partition_lag(consumer: KafkaConsumer, committed: dict[tuple[str, int], int]
     except KafkaError:  # partitions revoked between the calls: the next poll tells again
         return {}
     return lag
-
-
-class Turns:
-    """Loops that share one handler take turns at it, first come first served.
-
-    A plain lock is not fair: a loop with batch after batch waiting takes it back before another loop's thread
-    has woken up, and that loop would wait until the first ran dry.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._issued = 0
-        self._serving = 0
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        with self._changed:
-            ticket = self._issued
-            self._issued += 1
-            self._changed.wait_for(lambda: self._serving == ticket)
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._serving += 1
-                self._changed.notify_all()
 
 
 class Runnable(Protocol):
@@ -127,81 +106,79 @@ def run_together(loops: Sequence[Runnable], stop: threading.Event) -> None:
         raise failures[0]
 
 
-class ConsumerLoop(Generic[M]):
+class Stopping(Protocol):
+    """What a loop asks between polls: whether to stop (a ``threading.Event`` is one)."""
+
+    def is_set(self) -> bool: ...
+
+
+class Batches(Generic[M]):
+    """A consumer's reading side: polls a batch, parses each record as its topic's model (a record that does not
+    parse goes to ``messages.invalid``), and once the batch is handled, waits for Kafka's acks of what the
+    handler produced and commits the offsets."""
+
     def __init__(
         self,
         name: str,
         consumer: KafkaConsumer,
         producer: KafkaProducer,
         invalid_topic: str,
-        model: type[M],
-        handle: Callable[[Sequence[Received[M]]], None],
+        model: type[M] | Mapping[str, type[M]],
         poll_timeout_ms: int = 500,
         ack_timeout_s: float = 30.0,
-        turns: Turns | None = None,
     ) -> None:
-        """``turns``: shared with the other loops of one handler, which then handle one batch at a time (each
-        polls on its own meanwhile)."""
+        """``model``: the one every record is parsed as, or one per topic."""
         self.name = name
         self._consumer = consumer
         self._producer = producer
         self._invalid_topic = invalid_topic
         self._model = model
-        self._handle = handle
         self._poll_timeout_ms = poll_timeout_ms
         self._ack_timeout_s = ack_timeout_s
-        self._turn: Callable[[], AbstractContextManager[None]] = turns.turn if turns is not None else nullcontext
         self.stats = LoopStats()
         self._committed: dict[tuple[str, int], int] = {}
+        self._reading: dict[tuple[str, int], int] = {}  # the next offset per partition, once the batch is done
+        self._read_at = 0.0
 
-    def _lag(self) -> dict[tuple[str, int], int]:
-        return partition_lag(self._consumer, self._committed)
-
-    @property
-    def loops(self) -> list["ConsumerLoop[Any]"]:
-        return [self]
-
-    def run(self, stop: threading.Event) -> None:
-        log.info("consumer started", consumer=self.name)
+    def read(self) -> tuple[int, list[Received[M]]]:
+        """One poll: how many records it read, and the messages of those that parsed, in the order read."""
         self.stats.running = True
-        try:
-            while not stop.is_set():
-                self.run_once()
-        finally:
-            self.stats.running = False
-            self._consumer.close(autocommit=False)
-            self._producer.flush(timeout=self._ack_timeout_s)
-            log.info("consumer stopped", consumer=self.name)
-
-    def run_once(self) -> int:
-        """One poll, handled and committed; returns the number of records read."""
         batch = self._consumer.poll(timeout_ms=self._poll_timeout_ms)
         self.stats.last_poll = time.time()
+        self._read_at = time.perf_counter()
         records = [r for partition_records in batch.values() for r in partition_records]
         if not records:
-            self.stats.lag = self._lag()
-            return 0
-        with self._turn():
-            started = time.perf_counter()
-            parsed = self._parse(records)
-            if parsed:
-                self._handle(parsed)
-            self._producer.flush(timeout=self._ack_timeout_s)
-            self._consumer.commit()
-        for r in records:  # (in offset order per partition)
-            self._committed[(r.topic, r.partition)] = r.offset + 1
-        self.stats.handle_seconds += time.perf_counter() - started
+            self.stats.lag = partition_lag(self._consumer, self._committed)
+            return 0, []
+        parsed = self._parse(records)
+        self._reading = {(r.topic, r.partition): r.offset + 1 for r in records}  # (in offset order per partition)
         self.stats.records += len(records)
         self.stats.invalid += len(records) - len(parsed)
+        return len(records), parsed
+
+    def done(self) -> None:
+        """The batch read last is handled: once Kafka acknowledged what was produced, commit its offsets."""
+        self._producer.flush(timeout=self._ack_timeout_s)
+        self._consumer.commit()
+        self._committed |= self._reading
+        self._reading = {}
+        self.stats.handle_seconds += time.perf_counter() - self._read_at
         self.stats.batches += 1
-        self.stats.lag = self._lag()
-        return len(records)
+        self.stats.lag = partition_lag(self._consumer, self._committed)
+
+    def close(self) -> None:
+        self.stats.running = False
+        self._consumer.close(autocommit=False)
+        self._producer.flush(timeout=self._ack_timeout_s)
+
+    def _model_of(self, topic: str) -> type[M]:
+        return self._model[topic] if isinstance(self._model, Mapping) else self._model
 
     def _parse(self, records: Sequence[Any]) -> list[Received[M]]:
         parsed: list[Received[M]] = []
         for record in records:
             try:
-                message = self._model.model_validate_json(record.value)
+                message = self._model_of(record.topic).model_validate_json(record.value)
             except ValidationError as exc:
                 reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
                 self._dead_letter(record, reason[:2000])
@@ -232,3 +209,39 @@ class ConsumerLoop(Generic[M]):
                 at=datetime.now(UTC),
             ),
         )
+
+
+class ConsumerLoop(Batches[M]):
+    """Batches handled one after the other by ``handle``, until stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        invalid_topic: str,
+        model: type[M] | Mapping[str, type[M]],
+        handle: Callable[[Sequence[Received[M]]], None],
+        poll_timeout_ms: int = 500,
+        ack_timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(name, consumer, producer, invalid_topic, model, poll_timeout_ms, ack_timeout_s)
+        self._handle = handle
+
+    def run(self, stop: Stopping) -> None:
+        log.info("consumer started", consumer=self.name)
+        try:
+            while not stop.is_set():
+                self.run_once()
+        finally:
+            self.close()
+            log.info("consumer stopped", consumer=self.name)
+
+    def run_once(self) -> int:
+        """One poll, handled and committed; returns the number of records read."""
+        count, received = self.read()
+        if received:
+            self._handle(received)
+        if count:
+            self.done()
+        return count

@@ -19,7 +19,7 @@ from sqlalchemy import case, event, exists, func, or_, select
 from sqlalchemy.engine import Engine, ExceptionContext
 
 from runtime.consumer import LoopStats
-from runtime.store.delivery import DeliveryRecord, NoticeState, Queued
+from runtime.store.delivery import DeliveryRecord, NoticeState
 from runtime.store.tables import clocks, incidents, notice_queue, notices
 from schemas import NOTICE_AUDIENCE_FOR, NoticeRequested
 
@@ -32,7 +32,7 @@ SEND_ERRORS = {"RetryableDelivery": "retryable", "FinalDelivery": "final"}
 
 
 class Loop(Protocol):
-    """A consumer loop as its collector reads it (``runtime.consumer.ConsumerLoop``)."""
+    """A consumer loop as its collector reads it (``runtime.consumer.Batches``: a ConsumerLoop, the notifier's)."""
 
     name: str
     stats: LoopStats
@@ -93,8 +93,8 @@ class NotifyMetrics:
         """A batch's outcomes, as recorded in the ledger."""
         for r in records:
             n = r.notice
-            self.notices.labels(n.audience.value, n.channel.value, r.outcome).inc()
-            if r.outcome == "delivered":
+            self.notices.labels(n.audience.value, n.channel.value, r.outcome.value).inc()
+            if r.outcome is NoticeState.DELIVERED:
                 seconds = (r.at - n.requested_at).total_seconds()
                 self.delivery_seconds.labels(n.audience.value, n.channel.value).observe(max(0.0, seconds))
 
@@ -208,7 +208,7 @@ class LedgerCollector(Collector):
                     notices.c.audience, notices.c.channel, notices.c.state
                 )
             ).all()
-            waiting = conn.execute(select(count).where(notice_queue.c.state == Queued.WAITING.value)).scalar_one()
+            waiting = conn.execute(select(count).where(notice_queue.c.state == NoticeState.WAITING.value)).scalar_one()
             running = conn.execute(open_clocks).all()
         for aud, channel, state, n in states:
             by_state.add_metric([aud, channel, state], n)

@@ -34,6 +34,7 @@ class KafkaSettings(BaseModel):
             "incidents.reported": 3,
             "incidents.assessed": 3,
             "notices.requested": 6,
+            "notices.alerts": 6,
             "notices.retry": 6,
             "notices.sent": 3,
             "notices.dead": 1,

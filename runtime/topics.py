@@ -5,16 +5,22 @@
 | incidents.reported  | incident id  | producers             | assess, record   |
 | incidents.assessed  | incident id  | assess                | record, clock    |
 | notices.requested   | recipient id | assess, clock, oncall | notify, record   |
+| notices.alerts      | recipient id | assess, oncall        | notify, record   |
 | notices.retry.<d>   | recipient id | notify                | notify, when due |
 | notices.sent        | notice id    | notify                | record, clock    |
 | notices.dead        | notice id    | notify                | record, clock    |
 | messages.invalid    | source topic | every consumer        | people           |
 | audit.checkpoints   | audit.head   | record                | audit verify     |
+
+Legal notices (to controllers and authorities) and on-call alerts go on ``notices.requested``; customer alerts go
+on ``notices.alerts``, which the notifier reads only while ``notices.requested`` has nothing waiting: an incident's
+last controller notice never waits behind its customer alerts.
 """
 
 from dataclasses import dataclass
 
 from runtime.settings import KafkaSettings
+from schemas import Audience, NoticeRequested
 
 
 def delay_label(seconds: int) -> str:
@@ -46,6 +52,19 @@ class Topics:
         return self._name("notices.requested")
 
     @property
+    def alerts(self) -> str:
+        return self._name("notices.alerts")
+
+    @property
+    def notices(self) -> list[str]:
+        """Both topics a requested notice may be on, legal notices' first."""
+        return [self.requested, self.alerts]
+
+    def requested_for(self, notice: NoticeRequested) -> str:
+        """Where a notice is requested: customer alerts on their own topic, read after the legal notices."""
+        return self.alerts if notice.audience is Audience.CUSTOMER else self.requested
+
+    @property
     def sent(self) -> str:
         return self._name("notices.sent")
 
@@ -75,6 +94,7 @@ class Topics:
             self.reported: counts.get("incidents.reported", 1),
             self.assessed: counts.get("incidents.assessed", 1),
             self.requested: counts.get("notices.requested", 1),
+            self.alerts: counts.get("notices.alerts", counts.get("notices.requested", 1)),
             self.sent: counts.get("notices.sent", 1),
             self.dead: counts.get("notices.dead", 1),
             self.invalid: counts.get("messages.invalid", 1),

@@ -1,5 +1,6 @@
 """Helpers the tests share (fixtures live in conftest.py)."""
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -11,13 +12,13 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from consumers.assess.rules import RuleBook, load_rules
-from consumers.notify.consumer import order_key
+from consumers.notify.decide import order_key
 from runtime import resources
 from runtime.kafka import connection
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings, SigningSettings
 from runtime.store import Ledger
-from runtime.store.delivery import DeliveryRecord
+from runtime.store.delivery import DeliveryRecord, NoticeState
 from schemas import (
     Audience,
     Channel,
@@ -32,6 +33,24 @@ from schemas import (
 
 # services a test runs serve their probes on any free port: never on another run's fixed one
 ANY_FREE_PORTS = {"assess_port": 0, "record_port": 0, "clock_port": 0, "notify_port": 0}
+
+
+class Stepped:
+    """The notifier stepped from a test's synchronous code, on one event loop for its lifetime as in the service
+    (its clients and connections belong to that loop)."""
+
+    def __init__(self, notifier: Any) -> None:
+        self.notifier = notifier
+        self._runner = asyncio.Runner()
+
+    def run_once(self) -> int:
+        return int(self._runner.run(self.notifier.run_once()))
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self.notifier.aclose())
+        finally:
+            self._runner.close()
 
 
 def a_report(**changes: Any) -> Report:
@@ -88,10 +107,10 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, step_
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
-    """Every record of a topic, from the beginning, once at least ``expected`` arrived."""
+def read_topic(settings: Settings, topic: str | list[str], expected: int, timeout_s: float = 20.0) -> list[Any]:
+    """Every record of a topic (or of several), from the beginning, once at least ``expected`` arrived."""
     consumer = KafkaConsumer(
-        topic,
+        *([topic] if isinstance(topic, str) else topic),
         **connection(settings.kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -153,7 +172,7 @@ def record_attempt(
     record = DeliveryRecord(
         notice=notice,
         order_key=order_key(notice),
-        outcome=outcome,
+        outcome=NoticeState(outcome),
         attempts=attempts,
         detail=detail,
         at=at or datetime.now(UTC),

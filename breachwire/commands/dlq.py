@@ -1,8 +1,9 @@
 """Dead notices: ``breachwire dlq list`` and ``breachwire dlq replay [--notice ID | --all]``.
 
 The ledger is where a dead notice is kept whole; replaying one makes it requested again (attempts from zero)
-and publishes it to ``notices.requested``, so the notifier delivers it as it would a new one. It goes out as it
-was signed: one whose signature does not verify (a notice breachwire never made) is not replayed.
+and publishes it to its topic (``notices.requested``, or ``notices.alerts`` for a customer alert), so the
+notifier delivers it as it would a new one. It goes out as it was signed: one whose signature does not verify (a
+notice breachwire never made) is not replayed.
 """
 
 import argparse
@@ -99,10 +100,10 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             print(f"breachwire: {args.notice}: no such dead notice (see `breachwire dlq list`)", file=sys.stderr)
             return 1
         producer = made = make_producer(settings.kafka)
-        topic = topics_for(settings.kafka).requested
+        topics = topics_for(settings.kafka)
 
         def send(notice: "NoticeRequested") -> None:
-            publish(made, topic, notice.recipient_id, notice, settings.kafka.ack_timeout_s)
+            publish(made, topics.requested_for(notice), notice.recipient_id, notice, settings.kafka.ack_timeout_s)
 
         with Progress("replaying dead notices", len(ids)) as progress:
             outcome = replay_dead(ledger, send, progress.over(ids), signer=signer)

@@ -1,4 +1,5 @@
-"""The assess consumer: reads ``incidents.reported``, writes ``incidents.assessed`` and ``notices.requested``.
+"""The assess consumer: reads ``incidents.reported``, writes ``incidents.assessed`` and the notices (legal ones on
+``notices.requested``, customer alerts on ``notices.alerts``).
 
 Steps per report: parse (the loop) → look up the reporter → find the affected customers (names in the report
 that match nothing never widen it; on-call is alerted about them) → if none, record that and alert on-call → per
@@ -123,7 +124,7 @@ class Assess:
             notices = builder.for_customer(assessment, self._oncall.email)
             self._emit(self._topics.assessed, reported.incident_id, _assessed(prototype, assessment, notices))
             for notice in notices:
-                self._emit(self._topics.requested, notice.recipient_id, notice)
+                self._emit(self._topics.requested_for(notice), notice.recipient_id, notice)
             requested += len(notices)
 
         # 6. An audience the release policy gives to on-call only: on-call is told, once per report.

@@ -1,4 +1,4 @@
-"""Delivering a batch of notices at once: render, then send by channel, on one asyncio event loop.
+"""Delivering a batch of notices at once: render, then send by channel, on the notifier's event loop.
 
 At most ``notify.concurrency`` sends are in flight overall and ``notify.per_host`` to any one host (a webhook
 URL's host, the SMTP server, Twilio); email goes through a bounded pool of reused SMTP connections. The caller
@@ -18,9 +18,10 @@ import httpx
 from consumers.notify.email import SmtpPool
 from consumers.notify.errors import DeliveryError, FinalDelivery, RetryableDelivery
 from consumers.notify.guard import GuardedTransport, Resolver, TargetGuard, system_resolver
-from consumers.notify.http import CookielessClient, SpreadTransport
+from consumers.notify.http import no_cookies
 from consumers.notify.render import Rendered, Renderer
 from consumers.notify.sms import TwilioSender
+from consumers.notify.spread import SpreadTransport
 from consumers.notify.webhook import WebhookSender
 from runtime.datamap import DataMap
 from runtime.settings import Settings
@@ -39,7 +40,7 @@ class Attempt:
     locale: str | None = None
     rendered: str | None = None
     deferred: bool = False
-    """Not attempted: the batch's time budget ran out before the notice's turn came."""
+    """Not attempted: its batch stopped starting sends (its time ran out, or the notifier stops) before its turn."""
 
     @property
     def delivered(self) -> bool:
@@ -48,6 +49,19 @@ class Attempt:
     @property
     def retryable(self) -> bool:
         return isinstance(self.error, RetryableDelivery)
+
+
+async def run_chains(chains: Sequence[Sequence[T]], step: Callable[[T, list[R]], Awaitable[R]]) -> list[R]:
+    """Run ``step`` over every item, chain by chain in order, the chains concurrently. ``step`` sees the
+    results of the items before it in its chain. Returns every result, chains in the order given."""
+
+    async def run_chain(chain: Sequence[T]) -> list[R]:
+        done: list[R] = []
+        for item in chain:
+            done.append(await step(item, done))
+        return done
+
+    return [r for results in await asyncio.gather(*(run_chain(c) for c in chains)) for r in results]
 
 
 class Dispatcher:
@@ -64,41 +78,27 @@ class Dispatcher:
         self._on_send = on_send or (lambda _notice, _seconds, _error: None)
         self._datamap = datamap
         self._renderer = renderer
-        self._loop = asyncio.new_event_loop()
         limits = settings.notify
         self._overall = asyncio.Semaphore(limits.concurrency)
         self._per_host_limit = limits.per_host
         self._hosts: dict[str, asyncio.Semaphore] = {}
         pool = httpx.Limits(max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency)
         # SMS goes to the configured Twilio base URL; webhooks go to customers' URLs, so only their client is guarded.
-        self._client = CookielessClient(limits=pool)
+        self._client = httpx.AsyncClient(limits=pool, cookies=no_cookies())
         guard = TargetGuard(limits.allow_targets, resolver=resolver, require_https=limits.require_https)
         ssl_context = httpx.create_ssl_context()
 
         def guarded(part: httpx.Limits) -> httpx.AsyncBaseTransport:
             return GuardedTransport(guard, part, verify=ssl_context)
 
-        self._webhook_client = CookielessClient(transport=SpreadTransport(limits.concurrency, guarded))
+        self._webhook_client = httpx.AsyncClient(
+            transport=SpreadTransport(limits.concurrency, guarded), cookies=no_cookies()
+        )
         self._smtp_host = settings.smtp.host
         self._email = SmtpPool(settings.smtp, limits.smtp_connections)
         self._webhook = WebhookSender(settings.webhook, self._webhook_client, guard)
         self._sms = TwilioSender(settings.twilio, self._client)
         self._sms_host = urlsplit(settings.twilio.base_url).hostname or "twilio"
-
-    def run_chains(self, chains: Sequence[Sequence[T]], step: Callable[[T, list[R]], Awaitable[R]]) -> list[R]:
-        """Run ``step`` over every item, chain by chain in order, the chains concurrently. ``step`` sees the
-        results of the items before it in its chain. Returns every result, chains in the order given."""
-
-        async def run_chain(chain: Sequence[T]) -> list[R]:
-            done: list[R] = []
-            for item in chain:
-                done.append(await step(item, done))
-            return done
-
-        async def run_all() -> list[list[R]]:
-            return await asyncio.gather(*(run_chain(c) for c in chains))
-
-        return [r for results in self._loop.run_until_complete(run_all()) for r in results]
 
     def _host(self, host: str) -> asyncio.Semaphore:
         if host not in self._hosts:
@@ -113,16 +113,17 @@ class Dispatcher:
             return self._sms_host
         return urlsplit(notice.address).hostname or ""
 
-    async def deliver(self, notice: NoticeRequested, not_after: float = float("inf")) -> Attempt:
+    async def deliver(self, notice: NoticeRequested, starting: Callable[[], bool] = lambda: True) -> Attempt:
         """Render and send one notice; never raises a DeliveryError, returns it. A notice whose turn comes
-        after ``not_after`` (``time.monotonic()``) is not sent: the attempt says it was deferred.
+        when ``starting()`` says no more sends start (the batch's time ran out) is not sent: the attempt says it
+        was deferred.
 
         A notice is rendered once it has its place among the sends in flight: rendering a whole batch up front
         kept the event loop busy for a few hundred ms, while answered sends waited to be taken in and the
         connections stood idle.
         """
         async with self._overall, self._host(self._host_of(notice)):
-            if time.monotonic() >= not_after:  # its turn came late: a slow host held the batch's sends
+            if not starting():  # its turn came after its batch stopped starting sends
                 return Attempt(deferred=True)
             try:
                 rendered = self._renderer.render(notice)
@@ -154,8 +155,7 @@ class Dispatcher:
             return await self._sms.send(notice.address, rendered.sms)
         raise FinalDelivery(f"channel {notice.channel.value} is not available")
 
-    def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.run_until_complete(self._webhook_client.aclose())
-        self._loop.run_until_complete(self._email.aclose())
-        self._loop.close()
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        await self._webhook_client.aclose()
+        await self._email.aclose()

@@ -4,8 +4,13 @@ A record read before its due time puts its partition on hold: the consumer seeks
 pauses the partition, so the next commit stores that record's offset (a crash re-reads it) and other
 partitions and topics go on. Before every poll, partitions whose hold has run out are resumed. A rebalance may
 hand a held partition to this consumer again unpaused: its first record is then read early and held again.
+
+Legal notices first: given ``(first, later)`` topics (``notices.requested``, ``notices.alerts``), a poll that
+brings any record of ``first`` puts the records of ``later`` it brought back (held, the same way, until a poll
+brings none of ``first``): customer alerts go out once no controller or authority notice is waiting.
 """
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +21,16 @@ from kafka import KafkaConsumer, TopicPartition
 class DueGate:
     """A KafkaConsumer as ``ConsumerLoop`` uses it (poll, commit, close), with partitions held until a time."""
 
-    def __init__(self, consumer: KafkaConsumer, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        clock: Callable[[], float] = time.time,
+        priority: tuple[str, str] | None = None,
+    ) -> None:
+        """``priority``: (first, later), a topic whose records wait while the other has any to read."""
         self._consumer = consumer
         self._clock = clock
+        self._priority = priority
         self._held: dict[TopicPartition, float] = {}
 
     def hold(self, topic: str, partition: int, offset: int, until: float) -> None:
@@ -39,11 +51,27 @@ class DueGate:
 
     def poll(self, timeout_ms: int = 0, **kwargs: Any) -> Any:
         self._resume_due()
-        if self._held:
+        if timed := [until for until in self._held.values() if until != math.inf]:
             # Wake up when the next hold runs out, not only when the poll times out.
-            next_due_ms = max(0, int((min(self._held.values()) - self._clock()) * 1000)) + 10
+            next_due_ms = max(0, int((min(timed) - self._clock()) * 1000)) + 10
             timeout_ms = min(timeout_ms, next_due_ms)
-        return self._consumer.poll(timeout_ms=timeout_ms, **kwargs)
+        records = self._consumer.poll(timeout_ms=timeout_ms, **kwargs)
+        return records if self._priority is None else self._first_things_first(records)
+
+    def _first_things_first(self, records: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """Hold back what ``later`` brought while ``first`` has records; else let ``later`` be read again."""
+        assert self._priority is not None
+        first, later = self._priority
+        if any(tp.topic == first for tp in records):
+            for tp in [tp for tp in records if tp.topic == later]:
+                self.hold(tp.topic, tp.partition, records.pop(tp)[0].offset, math.inf)
+            return records
+        waiting = [tp for tp, until in self._held.items() if tp.topic == later and until == math.inf]
+        for tp in waiting:
+            del self._held[tp]
+        if waiting:
+            self._consumer.resume(*waiting)
+        return records
 
     def commit(self, *args: Any, **kwargs: Any) -> Any:
         return self._consumer.commit(*args, **kwargs)

@@ -1,5 +1,4 @@
-"""The notifier's HTTP plumbing: a bounded POST, a client that keeps no cookies, and an httpx transport that
-spreads its connections over many small pools (the webhooks).
+"""The notifier's HTTP plumbing: a bounded POST, and a cookie jar that keeps nothing.
 
 A receiver is not trusted to answer sensibly: ``post`` reads at most ``MAX_ANSWER_BYTES`` of an answer, asks for
 it unencoded (so no compressed answer can expand past that), and gives the whole attempt one deadline, so an
@@ -7,29 +6,17 @@ answer of 300 MB, or one byte every half second forever, costs one attempt and n
 
 No cookie outlives the answer that set it: a receiver's Set-Cookie would otherwise go back with the next request
 to that host, which may be another customer's endpoint on a shared relay.
-
-The transport: httpcore's connection pool (1.0.9) does work quadratic in its number of connections on every
-request it queues or releases: each idle connection counts all the others again, and every idle socket is polled.
-At 64 connections that came to ~10 ms of CPU per request, which held a client to ~90 requests/s against a receiver
-answering in 50 ms. Pools of ``POOL_CONNECTIONS`` connections cost a small fraction of that (with 8 a pool, the
-pools' bookkeeping was still a fifth of a bare client's CPU; with 2, a few per cent).
-
-A request goes to a pool that served its origin before and has room, so kept-alive connections (and their TLS
-sessions) are reused as they are in one big pool; else to the least busy pool. So no request waits for a
-connection while any pool has room.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from http.cookiejar import Cookie, CookieJar
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
 
 from consumers.notify.errors import RetryableDelivery
 
-POOL_CONNECTIONS = 2
 MAX_ANSWER_BYTES = 64 * 1024
 
 
@@ -78,96 +65,7 @@ async def post(
         raise RetryableDelivery(f"connection: {exc.__class__.__name__}: {exc}") from None
 
 
-class _KeepNothing(CookieJar):
-    def set_cookie(self, cookie: Cookie) -> None:
-        pass
-
-
-class _NoCookies(httpx.Cookies):
-    def __init__(self) -> None:
-        super().__init__(_KeepNothing())
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        pass
-
-
-_NO_COOKIES = _NoCookies()
-
-
-class CookielessClient(httpx.AsyncClient):
-    """An ``httpx.AsyncClient`` that keeps no cookie from an answer. (Given a jar that refuses them, httpx would
-    still wrap every answer in urllib's request and response objects for it: 30 us of the 40 its cookies took a
-    request.)"""
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        raise TypeError("the notifier's HTTP clients keep no cookies")
-
-
-class _Release(httpx.AsyncByteStream):
-    """A response body that gives its pool's slot back when closed (httpx closes every body it reads)."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
-        self._stream = stream
-        self._release: Callable[[], None] | None = release
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            if self._release is not None:
-                self._release()
-                self._release = None
-
-
-class SpreadTransport(httpx.AsyncBaseTransport):
-    """At most ``connections`` connections in all, in pools of at most ``POOL_CONNECTIONS`` made by ``pool``
-    (given their limits), e.g. ``httpx.AsyncHTTPTransport``; let them share one TLS context, since each load of
-    the CA store takes ~50 ms."""
-
-    def __init__(self, connections: int, pool: Callable[[httpx.Limits], httpx.AsyncBaseTransport]) -> None:
-        count = -(-connections // POOL_CONNECTIONS)
-        self._size = -(-connections // count)
-        limits = httpx.Limits(max_connections=self._size, max_keepalive_connections=self._size)
-        self._pools = [pool(limits) for _ in range(count)]
-        self._busy = [0] * count
-        # (scheme, host, port) -> the pools that have served it, in the order they first did
-        self._homes: dict[tuple[str, str, int | None], list[int]] = {}
-
-    def _pick(self, url: httpx.URL) -> int:
-        homes = self._homes.setdefault((url.scheme, url.host, url.port), [])
-        for index in homes:
-            if self._busy[index] < self._size:
-                return index
-        index = min(range(len(self._pools)), key=self._busy.__getitem__)
-        if index not in homes:
-            homes.append(index)
-        return index
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = self._pick(request.url)
-        self._busy[index] += 1
-
-        def release() -> None:
-            self._busy[index] -= 1
-
-        try:
-            response = await self._pools[index].handle_async_request(request)
-        except BaseException:
-            release()
-            raise
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _Release(response.stream, release)
-        return response
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+def no_cookies() -> CookieJar:
+    """A cookie jar for a client (``httpx.AsyncClient(cookies=no_cookies())``) whose policy admits no domain: no
+    receiver's cookie is kept, so none goes back with a later request."""
+    return CookieJar(DefaultCookiePolicy(allowed_domains=[]))

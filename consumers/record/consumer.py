@@ -2,7 +2,8 @@
 
 - ``incidents.reported``  → the incident and its report;
 - ``incidents.assessed``  → the assessment per customer;
-- ``notices.requested``   → the notice, as requested (notify records delivery itself, before it commits);
+- ``notices.requested`` and ``notices.alerts`` → the notice, as requested (notify records delivery itself,
+  before it commits);
 - ``notices.sent`` / ``notices.dead`` → the outcome of each notice, in the audit trail.
 
 Each loop also appends what it read to the audit trail (``runtime.audit``), a batch at a time in one transaction,
@@ -153,7 +154,7 @@ def _loop(
     settings: Settings,
     producer: KafkaProducer,
     name: str,
-    topic: str,
+    subscribed: list[str],
     model: type[M],
     handle: Callable[[Sequence[Received[M]]], None],
     checkpoint: Callable[[], object],
@@ -164,7 +165,7 @@ def _loop(
 
     return ConsumerLoop(
         f"record.{name}",
-        make_consumer(settings.kafka, f"record.{name}", [topic]),
+        make_consumer(settings.kafka, f"record.{name}", subscribed),
         producer,
         topics_for(settings.kafka).invalid,
         model,
@@ -184,12 +185,12 @@ def build(settings: Settings, ledger: Ledger, datamap: DataMap | None = None) ->
     signer = NoticeSigner.from_settings(settings.signing)
     outcomes = RecordOutcomes(audit)
     return [
-        _loop(settings, producer, "reported", topics.reported, IncidentReported, RecordReports(ledger, audit), cp),
+        _loop(settings, producer, "reported", [topics.reported], IncidentReported, RecordReports(ledger, audit), cp),
         _loop(
             settings,
             producer,
             "assessed",
-            topics.assessed,
+            [topics.assessed],
             IncidentAssessed,
             RecordAssessments(ledger, audit, datamap),
             cp,
@@ -198,11 +199,11 @@ def build(settings: Settings, ledger: Ledger, datamap: DataMap | None = None) ->
             settings,
             producer,
             "requested",
-            topics.requested,
+            topics.notices,
             NoticeRequested,
             RecordRequests(ledger, signer, audit),
             cp,
         ),
-        _loop(settings, producer, "sent", topics.sent, NoticeSent, outcomes, cp),
-        _loop(settings, producer, "dead", topics.dead, NoticeDead, outcomes, cp),
+        _loop(settings, producer, "sent", [topics.sent], NoticeSent, outcomes, cp),
+        _loop(settings, producer, "dead", [topics.dead], NoticeDead, outcomes, cp),
     ]

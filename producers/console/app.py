@@ -634,7 +634,7 @@ def create_console_app(
         ids = [d.notice_id for d in dead] if every else [text(form, "notice", 64)]
 
         def send(notice: NoticeRequested) -> None:
-            publisher.publish_message(publisher.topics.requested, notice.recipient_id, notice)
+            publisher.publish_notices([notice])
 
         def replay_and_record() -> Any:
             outcome = replay_dead(ledger, send, ids, signer=NoticeSigner.from_settings(settings.signing))

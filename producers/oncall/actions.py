@@ -2,7 +2,7 @@
 publishes a report (with source ``oncall``) or records a decision on held notices, and appends to the audit trail.
 
 Approving an authority notice, or releasing an incident's held notices, records who, when and why in the ledger,
-then republishes each notice, unchanged (same notice id), to ``notices.requested``: the notifier sees it again,
+then republishes each notice, unchanged (same notice id), to its topic: the notifier sees it again,
 finds the approval or release in the ledger and delivers it (a held notice is never delivered without one,
 whichever copy of it the notifier reads, and a notice delivered once is not delivered again). A rejected
 authority notice is settled in the ledger and never sent.
@@ -110,7 +110,7 @@ class OncallActions:
             at=approval.get("approved_at", at),
         )
         # released again on every call: an approval whose release failed (Kafka away) is released by a retry
-        self._publisher.publish_message(self._publisher.topics.requested, held.recipient_id, held)
+        self._publisher.publish_notices([held])
         return {
             "notice_id": notice_id,
             "approved_by": approval.get("approved_by", actor.name),
@@ -144,7 +144,7 @@ class OncallActions:
             )
         # Also those released before and not attempted yet: a release whose publishing failed (Kafka away)
         # is completed by the next one. A copy the notifier already has is one notice, by its id.
-        self._publisher.publish_messages(self._publisher.topics.requested, [(n.recipient_id, n) for n in notices])
+        self._publisher.publish_notices(notices)
         return count
 
     def reject(self, actor: Actor, notice_id: str, reason: str) -> None:

@@ -1,6 +1,7 @@
 """Notices and their delivery: each notice's state, every attempt, the queue of notices waiting
 for their turn, dead letters and their replay."""
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,13 +15,28 @@ from schemas import Audience, NoticeRequested, Release
 
 
 class NoticeState(StrEnum):
+    """Where a notice stands: the one vocabulary of the notifier's decisions, its records and the ledger. Each
+    value is the string the ledger stores.
+
+    - ``notices.state``: REQUESTED, AWAITING_APPROVAL, HELD (until an on-call responder releases it), REJECTED (an
+      approver refused it: settled, never sent), RETRYING (waits for its next attempt), DELIVERED, DEAD;
+    - a batch's outcome for a notice (``DeliveryRecord.outcome``; each attempt's in ``notice_attempts``):
+      DELIVERED, RETRY (the attempt failed and another follows: the notice is then RETRYING), PARKED (it waits
+      behind an earlier notice to its address, or was deferred: no attempt made), DEAD;
+    - ``notice_queue.state``: WAITING (on a retry topic), DEAD, REPLAYED (published again from notices.dead).
+    """
+
     REQUESTED = "requested"
     AWAITING_APPROVAL = "awaiting_approval"
-    HELD = "held"  # until an on-call responder releases it (the release policy's ``held``)
-    REJECTED = "rejected"  # an approver refused it: settled, never sent
+    HELD = "held"
+    REJECTED = "rejected"
     RETRYING = "retrying"
     DELIVERED = "delivered"
     DEAD = "dead"
+    RETRY = "retry"
+    PARKED = "parked"
+    WAITING = "waiting"
+    REPLAYED = "replayed"
 
 
 # A notice's state when first recorded, by how the release policy lets it go.
@@ -30,11 +46,8 @@ FIRST_STATE = {
     Release.APPROVE: NoticeState.AWAITING_APPROVAL,
 }
 
-
-class Queued(StrEnum):
-    WAITING = "waiting"
-    DEAD = "dead"
-    REPLAYED = "replayed"
+# The state a batch's outcome leaves a notice in (a parked one keeps its state).
+STATE_AFTER = {NoticeState.RETRY: NoticeState.RETRYING, NoticeState.DEAD: NoticeState.DEAD}
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,7 @@ class QueueRow:
     queued_at: datetime
     hop: int
     due_at: datetime | None
-    state: str
+    state: NoticeState
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ class DeliveryRecord:
 
     notice: NoticeRequested
     order_key: str
-    outcome: str
+    outcome: NoticeState
     attempts: int
     detail: str
     at: datetime
@@ -158,14 +171,16 @@ class DeliveryStore(Store):
             .order_by(notice_queue.c.queued_at, notice_queue.c.notice_id)
         )
         with self.engine.connect() as conn:
-            return [QueueRow(**row._mapping) for row in conn.execute(query)]
+            return [QueueRow(**{**row._mapping, "state": NoticeState(row.state)}) for row in conn.execute(query)]
 
     def record_deliveries(self, records: Sequence[DeliveryRecord]) -> None:
         """A batch's outcomes in one transaction. A delivered notice stays delivered whatever comes later."""
-        by = {o: [r for r in records if r.outcome == o] for o in ("delivered", "retry", "parked", "dead")}
+        by: dict[NoticeState, list[DeliveryRecord]] = defaultdict(list)
+        for r in records:
+            by[r.outcome].append(r)
         not_delivered = notices.c.state != NoticeState.DELIVERED.value
         with self.engine.begin() as conn:
-            if by["delivered"]:
+            if by[NoticeState.DELIVERED]:
                 conn.execute(
                     update(notices)
                     .where(notices.c.notice_id == bindparam("b_id"), not_delivered)
@@ -187,15 +202,15 @@ class DeliveryStore(Store):
                             "b_rendered": r.rendered,
                             "b_at": r.at,
                         }
-                        for r in by["delivered"]
+                        for r in by[NoticeState.DELIVERED]
                     ],
                 )
                 conn.execute(
                     delete(notice_queue).where(
-                        notice_queue.c.notice_id.in_([r.notice.notice_id for r in by["delivered"]])
+                        notice_queue.c.notice_id.in_([r.notice.notice_id for r in by[NoticeState.DELIVERED]])
                     )
                 )
-            for outcome, state in (("retry", NoticeState.RETRYING), ("dead", NoticeState.DEAD)):
+            for outcome, state in STATE_AFTER.items():
                 if by[outcome]:
                     conn.execute(
                         update(notices)
@@ -206,14 +221,14 @@ class DeliveryStore(Store):
                             for r in by[outcome]
                         ],
                     )
-            if by["parked"]:
+            if by[NoticeState.PARKED]:
                 conn.execute(
                     update(notices)
                     .where(notices.c.notice_id == bindparam("b_id"), not_delivered)
                     .values(last_error=bindparam("b_detail")),
-                    [{"b_id": r.notice.notice_id, "b_detail": r.detail[:2000]} for r in by["parked"]],
+                    [{"b_id": r.notice.notice_id, "b_detail": r.detail[:2000]} for r in by[NoticeState.PARKED]],
                 )
-            queued = [r for r in records if r.outcome != "delivered"]
+            queued = [r for r in records if r.outcome is not NoticeState.DELIVERED]
             if queued:
                 stmt = dialect_insert(conn, notice_queue)
                 # A notice keeps its first place in its key's queue (queued_at) across retries.
@@ -229,7 +244,7 @@ class DeliveryStore(Store):
                             "queued_at": r.at,
                             "hop": r.hop,
                             "due_at": r.due_at,
-                            "state": (Queued.DEAD if r.outcome == "dead" else Queued.WAITING).value,
+                            "state": (NoticeState.DEAD if r.outcome is NoticeState.DEAD else NoticeState.WAITING).value,
                             "message": r.notice.model_dump_json(),
                         }
                         for r in queued
@@ -240,11 +255,11 @@ class DeliveryStore(Store):
                     "notice_id": r.notice.notice_id,
                     "attempt": r.attempts,
                     "at": r.at,
-                    "outcome": r.outcome,
+                    "outcome": r.outcome.value,
                     "detail": r.detail[:2000],
                 }
                 for r in records
-                if r.outcome != "parked" and r.attempts > 0
+                if r.outcome is not NoticeState.PARKED and r.attempts > 0
             ]
             insert_new(conn, notice_attempts, attempts)
 
@@ -262,7 +277,7 @@ class DeliveryStore(Store):
         query = (
             select(*columns(notices, DeadNotice))
             .join(notice_queue, notice_queue.c.notice_id == notices.c.notice_id)
-            .where(notices.c.state == NoticeState.DEAD.value, notice_queue.c.state == Queued.DEAD.value)
+            .where(notices.c.state == NoticeState.DEAD.value, notice_queue.c.state == NoticeState.DEAD.value)
             .order_by(notices.c.requested_at, notices.c.notice_id)
         )
         with self.engine.connect() as conn:
@@ -274,7 +289,7 @@ class DeliveryStore(Store):
         with self.engine.begin() as conn:
             message = conn.execute(
                 select(notice_queue.c.message).where(
-                    notice_queue.c.notice_id == notice_id, notice_queue.c.state == Queued.DEAD.value
+                    notice_queue.c.notice_id == notice_id, notice_queue.c.state == NoticeState.DEAD.value
                 )
             ).scalar()
             if message is None:
@@ -285,7 +300,9 @@ class DeliveryStore(Store):
                 .values(state=NoticeState.REQUESTED.value, attempts=0)
             )
             conn.execute(
-                update(notice_queue).where(notice_queue.c.notice_id == notice_id).values(state=Queued.REPLAYED.value)
+                update(notice_queue)
+                .where(notice_queue.c.notice_id == notice_id)
+                .values(state=NoticeState.REPLAYED.value)
             )
         return NoticeRequested.model_validate_json(message)
 
@@ -299,6 +316,6 @@ class DeliveryStore(Store):
             )
             conn.execute(
                 update(notice_queue)
-                .where(notice_queue.c.notice_id == notice_id, notice_queue.c.state == Queued.REPLAYED.value)
-                .values(state=Queued.DEAD.value)
+                .where(notice_queue.c.notice_id == notice_id, notice_queue.c.state == NoticeState.REPLAYED.value)
+                .values(state=NoticeState.DEAD.value)
             )

@@ -36,7 +36,7 @@ def test_a_twilio_report_reaches_only_call_center_customers(settings: Settings, 
     ]
     assert {a.customer_id for a in assessed} == call_center
     expected = sum(len(a.notice_ids) for a in assessed)
-    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.requested, expected)]
+    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.notices, expected)]
     assert len(notices) == expected
     assert {n.notice_id for n in notices} == {i for a in assessed for i in a.notice_ids}
     assert {n.recipient_id for n in notices} == call_center
@@ -75,7 +75,7 @@ def test_after_a_restart_a_follow_up_still_references_the_earlier_notices(settin
         for r in read_topic(settings, topics.assessed, 2 * len(call_center))
     ]
     expected = sum(len(a.notice_ids) for a in assessed)
-    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.requested, expected)]
+    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.notices, expected)]
     earlier = {
         (n.recipient_id, n.audience, n.channel, n.address): n.notice_id for n in notices if n.revision == "suspected.1"
     }

@@ -21,7 +21,7 @@ from runtime.datamap import DataMap
 from runtime.kafka import make_producer
 from runtime.settings import Settings
 from runtime.store import Ledger
-from runtime.store.delivery import DeliveryRecord
+from runtime.store.delivery import DeliveryRecord, NoticeState
 from runtime.store.tables import api_tokens
 from runtime.topics import topics_for
 from schemas import IncidentReported, NoticeRequested, ReportStatus
@@ -218,7 +218,7 @@ def test_a_dead_notice_is_replayed_after_confirmation(
     _, notices = record_incident(ledger, datamap, rules, settings, "linode-eu", a_report())
     dead: NoticeRequested = notices[0]
     ledger.delivery.record_deliveries(
-        [DeliveryRecord(dead, dead.recipient_id, "dead", 7, "550 mailbox unavailable", datetime.now(UTC))]
+        [DeliveryRecord(dead, dead.recipient_id, NoticeState.DEAD, 7, "550 mailbox unavailable", datetime.now(UTC))]
     )
     client = signed_in(app, ledger, Role.RESPONDER)
     listing = client.get("/dead-letters")
@@ -229,7 +229,7 @@ def test_a_dead_notice_is_replayed_after_confirmation(
     done = client.post("/dead-letters/replay", data={"csrf": csrf_of(confirm.text), "notice": dead.notice_id})
     assert done.status_code == 200 and "1 notice requested again" in done.text
     assert ledger.delivery.notice_state(dead.notice_id) == "requested"
-    [record] = read_topic(settings, topics_for(settings.kafka).requested, 1)
+    [record] = read_topic(settings, topics_for(settings.kafka).notices, 1)
     assert NoticeRequested.model_validate_json(record.value).notice_id == dead.notice_id
 
 

@@ -2,6 +2,7 @@
 every failing receiver ends with the notice delivered once, or dead (with an on-call alert), as it should."""
 
 import argparse
+import asyncio
 import socket
 import threading
 import time
@@ -9,42 +10,42 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import project_rules, read_topic, wait_until
+from support import Stepped, project_rules, read_topic, wait_until
 
 from breachwire.commands import dlq
 from breachwire.dev.samples import controller_notices, notice_from_report, sample_report
 from breachwire.dev.sinks import Answer, SmtpSink, WebhookSink
 from breachwire.dev.twilio import TwilioSink
-from consumers.notify.consumer import NotifyLoops, build
+from consumers.notify.consumer import build
 from runtime.datamap import Customer, DataMap, load_datamap
 from runtime.kafka import make_producer, send
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 from runtime.store import Ledger
 from runtime.topics import topics_for
-from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry, Release
+from schemas import Audience, Channel, NoticeDead, NoticeKind, NoticeRequested, NoticeRetry, Release, notice_id
 
 pytestmark = pytest.mark.integration
 
 
 class Notifier:
-    """The notify loops of one test, run in this process, with the ledger they write."""
+    """The notifier of one test, run in this process, with the ledger it writes."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.datamap = load_datamap(settings.datamap_dir)
         self.ledger = Ledger.connect(settings.ledger.url)
-        self.loops: NotifyLoops = build(settings, self.datamap, self.ledger)
+        self.consumer = Stepped(build(settings, self.datamap, self.ledger))
         self.topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
         self.signer = NoticeSigner.from_settings(settings.signing)
 
     def request(self, *notices: NoticeRequested, signed: bool = True) -> None:
-        """Put ``notices`` on notices.requested, signed as assess signs them (``signed=False``: as they are)."""
+        """Put ``notices`` on their topic, signed as assess signs them (``signed=False``: as they are)."""
         producer = make_producer(self.settings.kafka)
         for notice in notices:
             if signed:
                 notice = self.signer.sign(notice)
-            send(producer, self.topics.requested, notice.recipient_id, notice)
+            send(producer, self.topics.requested_for(notice), notice.recipient_id, notice)
         producer.flush(timeout=10)
         producer.close()
 
@@ -54,13 +55,13 @@ class Notifier:
 
     def run_until_settled(self, *notices: NoticeRequested, timeout_s: float = 60) -> None:
         def step() -> bool:
-            self.loops.run_once()
+            self.consumer.run_once()
             return all(self.state(n) in ("delivered", "dead") for n in notices)
 
         wait_until(step, timeout_s, "every notice delivered or dead", step_s=0)
 
     def close(self) -> None:
-        self.loops.close()
+        self.consumer.close()
         self.ledger.close()
 
 
@@ -98,6 +99,32 @@ def test_webhook_answering_500_is_retried_with_the_same_webhook_id_until_deliver
     assert webhook_sink.attempts[notice.notice_id] == 3  # every attempt signed, verified, with the same id
     assert webhook_sink.rejected == 0
     assert [a[1] for a in notifier.ledger.delivery.attempts_of(notice.notice_id)] == ["retry", "retry", "delivered"]
+
+
+def test_controller_notices_go_out_before_customer_alerts_read_with_them(
+    notifier: Notifier, webhook_sink: WebhookSink
+) -> None:
+    """Alerts requested first, controller notices after: the controllers are still told first (legal first)."""
+    legal = controller_notices(notifier.datamap, RULES, Channel.WEBHOOK, 30)
+    alerts = [
+        n.model_copy(
+            update={
+                "audience": Audience.CUSTOMER,
+                "kind": NoticeKind.ALERT,
+                "notice_id": notice_id(n.incident_id, n.recipient_id, "customer", "webhook", n.revision),
+            }
+        )
+        for n in legal
+    ]
+    notifier.request(*alerts)
+    notifier.request(*legal)
+    notifier.run_until_settled(*legal, *alerts)
+
+    order = [h.webhook_id for h in webhook_sink.received]
+    assert sorted(order) == sorted(n.notice_id for n in [*legal, *alerts])  # each once
+    last_legal = max(order.index(n.notice_id) for n in legal)
+    first_alert = min(order.index(n.notice_id) for n in alerts)
+    assert last_legal < first_alert
 
 
 def test_a_permanent_410_is_final_and_tells_on_call(notifier: Notifier, webhook_sink: WebhookSink) -> None:
@@ -212,7 +239,7 @@ def test_a_receiver_down_for_a_while_then_back(wired_settings: Settings, datamap
     try:
         notice = a_notice(notifier.datamap, Channel.WEBHOOK, address=f"http://127.0.0.1:{port}/hooks/acme-eu")
         notifier.request(notice)
-        wait_until(lambda: notifier.loops.run_once() >= 0 and notifier.state(notice) == "retrying", 30, "a failure")
+        wait_until(lambda: notifier.consumer.run_once() >= 0 and notifier.state(notice) == "retrying", 30, "a failure")
         back = WebhookSink(secrets, tmp_path / "back", port=port).start()
         try:
             notifier.run_until_settled(notice)
@@ -232,7 +259,9 @@ def test_a_follow_up_never_overtakes_a_notice_waiting_for_its_retry(
     follow_up = a_notice(notifier.datamap, Channel.WEBHOOK, NoticeKind.FULL)
     webhook_sink.behaviour = lambda path, wid, attempt: Answer(500 if wid == first.notice_id and attempt == 1 else 200)
     notifier.request(first)
-    wait_until(lambda: notifier.loops.run_once() >= 0 and notifier.state(first) == "retrying", 30, "the first to fail")
+    wait_until(
+        lambda: notifier.consumer.run_once() >= 0 and notifier.state(first) == "retrying", 30, "the first to fail"
+    )
     notifier.request(follow_up)  # ready long before the first is due again
     notifier.run_until_settled(first, follow_up)
 
@@ -242,9 +271,9 @@ def test_a_follow_up_never_overtakes_a_notice_waiting_for_its_retry(
 def test_a_notice_that_comes_while_the_notifier_idles_is_sent_at_once(
     wired_settings: Settings, smtp_sink: SmtpSink
 ) -> None:
-    """The notifier as it runs: a notice is read as it comes, whatever the poll of the retry topics is doing.
-    (With both topics polled in turn on one thread, a notice that came while the idle notifier waited on the
-    retry topics sat unread for the rest of that wait: here up to 3 s.)"""
+    """The notifier as it runs: a notice is read as it comes, whatever the retry topics are doing. (With the
+    topics polled by two consumers in turn on one thread, a notice that came while the idle notifier waited on
+    the retry topics sat unread for the rest of that wait: here up to 3 s.)"""
     poll_s = 3.0
     settings = wired_settings.model_copy(
         update={"kafka": wired_settings.kafka.model_copy(update={"poll_timeout_ms": int(poll_s * 1000)})}
@@ -252,7 +281,7 @@ def test_a_notice_that_comes_while_the_notifier_idles_is_sent_at_once(
     notifier = Notifier(settings)
     notices = controller_notices(notifier.datamap, RULES, Channel.EMAIL, 3)
     stop = threading.Event()
-    runner = threading.Thread(target=notifier.loops.run, args=(stop,))
+    runner = threading.Thread(target=asyncio.run, args=(notifier.consumer.notifier.run(stop),))
     runner.start()
     sent: dict[str, float] = {}
     try:
@@ -382,10 +411,10 @@ def test_a_forged_copy_of_a_real_notice_leaves_the_real_one_alone(
 ) -> None:
     real = a_notice(notifier.datamap, Channel.WEBHOOK, release=Release.APPROVE)
     notifier.request(real)
-    wait_until(lambda: notifier.loops.run_once() >= 0 and notifier.state(real) == "awaiting_approval", 30, "held")
+    wait_until(lambda: notifier.consumer.run_once() >= 0 and notifier.state(real) == "awaiting_approval", 30, "held")
     forged = notifier.signer.sign(real).model_copy(update={"release": Release.AUTO})
     notifier.request(forged, signed=False)
-    wait_until(lambda: notifier.loops.run_once() > 0, 30, "the forged copy read")
+    wait_until(lambda: notifier.consumer.run_once() > 0, 30, "the forged copy read")
     [dead] = [NoticeDead.model_validate_json(r.value) for r in read_topic(notifier.settings, notifier.topics.dead, 1)]
     assert dead.request == forged and "signature does not verify" in dead.reason
     assert notifier.state(real) == "awaiting_approval"  # still waits for its approver, not dead

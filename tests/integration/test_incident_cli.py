@@ -99,7 +99,7 @@ def test_an_incident_from_declaration_to_evidence_pack(
     assert as_(responder, ["incident", "approve", notice.notice_id, "--reason", "x"]) == 1
     assert "may not approve" in capsys.readouterr().err
     assert as_(approver, ["incident", "approve", notice.notice_id, "--reason", "legal ok"]) == 0
-    [released] = read_topic(env, topics_for(env.kafka).requested, 1)
+    [released] = read_topic(env, topics_for(env.kafka).notices, 1)
     assert NoticeRequested.model_validate_json(released.value).notice_id == notice.notice_id
 
     capsys.readouterr()
@@ -249,7 +249,7 @@ def test_releasing_held_notices_and_rejecting_an_authority_report(
     release = ["incident", "release", incident, "--audience", "controller"]
     assert as_(responder, [*release, "--reason", "confirmed with Linode"]) == 0
     assert "1 held controller notice(s) released by responder-1 (confirmed with Linode)" in capsys.readouterr().out
-    [published] = read_topic(env, topics_for(env.kafka).requested, 1)
+    [published] = read_topic(env, topics_for(env.kafka).notices, 1)
     assert NoticeRequested.model_validate_json(published.value) == held  # unchanged: same notice, same id
     assert as_(responder, [*release, "--reason", "again"]) == 0
     assert f"{incident}: 0 held controller notice(s) released" in capsys.readouterr().out

@@ -111,7 +111,7 @@ def test_a_report_is_assessed_and_its_notices_read_back_all_signed_in(
     ]
     assert {a.customer_id for a in assessed} == call_center
     expected = sum(len(a.notice_ids) for a in assessed)
-    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.requested, expected)]
+    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.notices, expected)]
     assert expected > 0 and len(notices) == expected
     assert {n.recipient_id for n in notices} == call_center
     assert all(n.incident_id == reported.incident_id for n in notices)

@@ -200,7 +200,7 @@ def test_approving_records_who_and_why_and_releases_the_notice(
     assert response.json()["approved_by"] == f"{role.value}-person"
     assert ledger.release.is_approved(notice.notice_id)
     assert ledger.delivery.notice_state(notice.notice_id) is NoticeState.REQUESTED
-    [released] = read_topic(settings, topics_for(settings.kafka).requested, 1)
+    [released] = read_topic(settings, topics_for(settings.kafka).notices, 1)
     assert NoticeRequested.model_validate_json(released.value) == notice
     [entry] = AuditLog(ledger).entries(notice.incident_id)
     assert (entry.kind, entry.actor, entry.data["reason"]) == (

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from support import a_report, read_topic, wait_until
+from support import Stepped, a_report, read_topic, wait_until
 
 from breachwire.dev.sinks import SmtpSink, WebhookSink
 from consumers.assess.consumer import build as build_assess
@@ -32,7 +32,7 @@ def publish(settings: Settings, report: Report) -> IncidentReported:
         publisher.close()
 
 
-def run_until(loops: list[ConsumerLoop[Any]], condition: Any, timeout_s: float, what: str) -> None:
+def run_until(loops: list[ConsumerLoop[Any] | Stepped], condition: Any, timeout_s: float, what: str) -> None:
     def step() -> bool:
         for loop in loops:
             loop.run_once()
@@ -55,8 +55,8 @@ def test_a_report_reaches_every_controller_once(
 
     reported = publish(settings, a_report(title="Linode EU <script>alert(1)</script>"))
     assess = build_assess(settings, datamap)
-    notify = build_notify(settings, datamap, ledger)
-    loops = [assess, notify, *build_record(settings, ledger)]
+    notify = Stepped(build_notify(settings, datamap, ledger))
+    loops: list[ConsumerLoop[Any] | Stepped] = [assess, notify, *build_record(settings, ledger)]
     total = email_count + len(expected_hooks)
 
     def delivered() -> list[str]:
@@ -91,6 +91,7 @@ def test_a_report_reaches_every_controller_once(
     assert len(smtp_sink.received) == email_count
     assert len(webhook_sink.received) == len(expected_hooks)
     assert len(ledger.delivery.notices(reported.incident_id)) == requested
+    notify.close()
     ledger.close()
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support import a_report, held_authority_notice, wait_until
+from support import Stepped, a_report, held_authority_notice, wait_until
 
 from breachwire.dev.sinks import SmtpSink, WebhookSink
 from consumers.assess.consumer import build as build_assess
@@ -38,7 +38,7 @@ class Stack:
         self.publisher = ReportPublisher(
             lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
         )
-        self.notify = build_notify(settings, self.datamap, self.ledger)
+        self.notify = Stepped(build_notify(settings, self.datamap, self.ledger))
         self.loops: list[Any] = [
             build_assess(settings, self.datamap),
             self.notify,
@@ -76,6 +76,7 @@ class Stack:
         )
 
     def close(self) -> None:
+        self.notify.close()
         self.publisher.close()
         self.ledger.close()
 
@@ -208,7 +209,7 @@ def test_a_rejected_authority_report_is_never_sent_and_an_approved_one_is(stack:
     assert post(f"{approved.notice_id}/approve", Role.APPROVER, "checked with legal").status_code == 200
     assert post(f"{approved.notice_id}/reject", Role.APPROVER, "too late").status_code == 409
     # The rejected report on the topic too (a copy left from before): the notifier still never sends it.
-    stack.publisher.publish_message(stack.publisher.topics.requested, rejected.recipient_id, rejected)
+    stack.publisher.publish_notices([rejected])
 
     stack.run_until(
         lambda: stack.ledger.delivery.notice_state(approved.notice_id) is NoticeState.DELIVERED, "the approved one"

@@ -89,7 +89,7 @@ def test_every_controller_notice_carries_its_own_laws_with_the_rules_citations_a
     assessed = [IncidentAssessed.model_validate_json(r.value) for r in read_topic(settings, topics.assessed, 16)]
     assert {a.customer_id for a in assessed} == {p[0] for p in PLACES}
     expected = sum(len(a.notice_ids) for a in assessed)
-    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.requested, expected)]
+    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.notices, expected)]
     controller = {n.recipient_id: n for n in notices if n.audience is Audience.CONTROLLER}
     assert set(controller) == {p[0] for p in PLACES}
 

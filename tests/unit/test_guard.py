@@ -248,20 +248,19 @@ def test_the_notifier_connects_where_the_guard_resolved(
         customer=datamap.customers["acme-eu"],
     ).model_copy(update={"address": f"http://hooks.example:{webhook_sink.port}{PATH}"})
 
-    def deliver(answer: list[str]) -> Attempt:
+    async def deliver(answer: list[str]) -> Attempt:
         dispatcher = Dispatcher(
             settings, datamap, Renderer(settings.templates_dir, rules), resolver=ScriptedDns(answer)
         )
         try:
-            [attempt] = dispatcher.run_chains([[notice]], lambda n, done: dispatcher.deliver(n))
+            return await dispatcher.deliver(notice)
         finally:
-            dispatcher.close()
-        return attempt
+            await dispatcher.aclose()
 
-    refused = deliver([PUBLIC, "10.0.0.1"])  # 10/8 is not on the allowlist
+    refused = asyncio.run(deliver([PUBLIC, "10.0.0.1"]))  # 10/8 is not on the allowlist
     assert isinstance(refused.error, FinalDelivery) and not refused.retryable
     assert "refused address 10.0.0.1" in str(refused.error)
     assert untouched(webhook_sink)
-    delivered = deliver(["127.0.0.1"])
+    delivered = asyncio.run(deliver(["127.0.0.1"]))
     assert delivered.delivered, delivered.error
     assert [h.webhook_id for h in webhook_sink.received] == [notice.notice_id]

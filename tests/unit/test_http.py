@@ -5,6 +5,7 @@ every slot given back (after an answer or an error)."""
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,9 +13,9 @@ import pytest
 from breachwire.dev.samples import notice_from_report, sample_report
 from breachwire.dev.sinks import Answer, WebhookSink
 from consumers.assess.rules import RuleBook
-from consumers.notify.delivery import Dispatcher
-from consumers.notify.http import CookielessClient, SpreadTransport
+from consumers.notify.delivery import Attempt, Dispatcher
 from consumers.notify.render import Renderer
+from consumers.notify.spread import SpreadTransport
 from runtime import resources
 from runtime.datamap import DataMap
 from runtime.settings import load_settings
@@ -109,20 +110,64 @@ def test_a_cookie_one_receiver_sets_never_goes_to_the_next(
         ).model_copy(update={"address": webhook_sink.url(f"/hooks/{c}")})
         for c in ("acme-eu", "acme-eu", "paris-voyages")
     ]
-    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, rules))
-    try:
-        attempts = dispatcher.run_chains([notices], lambda n, done: dispatcher.deliver(n))
-    finally:
-        dispatcher.close()
+
+    async def deliver_in_turn() -> list[Attempt]:
+        dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, rules))
+        try:
+            return [await dispatcher.deliver(n) for n in notices]
+        finally:
+            await dispatcher.aclose()
+
+    attempts = asyncio.run(deliver_in_turn())
 
     assert all(a.delivered for a in attempts), attempts
     assert [r.path for r in webhook_sink.received] == ["/hooks/acme-eu", "/hooks/acme-eu", "/hooks/paris-voyages"]
     assert [r.headers.get("cookie") for r in webhook_sink.received] == [None, None, None]
 
 
-def test_the_notifiers_client_refuses_to_be_given_cookies() -> None:
-    client = CookielessClient()
-    with pytest.raises(TypeError):
-        client.cookies = {"session": "x"}
-    client.cookies.set("session", "x")  # (a jar that keeps nothing)
-    assert not client.cookies
+def test_a_request_through_the_spread_pools_is_the_stock_transports_byte_for_byte() -> None:
+    """The hand-made path (``consumers/notify/spread.py``) changes where a request waits, never what is sent or
+    what is read: the same POSTs through it and through httpx's own transport reach the receiver as the same
+    bytes, and come back as the same answers."""
+    received: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+                received.append(head + await reader.readexactly(length))
+                writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def post_through(transport: httpx.AsyncBaseTransport, port: int) -> list[tuple[int, bytes, list[Any]]]:
+        answers = []
+        async with httpx.AsyncClient(transport=transport) as client:
+            for body in (b'{"n": 1}', b'{"n": 2}'):
+                url = f"http://127.0.0.1:{port}/hooks/acme-eu"
+                answer = await client.post(url, content=body, headers={"webhook-id": "ntc_1"})
+                answers.append((answer.status_code, answer.content, answer.headers.multi_items()))
+        return answers
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            stock = await post_through(httpx.AsyncHTTPTransport(), port)
+            spread = await post_through(
+                SpreadTransport(4, lambda limits: httpx.AsyncHTTPTransport(limits=limits)), port
+            )
+        finally:
+            server.close()
+        return stock, spread
+
+    stock, spread = asyncio.run(main())
+    assert spread == stock
+    assert len(received) == 4 and received[2:] == received[:2]

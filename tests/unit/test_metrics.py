@@ -20,7 +20,7 @@ from runtime.probes import Liveness, Readiness, bounded
 from runtime.settings import MetricsSettings
 from runtime.store import Ledger
 from runtime.store.clocks import ClockRow
-from runtime.store.delivery import DeliveryRecord
+from runtime.store.delivery import DeliveryRecord, NoticeState
 from schemas import Channel, NoticeRequested, Release
 
 EXAMPLES = resources.example_datamap()
@@ -32,14 +32,14 @@ def notices(count: int = 2) -> list[NoticeRequested]:
     return [n.model_copy(update={"requested_at": NOW - timedelta(seconds=90)}) for n in found]
 
 
-def record(notice: NoticeRequested, outcome: str, at: datetime = NOW) -> DeliveryRecord:
+def record(notice: NoticeRequested, outcome: NoticeState, at: datetime = NOW) -> DeliveryRecord:
     return DeliveryRecord(notice, "key", outcome, attempts=1, detail="", at=at)
 
 
 def test_two_services_in_one_process_each_count_on_their_own_registry() -> None:
     first, second = ServiceMetrics(), ServiceMetrics()
     n = notices(1)[0]
-    first.notify.settled([record(n, "delivered")])
+    first.notify.settled([record(n, NoticeState.DELIVERED)])
     labels = {"audience": n.audience.value, "channel": n.channel.value, "outcome": "delivered"}
     assert sample(first.registry, "breachwire_notices_total", labels) == 1
     assert sample(second.registry, "breachwire_notices_total", labels) == 0
@@ -49,7 +49,9 @@ def test_two_services_in_one_process_each_count_on_their_own_registry() -> None:
 def test_settled_notices_count_by_audience_channel_and_outcome_and_time_their_delivery() -> None:
     metrics = ServiceMetrics()
     a, b = notices(2)
-    metrics.notify.settled([record(a, "delivered"), record(b, "retry"), record(b, "parked")])
+    metrics.notify.settled(
+        [record(a, NoticeState.DELIVERED), record(b, NoticeState.RETRY), record(b, NoticeState.PARKED)]
+    )
     by = {"audience": a.audience.value, "channel": a.channel.value}
     assert sample(metrics.registry, "breachwire_notices_total", {**by, "outcome": "delivered"}) == 1
     assert sample(metrics.registry, "breachwire_notice_delivery_seconds_count", by) == 1
@@ -160,7 +162,7 @@ def test_ledger_counts_held_notices_the_retry_queue_and_clocks_past_each_share(l
         ledger.clocks.track_clock(clock(customer, "controller", start, NOW + timedelta(hours=due_in_h)))
     # met: the controller notice to c5 is delivered, so its clock counts nowhere however late
     ledger.clocks.track_clock(clock(a.recipient_id, "controller", start, NOW - timedelta(hours=1), a.incident_id))
-    ledger.delivery.record_deliveries([DeliveryRecord(a, "k", "delivered", 1, "250 OK", NOW)])
+    ledger.delivery.record_deliveries([DeliveryRecord(a, "k", NoticeState.DELIVERED, 1, "250 OK", NOW)])
 
     metrics = ServiceMetrics(CollectorRegistry())
     metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5, 0.8), every_s=0, now=lambda: NOW))
