@@ -14,6 +14,8 @@ from runtime.consumer import ConsumerLoop, Runnable, run_together
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import ensure_topics, is_answering, make_producer
 from runtime.logging import configure
+from runtime.metrics import LedgerCollector, ServiceMetrics
+from runtime.probes import serving_probes
 from runtime.settings import Settings
 from runtime.store import Ledger
 from runtime.topics import topics_for
@@ -108,22 +110,34 @@ def _assess(settings: Settings, datamap: DataMap) -> None:
 
     # once, at start: a bad rules or policy file stops the service here
     rules, policy = load_rules(settings.rules_dir), load_release_policy(settings.release_policy)
-    run_loops([build(settings, datamap, rules, policy)])
+    loop = build(settings, datamap, rules, policy)
+    with serving_probes(settings.metrics, settings.kafka, "assess", [loop], ServiceMetrics(), None):
+        run_loops([loop])
 
 
 def _notify(settings: Settings, datamap: DataMap) -> None:
     from consumers.notify.consumer import build
 
-    def serve(worker_settings: Settings, stop: Stop) -> None:
+    def serve(worker_settings: Settings, stop: Stop, index: int = 0) -> None:
         ledger = Ledger.connect(worker_settings.ledger.url)
+        metrics = ServiceMetrics()
         try:
-            notifier = build(worker_settings, datamap, ledger)
+            notifier = build(worker_settings, datamap, ledger, metrics.notify)
             # What start-up made (modules, clients, templates) lives as long as the process: out of the
             # collector's sight. Each notice then makes a few hundred short-lived objects, so collect the
             # young ones less often: at the default threshold a notifier spent ~4% of its CPU collecting.
             gc.freeze()
             gc.set_threshold(10_000, 20, 20)
-            asyncio.run(notifier.run(stop))
+            with serving_probes(
+                worker_settings.metrics,
+                worker_settings.kafka,
+                "notify",
+                notifier.loops,
+                metrics,
+                ledger.engine,
+                worker=index,
+            ):
+                asyncio.run(notifier.run(stop))
         finally:
             ledger.close()
 
@@ -137,7 +151,7 @@ def _notify(settings: Settings, datamap: DataMap) -> None:
 
     def worker(index: int, stop: Stop) -> None:
         configure(settings.log, f"notify.{index}")
-        serve(shared, stop)
+        serve(shared, stop, index)
 
     raise SystemExit(run_workers(count, worker))
 
@@ -147,7 +161,9 @@ def _record(settings: Settings, datamap: DataMap) -> None:
 
     ledger = Ledger.connect(settings.ledger.url)
     try:
-        run_loops(build(settings, ledger, datamap))
+        loops = build(settings, ledger, datamap)
+        with serving_probes(settings.metrics, settings.kafka, "record", loops, ServiceMetrics(), ledger.engine):
+            run_loops(loops)
     finally:
         ledger.close()
 
@@ -157,6 +173,12 @@ def _clock(settings: Settings) -> None:
 
     ledger = Ledger.connect(settings.ledger.url)
     try:
-        run_loops([build(settings, ledger)])
+        service = build(settings, ledger)
+        metrics = ServiceMetrics()
+        # the deployment's held notices and clocks running out are counted here, one service for all
+        fractions, every_s = settings.oncall.reminder_fractions, settings.metrics.ledger_every_s
+        metrics.watch_ledger_state(LedgerCollector(ledger.engine, fractions, every_s))
+        with serving_probes(settings.metrics, settings.kafka, "clock", service.loops, metrics, ledger.engine):
+            run_loops([service])
     finally:
         ledger.close()

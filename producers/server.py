@@ -12,14 +12,27 @@ from producers.oncall.actions import OncallActions
 from producers.oncall.api import BODIES, oncall_router
 from producers.oncall.signin import SignIn
 from producers.oncall.tokens import Tokens
+from producers.probes import probes_router
 from producers.publish import ReportPublisher
 from runtime.audit import AuditLog
 from runtime.datamap import DataMap
+from runtime.metrics import ServiceMetrics
+from runtime.probes import Readiness
 from runtime.settings import Settings
 from runtime.store import Ledger
 
 
-def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: ReportPublisher) -> FastAPI:
+def build_app(
+    settings: Settings,
+    datamap: DataMap,
+    ledger: Ledger,
+    publisher: ReportPublisher,
+    metrics: ServiceMetrics | None = None,
+) -> FastAPI:
+    """``metrics``: the process's (one of its own when not given)."""
+    metrics = metrics if metrics is not None else ServiceMetrics()
+    metrics.watch_ledger(ledger.engine)
+    readiness = Readiness.of(settings.kafka, ledger.engine, settings.metrics.ready_timeout_s)
     subprocessors = set(datamap.subprocessors)
     actions = OncallActions(ledger, publisher, AuditLog(ledger, settings.audit.key), datamap.vocabulary)
     expiry = timedelta(days=settings.oncall.token_expiry_days)
@@ -32,7 +45,9 @@ def build_app(settings: Settings, datamap: DataMap, ledger: Ledger, publisher: R
         routers=(
             alertmanager_router(settings.monitors, MonitorProducer(publisher, "alertmanager"), subprocessors),
             oncall_router(signin, actions, ledger, settings.intake.retry_after_s),
+            probes_router(metrics, readiness),
         ),
+        metrics=metrics.intake,
     )
     add_body_schemas(app, AlertmanagerPayload, *BODIES)  # read after the token is checked, so described by hand
     return app

@@ -6,17 +6,20 @@ by id, so re-reading changes nothing. A message that cannot be parsed goes to ``
 reason, and the loop goes on.
 
 ``Batches`` is the reading side (poll and parse; ``done``: flush, then commit), which ``ConsumerLoop`` runs with a
-handler; the notifier, whose handler awaits its deliveries, steps it from its event loop itself.
+handler; the notifier, whose handler awaits its deliveries, steps it from its event loop itself. Either way
+``Batches.stats`` counts what was read and what is left (the loop's metrics and its liveness).
 """
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from runtime.kafka import send
@@ -36,6 +39,40 @@ class Received(Generic[M]):
     topic: str
     partition: int
     offset: int
+
+
+@dataclass
+class LoopStats:
+    """What a loop has done, for its metrics and health endpoint (read from another thread: plain values, each
+    replaced whole)."""
+
+    running: bool = False
+    """Polling: from its first poll until it is closed."""
+    records: int = 0
+    invalid: int = 0
+    batches: int = 0
+    handle_seconds: float = 0.0
+    """From the end of the poll that read a batch to its commit: parsing, handling, acks."""
+    last_poll: float = 0.0
+    """``time.time()`` at the end of the last poll; 0 before the first."""
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Records not yet handled and committed per (topic, partition): the last known end offset less the offset
+    the loop committed (partitions it has committed on since it started)."""
+
+
+def partition_lag(consumer: KafkaConsumer, committed: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+    """Per assigned partition the loop has committed on: the end offset (as last fetched: no request) less the
+    offset committed. Only local state is read: asking the consumer its position would re-validate it and hold
+    its fetches back."""
+    lag: dict[tuple[str, int], int] = {}
+    try:
+        for tp in consumer.assignment():
+            end, done = consumer.highwater(tp), committed.get((tp.topic, tp.partition))
+            if end is not None and done is not None:
+                lag[(tp.topic, tp.partition)] = max(0, end - done)
+    except KafkaError:  # partitions revoked between the calls: the next poll tells again
+        return {}
+    return lag
 
 
 class Runnable(Protocol):
@@ -98,19 +135,39 @@ class Batches(Generic[M]):
         self._model = model
         self._poll_timeout_ms = poll_timeout_ms
         self._ack_timeout_s = ack_timeout_s
+        self.stats = LoopStats()
+        self._committed: dict[tuple[str, int], int] = {}
+        self._reading: dict[tuple[str, int], int] = {}  # the next offset per partition, once the batch is done
+        self._read_at = 0.0
 
     def read(self) -> tuple[int, list[Received[M]]]:
         """One poll: how many records it read, and the messages of those that parsed, in the order read."""
+        self.stats.running = True
         batch = self._consumer.poll(timeout_ms=self._poll_timeout_ms)
+        self.stats.last_poll = time.time()
+        self._read_at = time.perf_counter()
         records = [r for partition_records in batch.values() for r in partition_records]
-        return len(records), self._parse(records)
+        if not records:
+            self.stats.lag = partition_lag(self._consumer, self._committed)
+            return 0, []
+        parsed = self._parse(records)
+        self._reading = {(r.topic, r.partition): r.offset + 1 for r in records}  # (in offset order per partition)
+        self.stats.records += len(records)
+        self.stats.invalid += len(records) - len(parsed)
+        return len(records), parsed
 
     def done(self) -> None:
         """The batch read last is handled: once Kafka acknowledged what was produced, commit its offsets."""
         self._producer.flush(timeout=self._ack_timeout_s)
         self._consumer.commit()
+        self._committed |= self._reading
+        self._reading = {}
+        self.stats.handle_seconds += time.perf_counter() - self._read_at
+        self.stats.batches += 1
+        self.stats.lag = partition_lag(self._consumer, self._committed)
 
     def close(self) -> None:
+        self.stats.running = False
         self._consumer.close(autocommit=False)
         self._producer.flush(timeout=self._ack_timeout_s)
 

@@ -297,6 +297,29 @@ class SigningSettings(BaseModel):
         return self.notice_key.get_secret_value() == DEMO_NOTICE_KEY
 
 
+class MetricsSettings(BaseModel):
+    """Where the consumers serve /metrics, /healthz and /readyz (intake and console serve them on their own
+    ports); port 0: any free one."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    assess_port: int = Field(default=9101, ge=0, le=65535)
+    record_port: int = Field(default=9102, ge=0, le=65535)
+    clock_port: int = Field(default=9103, ge=0, le=65535)
+    notify_port: int = Field(default=9110, ge=0, le=65535, description="Notifier worker i serves on this plus i.")
+    ready_timeout_s: float = Field(default=2.0, gt=0, description="/readyz: longest wait for Kafka and the ledger.")
+    stall_s: float = Field(
+        default=300.0, gt=0, description="/healthz: a consumer loop that has not polled for this long is not alive."
+    )
+    ledger_every_s: float = Field(
+        default=15.0, ge=0, description="The clock service counts notices and clocks in the ledger at most this often."
+    )
+
+    def port(self, service: str, worker: int = 0) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port + worker if port else 0
+
+
 class LogSettings(BaseModel):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -320,6 +343,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
     # the folders breachwire ships (runtime/resources.py), unless set
     datamap_dir: Path = resources.example_datamap()

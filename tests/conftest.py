@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from support import project_rules
+from support import ANY_FREE_PORTS, project_rules
 
 from breachwire.dev import broker
 from breachwire.dev.sinks import SmtpSink, WebhookSink
@@ -50,6 +50,7 @@ def settings(broker_address: str, tmp_path: Path) -> Iterator[Settings]:
         datamap_dir=EXAMPLES,
         state_dir=tmp_path / "state",
         log={"format": "json"},
+        metrics=ANY_FREE_PORTS,
         # Retries within seconds, not hours; the receivers run on loopback, which the target guard must admit.
         notify={"retry_delays_s": (1, 2), "allow_targets": ["127.0.0.0/8", "::1/128"], "require_https": False},
     )

@@ -31,6 +31,9 @@ from schemas import (
     notice_id,
 )
 
+# services a test runs serve their probes on any free port: never on another run's fixed one
+ANY_FREE_PORTS = {"assess_port": 0, "record_port": 0, "clock_port": 0, "notify_port": 0}
+
 
 class Stepped:
     """The notifier stepped from a test's synchronous code, on one event loop for its lifetime as in the service

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from breachwire.progress import Progress
 from runtime.settings import Settings
 from schemas.ids import NOTICE_ID_RE, is_incident_id
 
@@ -63,10 +64,17 @@ def _verify(audit: Any, settings: Settings, checkpoints: list[Any], *, kafka: bo
     return 1 if broken else 0
 
 
-def evidence(ledger: Any, audit: Any, incident_id: str, checkpoints: list[Any] | None = None) -> dict[str, str] | None:
+def evidence(
+    ledger: Any,
+    audit: Any,
+    incident_id: str,
+    checkpoints: list[Any] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, str] | None:
     """An incident's evidence pack as files (relative path → text): ``timeline.json``, ``receipts.json``,
     ``checkpoints.json`` and each notice as it went out under ``notices/``; None when the ledger has no such
-    incident. Raises ValueError for a notice id that is no notice id (it would name a file)."""
+    incident. Raises ValueError for a notice id that is no notice id (it would name a file). ``progress`` counts
+    the notices (a few ledger reads each: the long part of a large incident)."""
     from runtime.checkpoints import anchor
 
     if not is_incident_id(incident_id):
@@ -113,7 +121,9 @@ def evidence(ledger: Any, audit: Any, incident_id: str, checkpoints: list[Any] |
         "checkpoints.json": json.dumps(_anchors(audit, entries, checkpoints or []), indent=2) + "\n",
     }
     receipts = []
-    for n in notices:
+    if progress is not None:
+        progress.total = len(notices)
+    for n in progress.over(notices) if progress is not None else notices:
         if not NOTICE_ID_RE.fullmatch(n.notice_id):
             raise ValueError(f"the ledger holds a notice id that is no notice id: {n.notice_id!r}")
         rendered = ledger.delivery.rendered(n.notice_id)
@@ -152,7 +162,8 @@ def _anchors(audit: Any, entries: list[Any], checkpoints: list[Any]) -> dict[str
 
 def _export(ledger: Any, audit: Any, incident_id: str, out: Path, checkpoints: list[Any] | None = None) -> int:
     try:
-        files = evidence(ledger, audit, incident_id, checkpoints)
+        with Progress(f"exporting the notices of {incident_id}") as progress:
+            files = evidence(ledger, audit, incident_id, checkpoints, progress)
     except ValueError as exc:
         print(f"breachwire audit: {exc}", file=sys.stderr)
         return 1

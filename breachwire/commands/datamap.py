@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from breachwire.progress import Progress
 from runtime import resources
 from runtime.datamap import CustomerCheck
 from runtime.settings import Settings
@@ -29,6 +30,18 @@ def _coverage(args: argparse.Namespace, settings: Settings) -> CustomerCheck:
 
     directory = Path(args.rules) if args.rules else settings.rules_dir
     return coverage_check(load_rules(directory), str(directory))
+
+
+def _counting(progress: Progress, check: CustomerCheck | None = None) -> CustomerCheck | None:
+    """``check``, counting each customer it sees on ``progress`` (when shown: else ``check`` as it is)."""
+    if not progress.shown:
+        return check
+
+    def counted(customer: Any) -> list[tuple[str, str]]:
+        progress.advance()
+        return check(customer) if check is not None else []
+
+    return counted
 
 
 def _target_name(source: Path) -> str:
@@ -62,14 +75,16 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"breachwire: {exc}", file=sys.stderr)
         return 2
     try:
-        customers = load_customers(source)
+        with Progress(f"reading {source.name}") as read:
+            customers = load_customers(source, _counting(read))
         with tempfile.TemporaryDirectory() as scratch:
             # Checked as part of the whole map (ids unique across files, grants naming known subprocessors).
             trial = Path(scratch) / "datamap"
             shutil.copytree(directory, trial)
             shutil.copyfile(source, trial / target.name)
             try:
-                datamap = load_datamap(trial, covered)
+                with Progress("checking the whole map") as checked:
+                    datamap = load_datamap(trial, _counting(checked, covered))
             except DataMapError as exc:
                 # Name the user's files, not the scratch copies.
                 text = str(exc).replace(str(trial / target.name), str(source)).replace(str(trial), str(directory))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from breachwire.progress import Progress
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         def send(notice: "NoticeRequested") -> None:
             publish(made, topics.requested_for(notice), notice.recipient_id, notice, settings.kafka.ack_timeout_s)
 
-        outcome = replay_dead(ledger, send, ids, signer=signer)
+        with Progress("replaying dead notices", len(ids)) as progress:
+            outcome = replay_dead(ledger, send, progress.over(ids), signer=signer)
         for nid in outcome.replayed:
             print(f"replayed {nid}")
         for nid, reason in outcome.refused:

@@ -250,6 +250,7 @@ class ClockService:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._loop = loop
+        self.loops: list[ConsumerLoop[IncidentAssessed]] = [loop]
         self._watch = watch
         self._now = now
 

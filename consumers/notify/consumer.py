@@ -51,6 +51,7 @@ from consumers.notify.retry import RetrySchedule
 from runtime.consumer import Batches, Received, Stopping
 from runtime.datamap import DataMap
 from runtime.kafka import ensure_topics, make_consumer, make_producer, send
+from runtime.metrics import NotifyMetrics
 from runtime.notice_signing import NoticeSigner, SignatureError
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
@@ -123,8 +124,10 @@ class Notify:
         ack_timeout_s: float = 30.0,
         batch_budget_s: float = 120.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: NotifyMetrics | None = None,
     ) -> None:
         self._ledger = ledger
+        self._metrics = metrics
         self._dispatcher = dispatcher
         self._producer = producer
         self._topics = topics
@@ -291,6 +294,8 @@ class Notify:
         if not decisions:
             return
         self._ledger.delivery.record_deliveries([d.record for d in decisions])
+        if self._metrics is not None:
+            self._metrics.settled(d.record for d in decisions)
         counts: dict[str, int] = {}
         for d in decisions:
             r = d.record
@@ -318,6 +323,11 @@ class Notifier:
         self._notify = notify
         self._dispatcher = dispatcher
 
+    @property
+    def loops(self) -> list[Batches[Read]]:
+        """What its metrics and liveness read (``stats``): its one consumer."""
+        return [self._batches]
+
     async def run(self, stop: Stopping) -> None:
         log.info("consumer started", consumer=self.name)
         try:
@@ -342,7 +352,7 @@ class Notifier:
         await self._dispatcher.aclose()
 
 
-def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> Notifier:
+def build(settings: Settings, datamap: DataMap, ledger: Ledger, metrics: NotifyMetrics | None = None) -> Notifier:
     topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
     if settings.kafka.create_topics:
         ensure_topics(settings.kafka, topics.partitions(settings.kafka))
@@ -355,7 +365,8 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> Notifier:
     models: dict[str, type[Read]] = {topic: NoticeRetry for topic in topics.retries}
     models |= {topic: NoticeRequested for topic in topics.notices}
     # The rules say what each notice cites and must carry; read once, at start: a bad rules file stops it here.
-    dispatcher = Dispatcher(settings, datamap, Renderer(settings.templates_dir, load_rules(settings.rules_dir)))
+    renderer = Renderer(settings.templates_dir, load_rules(settings.rules_dir))
+    dispatcher = Dispatcher(settings, datamap, renderer, on_send=metrics.sent if metrics else None)
     notify = Notify(
         ledger,
         dispatcher,
@@ -367,6 +378,7 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger) -> Notifier:
         gate,
         settings.kafka.ack_timeout_s,
         settings.notify.batch_budget_s,
+        metrics=metrics,
     )
     batches: Batches[Read] = Batches(
         "notify",

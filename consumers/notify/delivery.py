@@ -7,6 +7,7 @@ side, so a follow-up never overtakes the first notice to the same place.
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -65,9 +66,16 @@ async def run_chains(chains: Sequence[Sequence[T]], step: Callable[[T, list[R]],
 
 class Dispatcher:
     def __init__(
-        self, settings: Settings, datamap: DataMap, renderer: Renderer, resolver: Resolver = system_resolver
+        self,
+        settings: Settings,
+        datamap: DataMap,
+        renderer: Renderer,
+        resolver: Resolver = system_resolver,
+        on_send: Callable[[NoticeRequested, float, DeliveryError | None], None] | None = None,
     ) -> None:
-        """``resolver`` looks up webhook hosts for the target guard (tests script it to play a hostile DNS)."""
+        """``resolver`` looks up webhook hosts for the target guard (tests script it to play a hostile DNS);
+        ``on_send`` hears of each send: how long it took and its error (the notifier's metrics)."""
+        self._on_send = on_send or (lambda _notice, _seconds, _error: None)
         self._datamap = datamap
         self._renderer = renderer
         limits = settings.notify
@@ -121,10 +129,13 @@ class Dispatcher:
                 rendered = self._renderer.render(notice)
             except DeliveryError as exc:
                 return Attempt(error=exc)
+            started = time.perf_counter()
             try:
                 receipt = await self._send(notice, rendered)
             except DeliveryError as exc:
+                self._on_send(notice, time.perf_counter() - started, exc)
                 return Attempt(error=exc, locale=rendered.locale)
+            self._on_send(notice, time.perf_counter() - started, None)
         return Attempt(receipt=receipt, locale=rendered.locale, rendered=rendered.as_evidence())
 
     async def _send(self, notice: NoticeRequested, rendered: Rendered) -> str:

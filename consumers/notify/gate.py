@@ -79,6 +79,12 @@ class DueGate:
     def close(self, *args: Any, **kwargs: Any) -> Any:
         return self._consumer.close(*args, **kwargs)
 
+    def assignment(self) -> Any:  # (these two: for the loop's lag)
+        return self._consumer.assignment()
+
+    def highwater(self, partition: TopicPartition) -> Any:
+        return self._consumer.highwater(partition)
+
     @property
     def held(self) -> dict[TopicPartition, float]:
         return dict(self._held)

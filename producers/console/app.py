@@ -38,12 +38,15 @@ from producers.console.timefmt import known_zone, left, stamp, zones
 from producers.oncall.actions import Conflict, NotFound, OncallActions
 from producers.oncall.signin import Throttled
 from producers.oncall.tokens import ALLOWED, Action, Forbidden, Unauthenticated
+from producers.probes import probes_router
 from producers.publish import ReportPublisher
 from runtime.audit import AuditLog
 from runtime.checkpoints import CheckpointFile, anchor
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError
+from runtime.metrics import ServiceMetrics
 from runtime.notice_signing import NoticeSigner
+from runtime.probes import Readiness
 from runtime.settings import Settings
 from runtime.store import Ledger
 from runtime.validation import field_errors
@@ -106,7 +109,10 @@ def create_console_app(
     publisher: ReportPublisher,
     rules: RuleBook,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    metrics: ServiceMetrics | None = None,
 ) -> FastAPI:
+    """``metrics``: the process's (one of its own when not given)."""
+    metrics = metrics if metrics is not None else ServiceMetrics()
     console = settings.console
     sessions = Sessions(ledger, console, settings.oncall)
     queries.ensure_indexes(ledger.engine)
@@ -231,9 +237,9 @@ def create_console_app(
     def back_to(incident: str, done: str) -> RedirectResponse:
         return RedirectResponse(f"/incidents/{quote(incident)}?done={done}", status_code=303)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    metrics.watch_ledger(ledger.engine)
+    readiness = Readiness.of(settings.kafka, ledger.engine, settings.metrics.ready_timeout_s)
+    app.include_router(probes_router(metrics, readiness))
 
     @app.get("/sign-in", response_class=HTMLResponse)
     def sign_in_page(request: Request, next: str = "/") -> Response:

@@ -15,9 +15,10 @@ Steps of a request, in order:
 """
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -38,6 +39,7 @@ from producers.intake.ratelimit import RateLimiter, retry_after
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError
+from runtime.metrics import IntakeMetrics
 from runtime.settings import IntakeSettings
 from runtime.store import Ledger
 from runtime.validation import field_path
@@ -122,8 +124,40 @@ class Deliveries:
         await run_in_threadpool(self._ledger.intake.release_delivery, source, delivery_id)
 
 
+Endpoint = Callable[[str, Request], Awaitable[Response]]
+
+
+def counted(metrics: IntakeMetrics | None) -> Callable[[Endpoint], Endpoint]:
+    """Count each answer to a report by outcome: accepted, repeated, or the problem type of a refusal."""
+
+    def wrap(endpoint: Endpoint) -> Endpoint:
+        if metrics is None:
+            return endpoint
+
+        @functools.wraps(endpoint)  # (the same name: the same operationId in the OpenAPI document)
+        async def counting(subprocessor_id: str, request: Request) -> Response:
+            started, outcome = time.perf_counter(), "error"
+            try:
+                response = await endpoint(subprocessor_id, request)
+                outcome = getattr(request.state, "report_outcome", "accepted")
+                return response
+            except Problem as exc:
+                outcome = exc.slug
+                raise
+            finally:
+                metrics.answered(Source.SUBPROCESSOR.value, outcome, time.perf_counter() - started)
+
+        return counting
+
+    return wrap
+
+
 def reports_router(
-    settings: IntakeSettings, datamap: DataMap, publisher: ReportPublisher, deliveries: Deliveries
+    settings: IntakeSettings,
+    datamap: DataMap,
+    publisher: ReportPublisher,
+    deliveries: Deliveries,
+    metrics: IntakeMetrics | None = None,
 ) -> APIRouter:
     router = APIRouter(tags=["subprocessors"])
     vocabulary = datamap.vocabulary
@@ -151,6 +185,7 @@ def reports_router(
             ],
         },
     )
+    @counted(metrics)
     async def post_report(subprocessor_id: str, request: Request) -> Response:
         body = await request.body()  # within max_body_bytes: BodyLimit has read it
 
@@ -181,6 +216,7 @@ def reports_router(
             earlier = await deliveries.claim(*key)
             if earlier is not None:
                 log.info("repeated delivery answered again", subprocessor_id=sender)
+                request.state.report_outcome = "repeated"
                 return earlier
             wait = limiter.take(sender)
             if wait > 0:
@@ -256,6 +292,7 @@ def create_app(
     publisher: ReportPublisher,
     ledger: Ledger,
     routers: tuple[APIRouter, ...] = (),
+    metrics: IntakeMetrics | None = None,
 ) -> FastAPI:
     """The intake; ``routers`` adds the other ways in (monitors, on-call) to the same app."""
     app = FastAPI(
@@ -293,14 +330,9 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     deliveries = Deliveries(ledger, wait_s=publisher.ack_timeout_s + 5)
-    app.include_router(reports_router(settings, datamap, publisher, deliveries))
+    app.include_router(reports_router(settings, datamap, publisher, deliveries, metrics))
     for router in routers:
         app.include_router(router)
 
     add_body_schemas(app, Report)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from console_browser import needs_chromium, start_chromium
 from pydantic import SecretStr
-from support import a_report, wait_until
+from support import ANY_FREE_PORTS, a_report, wait_until
 
 from breachwire.dev import broker
 from breachwire.dev.sinks import SmtpSink, WebhookSink
@@ -105,6 +105,7 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
         log={"format": "json"},
         intake={"port": free_port()},
         console={"port": free_port()},
+        metrics=ANY_FREE_PORTS,
         monitors={"alertmanager_token": ALERTMANAGER_TOKEN},
         smtp={"host": smtp.host, "port": smtp.port},
         notify={"retry_delays_s": (1, 2), "allow_targets": ["127.0.0.0/8"], "require_https": False},

@@ -12,6 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
+from runtime.settings import MetricsSettings
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
@@ -79,6 +81,27 @@ def test_app_services_share_one_build_and_run_their_own_service(compose: dict[st
         assert environment["BREACHWIRE_LEDGER__URL"].startswith("postgresql+psycopg://breachwire:")
         assert environment["BREACHWIRE_LEDGER__URL"].endswith("@postgres:5432/breachwire")
     assert "8080:8080" in services["intake"]["ports"]
+
+
+def test_every_app_service_is_healthy_only_when_alive_and_ready(compose: dict[str, Any]) -> None:
+    """Each healthcheck asks the service's own /healthz and /readyz, on the port the service serves them."""
+    services: dict[str, dict[str, Any]] = compose["services"]
+    metrics = MetricsSettings()
+    ports = {"intake": 8080, "console": 8090} | {
+        name: metrics.port(name) for name in ("assess", "notify", "record", "clock")
+    }
+    assert services["intake"]["environment"]["BREACHWIRE_INTAKE__PORT"] == "8080"
+    assert services["console"]["environment"]["BREACHWIRE_CONSOLE__PORT"] == "8090"
+    # scraped by a Prometheus on the network, not only from inside the container
+    assert services["notify"]["environment"]["BREACHWIRE_METRICS__HOST"] not in ("127.0.0.1", "localhost")
+    for name in APP_SERVICES:
+        check = services[name]["healthcheck"]
+        assert check["test"][:3] == ["CMD", "python", "-c"], name
+        script = check["test"][3]
+        assert re.findall(r"http://127\.0\.0\.1:(\d+)/", script) == [str(ports[name])], name
+        assert "'healthz', 'readyz'" in script, name
+        compile(script, name, "exec")  # the one-liner is Python
+        assert int(check["retries"]) >= 3, name
 
 
 def _properties(path: Path) -> dict[str, str]:
