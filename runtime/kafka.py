@@ -1,5 +1,6 @@
 """Kafka clients as breachwire uses them: acks=all producers, manual-commit consumers, topics made on demand."""
 
+import asyncio
 import contextlib
 import socket
 import time
@@ -76,6 +77,30 @@ def publish(producer: KafkaProducer, topic: str, key: str, message: Message, tim
 def send(producer: KafkaProducer, topic: str, key: str, message: Message) -> Any:
     """Queue one message; the caller flushes (and so waits for every ack) before it commits."""
     return producer.send(topic, key=key.encode(), value=message.to_json())
+
+
+async def acknowledged(future: Any, topic: str, timeout_s: float) -> Any:
+    """Wait until Kafka acknowledged a message ``send`` queued, as ``publish`` does but on the event loop: the
+    producer's own thread hands the outcome over, so no thread waits per message."""
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[Any] = loop.create_future()
+
+    def hand_over(settle: Any, value: Any) -> None:
+        def settle_once() -> None:
+            if not outcome.done():  # given up on meanwhile (timed out, cancelled)
+                settle(value)
+
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle_once)
+
+    future.add_callback(hand_over, outcome.set_result)
+    future.add_errback(hand_over, outcome.set_exception)
+    try:
+        return await asyncio.wait_for(outcome, timeout_s)
+    except TimeoutError:
+        raise PublishError(f"{topic}: not acknowledged within {timeout_s:g} s") from None
+    except KafkaError as exc:
+        raise PublishError(f"{topic}: not acknowledged: {exc}") from exc
 
 
 def make_consumer(settings: KafkaSettings, group: str, topics: Iterable[str], **extra: Any) -> KafkaConsumer:

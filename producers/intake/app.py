@@ -8,25 +8,22 @@ Steps of a request, in order:
                     (rotation), timestamp within 5 minutes; the sender's identity is the secret that verified;
   3. parse        — JSON (415 otherwise) into ``schemas.Report`` (422 naming each invalid field), and every
                     region, feature and data category it names known to the data map (422 naming each other);
-  4. dedupe       — a webhook-id already accepted gets the same answer, and nothing is published again;
+  4. dedupe       — a webhook-id already accepted gets the same answer, and nothing is published again; else the
+                    request claims it in the ledger, with the answer it will give (``deliveries``);
   5. throttle     — over the subprocessor's rate limit: 429 with Retry-After;
-  6. publish      — acks=all within the ack timeout, else 503 with Retry-After;
-  7. answer       — 202, remembered in the ledger against the webhook-id.
+  6. publish      — acks=all within the ack timeout, else 503 with Retry-After (and the claim is released);
+  7. answer       — 202; the claim, which holds this answer, is marked accepted in the ledger.
 """
 
-import asyncio
 import functools
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -34,6 +31,7 @@ from starlette.exceptions import HTTPException
 
 from producers.intake import signatures
 from producers.intake.bodylimit import BodyLimit
+from producers.intake.deliveries import Deliveries
 from producers.intake.problems import Problem, parse_body, problem_responses, unknown_names
 from producers.intake.ratelimit import RateLimiter, retry_after
 from producers.publish import ReportPublisher
@@ -53,27 +51,6 @@ class Accepted(BaseModel):
     status: str = "accepted"
 
 
-class KeyedLocks:
-    """One asyncio lock per key while in use: identical deliveries arriving together are handled in turn."""
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
 def is_json(content_type: str) -> bool:
     media = content_type.split(";")[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
@@ -81,47 +58,6 @@ def is_json(content_type: str) -> bool:
 
 def parse_report(body: bytes) -> Report:
     return parse_body(Report, body)
-
-
-class Deliveries:
-    """Step 4 and 7: remembers accepted webhook-ids in the ledger, so the answer survives restarts.
-
-    Two identical deliveries at once: in one process the second waits on a lock for the first; across intake
-    processes the ledger row is a claim, and the second waits (up to ``wait_s``) for the claim to settle, then
-    answers 409 with Retry-After. A claim left by a crashed intake goes stale after ``wait_s`` and is taken over.
-    """
-
-    def __init__(self, ledger: Ledger, wait_s: float) -> None:
-        self._ledger = ledger
-        self._wait_s = wait_s
-        self.locks = KeyedLocks()
-
-    async def claim(self, source: str, delivery_id: str) -> JSONResponse | None:
-        """None when this request is to publish; else the answer given before."""
-        deadline = time.monotonic() + self._wait_s
-        while True:
-            now = datetime.now(UTC)
-            stale = now - timedelta(seconds=self._wait_s)
-            answer = await run_in_threadpool(self._ledger.intake.claim_delivery, source, delivery_id, now, stale)
-            if answer is None:
-                return None
-            if answer != "pending":
-                return JSONResponse(json.loads(answer), status_code=202)
-            if time.monotonic() > deadline:
-                raise Problem(
-                    409,
-                    "delivery-in-progress",
-                    "Same delivery in progress",
-                    "a request with this webhook-id is being processed; retry to get its answer",
-                    headers={"Retry-After": "1"},
-                )
-            await asyncio.sleep(0.05)
-
-    async def accept(self, source: str, delivery_id: str, answer: BaseModel) -> None:
-        await run_in_threadpool(self._ledger.intake.accept_delivery, source, delivery_id, answer.model_dump_json())
-
-    async def release(self, source: str, delivery_id: str) -> None:
-        await run_in_threadpool(self._ledger.intake.release_delivery, source, delivery_id)
 
 
 Endpoint = Callable[[str, Request], Awaitable[Response]]
@@ -212,8 +148,10 @@ def reports_router(
             raise unknown_names(unknown)
 
         key = (sender, verified.delivery_id)
+        message = publisher.message(sender, Source.SUBPROCESSOR, verified.delivery_id, report)
+        answer = Accepted(incident_id=message.incident_id).model_dump_json()
         async with deliveries.locks.hold(key):
-            earlier = await deliveries.claim(*key)
+            earlier = await deliveries.claim(*key, answer)
             if earlier is not None:
                 log.info("repeated delivery answered again", subprocessor_id=sender)
                 request.state.report_outcome = "repeated"
@@ -229,9 +167,7 @@ def reports_router(
                     headers={"Retry-After": retry_after(wait)},
                 )
             try:
-                message = await run_in_threadpool(
-                    publisher.publish, sender, Source.SUBPROCESSOR, verified.delivery_id, report
-                )
+                await publisher.publish_report(message)
             except PublishError as exc:
                 await deliveries.release(*key)
                 log.error("report not acknowledged by Kafka", subprocessor_id=sender, error=str(exc))
@@ -242,8 +178,7 @@ def reports_router(
                     "the report could not be stored; nothing was accepted",
                     headers={"Retry-After": str(settings.retry_after_s)},
                 ) from None
-            answer = Accepted(incident_id=message.incident_id)
-            await deliveries.accept(*key, answer)
+            deliveries.accept(*key)
         log.info(
             "report accepted",
             incident_id=message.incident_id,
@@ -251,7 +186,7 @@ def reports_router(
             revision=message.revision,
             secret_index=verified.secret_index,
         )
-        return JSONResponse(answer.model_dump(), status_code=202)
+        return Response(answer, status_code=202, media_type="application/json")
 
     @router.get(
         "/v1/schemas/report",
@@ -295,7 +230,15 @@ def create_app(
     metrics: IntakeMetrics | None = None,
 ) -> FastAPI:
     """The intake; ``routers`` adds the other ways in (monitors, on-call) to the same app."""
+    deliveries = Deliveries(ledger, wait_s=publisher.ack_timeout_s + 5, retry_after_s=settings.retry_after_s)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        deliveries.close()  # the claims and accepts queued so far reach the ledger
+
     app = FastAPI(
+        lifespan=lifespan,
         title="breachwire intake",
         version="1",
         description="Subprocessors report actual or potential security breaches here, signed per Standard "
@@ -329,7 +272,6 @@ def create_app(
     # first of all: a body over the limit is refused while it streams in, before anything reads or checks it
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
-    deliveries = Deliveries(ledger, wait_s=publisher.ack_timeout_s + 5)
     app.include_router(reports_router(settings, datamap, publisher, deliveries, metrics))
     for router in routers:
         app.include_router(router)

@@ -120,7 +120,7 @@ def problem_responses(*codes: int, retry_after: tuple[int, ...] = (429, 503)) ->
         415: "Body is not JSON",
         422: "Invalid field(s), or regions, features or data categories the data map does not know, each named",
         429: "Over the sender's rate limit",
-        503: "Kafka did not acknowledge in time; nothing was accepted",
+        503: "Kafka did not acknowledge in time, or the ledger is unavailable; nothing was accepted",
     }
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:

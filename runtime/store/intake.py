@@ -1,48 +1,113 @@
-"""Intake claims: a repeated webhook-id gets the same answer and is published once."""
+"""Intake claims: a repeated webhook-id gets the same answer and is published once.
 
+A request claims its delivery before publishing and accepts it once Kafka has acknowledged it. The claim already
+holds the answer (it follows from the signed body), so accepting only marks the claim: the intake writes the
+claims, accepts and releases of concurrent requests together, in one transaction (``write``).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
-from runtime.store.db import Store, insert_ignore
+from runtime.store.db import Store, insert_skipping
 from runtime.store.tables import deliveries
+
+PENDING = "pending"
+
+Key = tuple[str, str]
+"""(source, delivery_id): a subprocessor (or monitor) and its webhook-id."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    source: str
+    delivery_id: str
+    answer: str
+    """The answer to repeat to every retry once the delivery is accepted."""
+
+    @property
+    def key(self) -> Key:
+        return (self.source, self.delivery_id)
 
 
 class IntakeStore(Store):
-    def claim_delivery(self, source: str, delivery_id: str, now: datetime, stale_before: datetime) -> str | None:
-        """Claim a delivery for publishing. Returns None when claimed, the stored answer when it was accepted
-        before, or ``"pending"`` while another request holds a fresh claim on it (a claim older than
-        ``stale_before`` was left by a crashed intake and is taken over)."""
-        key = (deliveries.c.source == source) & (deliveries.c.delivery_id == delivery_id)
-        with self.engine.begin() as conn:
-            row = {"source": source, "delivery_id": delivery_id, "state": "pending", "claimed_at": now}
-            if insert_ignore(conn, deliveries, [row]):
-                return None
-            state, answer = conn.execute(select(deliveries.c.state, deliveries.c.answer).where(key)).one()
-            if state == "accepted":
-                return str(answer)
-            taken = conn.execute(
-                update(deliveries)
-                .where(key, deliveries.c.state == "pending", deliveries.c.claimed_at < stale_before)
-                .values(claimed_at=now)
-            )
-            return None if taken.rowcount else "pending"
+    def write(
+        self,
+        claims: Sequence[Claim],
+        accepts: Sequence[Key],
+        releases: Sequence[Key],
+        now: datetime,
+        stale_before: datetime,
+    ) -> list[str | None]:
+        """In one transaction: mark ``accepts`` accepted (Kafka has them); forget ``releases`` (claims whose
+        publishing failed, so that the sender's retry is published); then claim ``claims`` for publishing.
 
-    def accept_delivery(self, source: str, delivery_id: str, answer: str) -> None:
+        Returns, for each claim in order: None when claimed, the stored answer when it was accepted before, or
+        ``"pending"`` while another request holds a fresh claim on it (a claim older than ``stale_before`` was
+        left by a crashed intake and is taken over)."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.source == source, deliveries.c.delivery_id == delivery_id)
-                .values(state="accepted", answer=answer)
-            )
-
-    def release_delivery(self, source: str, delivery_id: str) -> None:
-        """Forget a claim whose publishing failed, so that the sender's retry is published."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(deliveries).where(
-                    deliveries.c.source == source,
-                    deliveries.c.delivery_id == delivery_id,
-                    deliveries.c.state == "pending",
+            if accepts:
+                conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.source == bindparam("key_source"),
+                        deliveries.c.delivery_id == bindparam("key_delivery_id"),
+                        deliveries.c.state == PENDING,
+                    )
+                    .values(state="accepted"),
+                    [{"key_source": s, "key_delivery_id": d} for s, d in accepts],
                 )
-            )
+            if releases:
+                conn.execute(
+                    delete(deliveries).where(
+                        deliveries.c.source == bindparam("key_source"),
+                        deliveries.c.delivery_id == bindparam("key_delivery_id"),
+                        deliveries.c.state == PENDING,
+                    ),
+                    [{"key_source": s, "key_delivery_id": d} for s, d in releases],
+                )
+            return _claim(conn, claims, now, stale_before) if claims else []
+
+
+def _claim(conn: Connection, claims: Sequence[Claim], now: datetime, stale_before: datetime) -> list[str | None]:
+    first: dict[Key, Claim] = {}
+    for claim in claims:
+        first.setdefault(claim.key, claim)
+    # In key order: two intakes inserting overlapping keys wait for each other in the same order, never in a cycle.
+    order = sorted(first)
+    rows = [
+        {"source": s, "delivery_id": d, "state": PENDING, "answer": first[s, d].answer, "claimed_at": now}
+        for s, d in order
+    ]
+    stmt = insert_skipping(conn, deliveries).returning(deliveries.c.source, deliveries.c.delivery_id)
+    inserted: set[Key] = {(s, d) for s, d in conn.execute(stmt, rows).all()}
+    outcome = {k: None if k in inserted else _existing(conn, first[k], now, stale_before) for k in order}
+    results: list[str | None] = []
+    seen: set[Key] = set()
+    for claim in claims:
+        result = outcome[claim.key]
+        if claim.key in seen:  # the same key twice in one batch: the first one holds the claim
+            result = PENDING if result is None else result
+        seen.add(claim.key)
+        results.append(result)
+    return results
+
+
+def _existing(conn: Connection, claim: Claim, now: datetime, stale_before: datetime) -> str | None:
+    """A key claimed before: its answer when accepted, None when its claim was stale and is now ours, else
+    ``"pending"``."""
+    key = (deliveries.c.source == claim.source) & (deliveries.c.delivery_id == claim.delivery_id)
+    row = conn.execute(select(deliveries.c.state, deliveries.c.answer).where(key)).one_or_none()
+    if row is None:  # released since the insert looked: the sender's next try claims it
+        return PENDING
+    state, answer = row
+    if state != PENDING:
+        return str(answer)
+    taken = conn.execute(
+        update(deliveries)
+        .where(key, deliveries.c.state == PENDING, deliveries.c.claimed_at < stale_before)
+        .values(claimed_at=now, answer=claim.answer)
+    )
+    return None if taken.rowcount else PENDING
