@@ -256,6 +256,21 @@ def test_a_delivery_refused_with_503_is_published_when_retried(
     assert len(published(settings, 1)) == 1
 
 
+def test_a_ledger_out_of_reach_gets_503_with_retry_after_and_nothing_is_published(
+    settings: Settings, datamap: DataMap
+) -> None:
+    pytest.importorskip("psycopg")
+    gone = Ledger.connect("postgresql+psycopg://breachwire@127.0.0.1:1/breachwire", create=False)
+    publisher = ReportPublisher(
+        lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
+    )
+    client = TestClient(create_app(settings.intake, a_datamap(datamap, [NEW]), publisher, gone))
+    response = post(client, body_of())
+    assert_problem(response, 503)
+    assert int(response.headers["retry-after"]) >= 1
+    assert published(settings, 1) == []
+
+
 def test_the_report_schema_is_served(client: TestClient) -> None:
     response = client.get("/v1/schemas/report")
     assert response.status_code == 200
