@@ -2,14 +2,19 @@
 
     .venv/bin/python bench/intake.py [--seconds 10] [--concurrency 1 16 64]
 
-For each concurrency: N client threads post signed reports (each a new webhook-id) to ``breachwire run
-intake`` for ``--seconds``; every 202 means Kafka acknowledged the report (acks=all) and the webhook-id is in
-the ledger. The baseline, in the same run and against the same broker: N threads each producing the same report
-bytes with kafka-python (acks=all) and waiting for each ack, which is the least the intake can do per report.
-Prints reports/s and p50/p99 latency, with the ratio to the baseline, and writes bench/results/intake.json.
+For each concurrency: N clients, each on its own keep-alive connection, post signed reports (each a new
+webhook-id) to ``breachwire run intake`` for ``--seconds``; every 202 means Kafka acknowledged the report
+(acks=all) and the webhook-id is claimed in the ledger. The clients share one event loop and speak HTTP/1.1
+through h11, so that the client costs a tenth of what the intake does per report (threads of httpx clients
+cost as much as the intake and measured themselves). The baseline, in the same run and against the same broker:
+N threads each producing the same report bytes with kafka-python (acks=all) and waiting for each ack, which is
+the least the intake can do per report. For scale, the same clients against a bare HTTP server (uvicorn and
+FastAPI answering 202 at once): what HTTP alone costs here. Prints reports/s, p50/p99 latency and the intake's
+CPU per report, with the ratio to the baseline, and writes bench/results/intake.json.
 """
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -23,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import h11
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +42,8 @@ from schemas import Report, ReportStatus  # noqa: E402
 
 SECRET = "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY="  # noqa: S105 - the example data map's demo secret
 PORT = 18080
+BARE_PORT = 18081
+PATH = "/v1/subprocessors/linode-eu/reports"
 
 
 def report_bytes() -> bytes:
@@ -49,6 +57,17 @@ def report_bytes() -> bytes:
         data_categories=["contact_details"],
     )
     return report.model_dump_json().encode()
+
+
+def summary(latencies: list[float], failed: int, elapsed: float) -> dict[str, float]:
+    latencies.sort()
+    return {
+        "per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else 0.0,
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2) if latencies else 0.0,
+        "ok": len(latencies),
+        "failed": failed,
+    }
 
 
 def run_threads(concurrency: int, seconds: float, one: Callable[[], float | None]) -> dict[str, float]:
@@ -76,30 +95,91 @@ def run_threads(concurrency: int, seconds: float, one: Callable[[], float | None
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - start
-    latencies.sort()
-    return {
-        "per_second": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else 0.0,
-        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2) if latencies else 0.0,
-        "ok": len(latencies),
-        "failed": failures[0],
-    }
+    return summary(latencies, failures[0], time.monotonic() - start)
 
 
-def intake_one(client: httpx.Client, body: bytes) -> float | None:
-    headers = {"content-type": "application/json", **sign(SECRET, f"msg_{uuid.uuid4().hex}", body, int(time.time()))}
-    start = time.perf_counter()
-    response = client.post("/v1/subprocessors/linode-eu/reports", content=body, headers=headers)
-    latency = time.perf_counter() - start
-    return latency if response.status_code == 202 else None
+async def post_reports(port: int, concurrency: int, seconds: float, body: bytes) -> dict[str, float]:
+    """``concurrency`` clients posting signed reports, each a new webhook-id, for ``seconds``; 202 counts."""
+    latencies: list[float] = []
+    failures = [0]
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connection = h11.Connection(h11.CLIENT)
+        try:
+            while time.monotonic() < deadline:
+                signed = sign(SECRET, f"msg_{uuid.uuid4().hex}", body, int(time.time()))
+                headers = [("host", "127.0.0.1"), ("content-type", "application/json")]
+                headers += [("content-length", str(len(body))), *signed.items()]
+                start = time.perf_counter()
+                writer.write(
+                    connection.send(h11.Request(method="POST", target=PATH, headers=headers))
+                    + connection.send(h11.Data(data=body))
+                    + connection.send(h11.EndOfMessage())
+                )
+                status = 0
+                while not isinstance(event := connection.next_event(), h11.EndOfMessage):
+                    if event is h11.NEED_DATA:
+                        connection.receive_data(await reader.read(65536))
+                    elif isinstance(event, h11.Response):
+                        status = event.status_code
+                if status == 202:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    failures[0] += 1
+                connection.start_next_cycle()
+        finally:
+            writer.close()
+
+    start = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return summary(latencies, failures[0], time.monotonic() - start)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_bare(port: int) -> None:
+    """The scale's other end: uvicorn and FastAPI reading the body and answering 202, nothing else."""
+    import uvicorn
+    from fastapi import FastAPI, Request, Response
+
+    app = FastAPI()
+
+    @app.post(PATH)
+    async def report(request: Request) -> Response:
+        await request.body()
+        return Response(b'{"status":"accepted"}', status_code=202, media_type="application/json")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+
+
+def wait_healthy(base: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_INTAKE_SECONDS", 10)))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the bare server's process
     args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
 
     run = uuid.uuid4().hex[:8]
     state = Path(tempfile.mkdtemp(prefix="bench-intake-"))
@@ -120,16 +200,13 @@ def main() -> None:
         "BREACHWIRE_LOG__LEVEL": "warning",
     }
     server = subprocess.Popen([sys.executable, "-m", "breachwire", "run", "intake"], env=env, cwd=ROOT)
+    bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(BARE_PORT)], cwd=ROOT)
     body = report_bytes()
-    results: dict[str, object] = {"seconds_per_run": args.seconds, "report_bytes": len(body), "runs": []}
+    load = {"start": round(os.getloadavg()[0], 1)}
+    runs: list[dict[str, object]] = []
     try:
-        base = f"http://127.0.0.1:{PORT}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_healthy(f"http://127.0.0.1:{PORT}")
+        wait_healthy(f"http://127.0.0.1:{BARE_PORT}")
         producer = make_producer(settings.kafka)
         topic = topics_for(settings.kafka).reported
 
@@ -139,26 +216,46 @@ def main() -> None:
             return time.perf_counter() - start
 
         kafka_one()  # metadata and connection, outside the measurement
+        asyncio.run(post_reports(PORT, 1, 0.5, body))  # the intake's producer and ledger, likewise
         for concurrency in args.concurrency:
             baseline = run_threads(concurrency, args.seconds, kafka_one)
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-            with httpx.Client(base_url=base, limits=limits, timeout=30) as client:
-                intake_one(client, body)
-                intake = run_threads(concurrency, args.seconds, lambda c=client: intake_one(c, body))
+            cpu_before = cpu_seconds(server.pid)
+            intake = asyncio.run(post_reports(PORT, concurrency, args.seconds, body))
+            cpu = (cpu_seconds(server.pid) - cpu_before) / max(1, intake["ok"] + intake["failed"])
+            intake["cpu_ms_per_report"] = round(cpu * 1000, 2)
+            bare_http = asyncio.run(post_reports(BARE_PORT, concurrency, args.seconds, body))
             ratio = round(intake["per_second"] / baseline["per_second"], 3) if baseline["per_second"] else 0.0
-            row = {"concurrency": concurrency, "intake": intake, "kafka_baseline": baseline, "ratio": ratio}
-            results["runs"].append(row)  # type: ignore[attr-defined]
+            runs.append(
+                {
+                    "concurrency": concurrency,
+                    "intake": intake,
+                    "kafka_baseline": baseline,
+                    "bare_http": bare_http,
+                    "ratio": ratio,
+                }
+            )
             print(
-                f"c={concurrency:>3}  intake {intake['per_second']:>8.1f}/s p50 {intake['p50_ms']:>7.2f} ms "
-                f"p99 {intake['p99_ms']:>7.2f} ms (failed {intake['failed']})  |  kafka acks=all "
-                f"{baseline['per_second']:>8.1f}/s p50 {baseline['p50_ms']:>7.2f} ms p99 {baseline['p99_ms']:>7.2f} ms"
-                f"  |  intake/kafka {ratio:.2f}",
+                f"c={concurrency:>3}  intake {intake['per_second']:>7.1f}/s p50 {intake['p50_ms']:>7.2f} ms "
+                f"p99 {intake['p99_ms']:>7.2f} ms, {intake['cpu_ms_per_report']:.2f} CPU ms/report "
+                f"(failed {intake['failed']})  |  kafka acks=all {baseline['per_second']:>7.1f}/s "
+                f"p50 {baseline['p50_ms']:>6.2f} ms p99 {baseline['p99_ms']:>7.2f} ms  |  bare HTTP "
+                f"{bare_http['per_second']:>7.1f}/s p99 {bare_http['p99_ms']:>7.2f} ms  |  intake/kafka {ratio:.2f}",
                 flush=True,
             )
         producer.close()
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        for process in (server, bare):
+            process.terminate()
+            process.wait(timeout=15)
+    load["end"] = round(os.getloadavg()[0], 1)
+    print(f"load average (1 min): {load['start']} at the start, {load['end']} at the end, on {os.cpu_count()} cores")
+    results = {
+        "seconds_per_run": args.seconds,
+        "report_bytes": len(body),
+        "cores": os.cpu_count(),
+        "load_average_1m": load,
+        "runs": runs,
+    }
     out = ROOT / "bench" / "results" / "intake.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
