@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from producers.intake.problems import Problem
 from runtime.store import Ledger
-from runtime.store.intake import PENDING, Claim, Key
+from runtime.store.intake import PENDING, DeliveryClaim, DeliveryKey
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +36,10 @@ class KeyedLocks:
     """One asyncio lock per key while in use: identical deliveries arriving together are handled in turn."""
 
     def __init__(self) -> None:
-        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+        self._locks: dict[DeliveryKey, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def hold(self, key: Key) -> AsyncIterator[None]:
+    async def hold(self, key: DeliveryKey) -> AsyncIterator[None]:
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
@@ -55,9 +55,9 @@ class KeyedLocks:
 
 @dataclass(frozen=True)
 class _Write:
-    claim: Claim | None = None
-    accept: Key | None = None
-    release: Key | None = None
+    claim: DeliveryClaim | None = None
+    accept: DeliveryKey | None = None
+    release: DeliveryKey | None = None
 
 
 @dataclass(frozen=True)
@@ -84,15 +84,15 @@ class LedgerWriter:
         self._queue.put(_Waiting(write, future))
         return await future
 
-    async def claim(self, claim: Claim) -> str | None:
+    async def claim(self, claim: DeliveryClaim) -> str | None:
         return await self.write(_Write(claim=claim))
 
-    def accept(self, key: Key) -> None:
+    def accept(self, key: DeliveryKey) -> None:
         """Queue the accept; it is written with the next batch."""
         self._ensure_started()
         self._queue.put(_Waiting(_Write(accept=key), None))
 
-    async def release(self, key: Key) -> None:
+    async def release(self, key: DeliveryKey) -> None:
         await self.write(_Write(release=key))
 
     def close(self) -> None:
@@ -182,7 +182,7 @@ class Deliveries:
         deadline = time.monotonic() + self._wait_s
         while True:
             try:
-                earlier = await self.writer.claim(Claim(source, delivery_id, answer))
+                earlier = await self.writer.claim(DeliveryClaim(source, delivery_id, answer))
             except SQLAlchemyError:
                 raise Problem(
                     503,

@@ -16,28 +16,28 @@ from runtime.store.tables import deliveries
 
 PENDING = "pending"
 
-Key = tuple[str, str]
+DeliveryKey = tuple[str, str]
 """(source, delivery_id): a subprocessor (or monitor) and its webhook-id."""
 
 
 @dataclass(frozen=True)
-class Claim:
+class DeliveryClaim:
     source: str
     delivery_id: str
     answer: str
     """The answer to repeat to every retry once the delivery is accepted."""
 
     @property
-    def key(self) -> Key:
+    def key(self) -> DeliveryKey:
         return (self.source, self.delivery_id)
 
 
 class IntakeStore(Store):
     def write(
         self,
-        claims: Sequence[Claim],
-        accepts: Sequence[Key],
-        releases: Sequence[Key],
+        claims: Sequence[DeliveryClaim],
+        accepts: Sequence[DeliveryKey],
+        releases: Sequence[DeliveryKey],
         now: datetime,
         stale_before: datetime,
     ) -> list[str | None]:
@@ -71,8 +71,10 @@ class IntakeStore(Store):
             return _claim(conn, claims, now, stale_before) if claims else []
 
 
-def _claim(conn: Connection, claims: Sequence[Claim], now: datetime, stale_before: datetime) -> list[str | None]:
-    first: dict[Key, Claim] = {}
+def _claim(
+    conn: Connection, claims: Sequence[DeliveryClaim], now: datetime, stale_before: datetime
+) -> list[str | None]:
+    first: dict[DeliveryKey, DeliveryClaim] = {}
     for claim in claims:
         first.setdefault(claim.key, claim)
     # In key order: two intakes inserting overlapping keys wait for each other in the same order, never in a cycle.
@@ -82,10 +84,10 @@ def _claim(conn: Connection, claims: Sequence[Claim], now: datetime, stale_befor
         for s, d in order
     ]
     stmt = insert_skipping(conn, deliveries).returning(deliveries.c.source, deliveries.c.delivery_id)
-    inserted: set[Key] = {(s, d) for s, d in conn.execute(stmt, rows).all()}
+    inserted: set[DeliveryKey] = {(s, d) for s, d in conn.execute(stmt, rows).all()}
     outcome = {k: None if k in inserted else _existing(conn, first[k], now, stale_before) for k in order}
     results: list[str | None] = []
-    seen: set[Key] = set()
+    seen: set[DeliveryKey] = set()
     for claim in claims:
         result = outcome[claim.key]
         if claim.key in seen:  # the same key twice in one batch: the first one holds the claim
@@ -95,7 +97,7 @@ def _claim(conn: Connection, claims: Sequence[Claim], now: datetime, stale_befor
     return results
 
 
-def _existing(conn: Connection, claim: Claim, now: datetime, stale_before: datetime) -> str | None:
+def _existing(conn: Connection, claim: DeliveryClaim, now: datetime, stale_before: datetime) -> str | None:
     """A key claimed before: its answer when accepted, None when its claim was stale and is now ours, else
     ``"pending"``."""
     key = (deliveries.c.source == claim.source) & (deliveries.c.delivery_id == claim.delivery_id)

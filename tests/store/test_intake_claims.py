@@ -4,19 +4,19 @@ batch of claims, accepts and releases written together answers."""
 from datetime import UTC, datetime, timedelta
 
 from runtime.store import Ledger
-from runtime.store.intake import PENDING, Claim
+from runtime.store.intake import PENDING, DeliveryClaim
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 ANSWER = '{"incident_id":"inc_1"}'
 STALE_AFTER = timedelta(seconds=15)
 
 
-def claim(ledger: Ledger, *claims: Claim, at: datetime = T0) -> list[str | None]:
+def claim(ledger: Ledger, *claims: DeliveryClaim, at: datetime = T0) -> list[str | None]:
     return ledger.intake.write(list(claims), [], [], at, at - STALE_AFTER)
 
 
-def a_claim(delivery_id: str, answer: str = ANSWER, source: str = "linode-eu") -> Claim:
-    return Claim(source, delivery_id, answer)
+def a_claim(delivery_id: str, answer: str = ANSWER, source: str = "linode-eu") -> DeliveryClaim:
+    return DeliveryClaim(source, delivery_id, answer)
 
 
 def test_a_new_delivery_is_claimed_and_then_held_until_accepted(ledger: Ledger) -> None:
