@@ -4,50 +4,23 @@ server drops it.
 
 aiosmtplib flattens each message for the connection it goes over: 8bit bodies with BODY=8BITMIME where the
 server announces it, 7-bit (quoted-printable or base64) where it does not, SMTPUTF8 for a non-ASCII mailbox.
+Where the server has announced 8BITMIME on the connection and ``fast_message`` writes the notice (the common
+case), its bytes go out instead, the same bytes without the ``email`` package's work.
 """
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import formatdate
 
 import aiosmtplib
 
+from consumers.notify.email.fast_message import FastMessage, fast_message
+from consumers.notify.email.message import build_message, message_id
 from consumers.notify.errors import FinalDelivery, RetryableDelivery, classify_smtp
 from consumers.notify.render import Rendered
 from runtime.settings import SmtpSettings
-
-# Setting a header refuses a value with a raw line break, but the header keeps an RFC 2047 encoded word's
-# decoded text, and CPython writes a CR LF decoded from one as it is (CVE-2024-6923, CVE-2026-1299): a report
-# title "=?utf-8?q?x=0D=0ABcc:...?=" would add a header. So the decoded values are checked too.
-_CONTROLS = frozenset(chr(c) for c in [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029])
-
-
-def message_id(notice_id: str) -> str:
-    """Derived from the notice id: a resent notice carries the same Message-ID, so mail systems dedupe it."""
-    return f"<{notice_id}@breachwire.notices>"
-
-
-def build_message(sender: str, to: str, notice_id: str, rendered: Rendered) -> EmailMessage:
-    """The notice as an email: multipart/alternative, the text then the HTML, under ``email.policy.SMTP``.
-
-    A header value holding a line break or another control character, raw or RFC 2047-encoded, raises
-    ValueError (no header injection).
-    """
-    message = EmailMessage(policy=SMTP)
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = rendered.subject
-    message["Date"] = formatdate()
-    message["Message-ID"] = message_id(notice_id)
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
-    message["Content-Language"] = rendered.locale  # (after the content: setting it drops Content-* headers)
-    for name, value in message.items():
-        if not _CONTROLS.isdisjoint(str(value)):
-            raise ValueError(f"the {name} header holds a line break or another control character")
-    return message
 
 
 class SmtpPool:
@@ -76,13 +49,16 @@ class SmtpPool:
 
     async def send(self, to: str, notice_id: str, rendered: Rendered) -> str:
         """Deliver one notice; returns its Message-ID as the receipt."""
-        try:
-            message = build_message(self._sender, to, notice_id, rendered)
-        except ValueError as exc:
-            raise FinalDelivery(f"message refused before sending: {exc}") from None
+        date = formatdate()
+        fast = fast_message(self._sender, to, notice_id, rendered, date)
+        stock = None if fast else _stock(self._sender, to, notice_id, rendered, date)  # (refused here, if at all)
+
+        def message() -> EmailMessage:
+            return stock or _stock(self._sender, to, notice_id, rendered, date)
+
         client = await self._clients.get()
         try:
-            await _deliver(client, message)
+            await _deliver(client, fast, message)
         except asyncio.CancelledError:
             client.close()  # stopped mid-conversation: the next message starts on a new connection
             raise
@@ -101,14 +77,27 @@ class SmtpPool:
             self._clients.put_nowait(client)
 
 
-async def _deliver(client: aiosmtplib.SMTP, message: EmailMessage) -> None:
-    """Send over ``client``, connecting it first if need be. A reused connection the server has closed meanwhile
-    is opened again once; the server's answers become RetryableDelivery (4xx) or FinalDelivery (5xx)."""
+def _stock(sender: str, to: str, notice_id: str, rendered: Rendered, date: str) -> EmailMessage:
+    try:
+        return build_message(sender, to, notice_id, rendered, date)
+    except ValueError as exc:
+        raise FinalDelivery(f"message refused before sending: {exc}") from None
+
+
+async def _deliver(client: aiosmtplib.SMTP, fast: FastMessage | None, stock: Callable[[], EmailMessage]) -> None:
+    """Send over ``client``, connecting it first if need be: ``fast``'s bytes where the server has announced
+    8BITMIME on this connection, else the ``stock`` message (its first on a connection: that greets the server).
+    A reused connection the server has closed meanwhile is opened again once; the server's answers become
+    RetryableDelivery (4xx) or FinalDelivery (5xx)."""
     for last in (not client.is_connected, True):  # a second attempt only on a connection open before
         try:
             if not client.is_connected:
                 await client.connect()
-            await client.send_message(message)
+            if fast and not client.is_ehlo_or_helo_needed and client.supports_extension("8bitmime"):
+                # (as send_message sends them: it adds BODY=8BITMIME where the server announces it)
+                await client.sendmail(fast.sender, [fast.recipient], fast.data, mail_options=["BODY=8BITMIME"])
+            else:
+                await client.send_message(stock())
             return
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
