@@ -54,8 +54,8 @@ def same_or_declined(sender: str, to: str, notice_id: str, rendered: Rendered, d
 
 
 def template_corpus() -> list[tuple[str, str, Rendered]]:
-    """(address, notice id, rendered) for every email template: audience × the locales its templates carry × kind × facts
-    known and unknown."""
+    """(address, notice id, rendered) for every email template: audience × the locales its templates carry ×
+    kind × facts known and unknown."""
     renderer = Renderer(TEMPLATES, RULES)
     datamap = load_datamap(resources.example_datamap())
     corpus = []
