@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from email.message import EmailMessage
@@ -17,7 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
 from breachwire.dev.sinks import SmtpSink
-from consumers.notify.email import SmtpPool
+from consumers.notify.email import SmtpPool, sender
 from consumers.notify.errors import DeliveryError, FinalDelivery, RetryableDelivery
 from consumers.notify.render import Rendered
 from runtime.settings import SmtpSettings
@@ -268,3 +269,58 @@ def test_the_pool_logs_in_with_the_configured_credentials() -> None:
     assert sent == "<ntc_1@breachwire.notices>"
     assert isinstance(refused, FinalDelivery) and "535" in str(refused)
     assert len(server.messages) == 1
+
+
+class Recorder:
+    """An aiosmtpd handler keeping each message's whole envelope: sender, ESMTP options, recipients, content."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.mail_from, envelope.mail_options, envelope.rcpt_tos, envelope.original_content))
+        return "250 OK"
+
+
+PLAIN = Rendered(
+    "en",
+    {
+        "subject": "[Notice] Personal data breach at Linode, LLC (EU location): unauthorised access to a volume",
+        "body.txt": "Dear DPO,\n\n.a line starting with a dot\n" + "a long line " * 20 + "\n",
+        "body.html": "<p>" + "a long line " * 20 + "</p>\n<p>Únik údajov</p>",
+    },
+)
+
+
+@pytest.mark.parametrize("eight_bit", [True, False], ids=["8bit server", "7-bit server"])
+def test_after_the_greeting_an_8bit_server_gets_the_fast_bytes_the_same_as_the_stock_message(
+    monkeypatch: pytest.MonkeyPatch, eight_bit: bool
+) -> None:
+    built: list[str] = []
+    build = sender.build_message
+
+    def counted(*args: Any) -> EmailMessage:
+        built.append(args[2])
+        return build(*args)
+
+    monkeypatch.setattr(sender, "build_message", counted)
+    server = Recorder()
+    with serving(server, decode_data=not eight_bit) as settings:
+        pool = SmtpPool(settings.model_copy(update={"sender": "breachwire <notices@example.org>"}), 1)
+
+        async def thrice(p: SmtpPool) -> list[str]:
+            return [await p.send("Data Protection Officer <dpo@example.com>", "ntc_1", PLAIN) for _ in range(3)]
+
+        receipts = run(pool, thrice)
+
+    assert receipts == ["<ntc_1@breachwire.notices>"] * 3
+    # The first message greets the server (EHLO) through aiosmtplib's send_message; on an 8bit server the others
+    # go as fast_message wrote them, without building a message: what arrives is the same, envelope and all.
+    assert len(built) == (1 if eight_bit else 3)
+    undated = [(s, o, r, re.sub(rb"\r\nDate: [^\r]*", b"", c)) for s, o, r, c in server.messages]
+    assert undated == [undated[0]] * 3
+    mail_from, options, recipients, content = undated[0]
+    assert (mail_from, recipients) == ("notices@example.org", ["dpo@example.com"])
+    assert ("BODY=8BITMIME" in options) == eight_bit
+    assert parse(content)["Subject"] == PLAIN.subject
+    assert body(parse(content), "html") == PLAIN.html + "\n"
