@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from support import project_rules
 
 from breachwire.dev.samples import sample_notice
-from consumers.notify.email.fast_message import FastMessage, fast_message
+from consumers.notify.email.fast_message import PLAIN_MAILBOX, FastMessage, fast_message
 from consumers.notify.email.message import build_message
 from consumers.notify.render import Rendered, Renderer
 from runtime import resources
@@ -214,6 +214,11 @@ def test_the_date_is_written_as_given(date: str) -> None:
     assert same_or_declined(SENDER, "dpo@example.com", "ntc_1", rendered(), date)
 
 
+@pytest.mark.parametrize("date", ["Thu, 39 Dec 2026 16:20:04 -0000", "Thu, 03 Dec 2026 16:20:04 GMT", "3 Dec 2026", ""])
+def test_a_date_the_header_would_write_otherwise_is_left_to_the_stock_path(date: str) -> None:
+    assert fast_message(SENDER, "dpo@example.com", "ntc_1", rendered(), date) is None
+
+
 def test_a_changed_byte_would_be_noticed() -> None:
     """The comparison is of whole messages: one byte changed in the stock message fails it."""
     _, nid, message = CORPUS[0]
@@ -239,3 +244,19 @@ def test_any_ascii_subject_and_any_body_is_the_stock_message_or_declined(subject
     written = same_or_declined(SENDER, "dpo@example.com", "ntc_1", rendered(subject, text, html))
 
     assert written or max(len(w) for w in subject.split(" ")) >= 77
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sender=st.from_regex(PLAIN_MAILBOX, fullmatch=True),
+    to=st.from_regex(PLAIN_MAILBOX, fullmatch=True),
+    notice_id=st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True),
+    locale=st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True),
+)
+def test_any_plain_mailbox_notice_id_and_locale_are_written_as_the_stock_path_writes_them(
+    sender: str, to: str, notice_id: str, locale: str
+) -> None:
+    message = Rendered(locale, {"subject": "Notice", "body.txt": "text\n", "body.html": "<p>html</p>"})
+    written = same_or_declined(sender, to, notice_id, message)
+
+    assert written or max(len(sender) + 6, len(to) + 4, len(notice_id) + 35) > 78

@@ -18,6 +18,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from email import quoprimime
+from email.utils import format_datetime, parsedate_to_datetime
 
 from consumers.notify.email.message import boundary, message_id
 from consumers.notify.render import Rendered
@@ -28,15 +29,10 @@ _BASE64_CHUNK = MAX_LINE // 4 * 3  # octets a base64 line carries (as email.cont
 # atext without "=" and "?" (no encoded word can start), words of the name separated by single spaces.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+"
 _ADDR = rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-_MAILBOX = re.compile(rf"(?:{_ATEXT}(?: {_ATEXT})* <(?P<bracketed>{_ADDR})>|(?P<bare>{_ADDR}))")
+PLAIN_MAILBOX = re.compile(rf"(?:{_ATEXT}(?: {_ATEXT})* <(?P<bracketed>{_ADDR})>|(?P<bare>{_ADDR}))")
 _NOTICE_ID = re.compile(r"[A-Za-z0-9_-]+")
 _LOCALE = re.compile(r"[A-Za-z0-9_-]+")
 _BOUNDARY = re.compile(r"=_[0-9a-f]{32}")
-# What email.utils.formatdate() writes.
-_DATE = re.compile(
-    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-3][0-9] (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
-    r"[0-2][0-9]:[0-5][0-9]:[0-6][0-9] [+-][0-9]{4}"
-)
 _NEWLINES = re.compile(r"\r\n|\r|\n")  # what the generator turns into CR LF (email.generator.NLCRE)
 
 
@@ -52,8 +48,8 @@ class FastMessage:
 def fast_message(sender: str, to: str, notice_id: str, rendered: Rendered, date: str) -> FastMessage | None:
     """What ``send_message(build_message(sender, to, notice_id, rendered, date))`` would send to a server that
     announces 8BITMIME, or None where this does not reproduce it exactly (then send the stock message)."""
-    from_match = _MAILBOX.fullmatch(sender)
-    to_match = _MAILBOX.fullmatch(to)
+    from_match = PLAIN_MAILBOX.fullmatch(sender)
+    to_match = PLAIN_MAILBOX.fullmatch(to)
     subject = _subject(rendered.subject)
     locale = rendered.locale
     mark = boundary(notice_id, rendered)
@@ -63,7 +59,7 @@ def fast_message(sender: str, to: str, notice_id: str, rendered: Rendered, date:
         or subject is None
         or not _NOTICE_ID.fullmatch(notice_id)
         or not _LOCALE.fullmatch(locale)
-        or not _DATE.fullmatch(date)
+        or not _written_as_given(date)
         or not _BOUNDARY.fullmatch(mark)
     ):
         return None
@@ -94,6 +90,15 @@ def fast_message(sender: str, to: str, notice_id: str, rendered: Rendered, date:
     )
     data = b"".join((head.encode("ascii"), text, middle.encode("ascii"), html, f"\r\n--{mark}--\r\n".encode("ascii")))
     return FastMessage(from_match["bracketed"] or from_match["bare"], to_match["bracketed"] or to_match["bare"], data)
+
+
+def _written_as_given(date: str) -> bool:
+    """Whether the Date header writes ``date`` as it is: it parses a date and writes it again (as
+    ``email.utils.formatdate()`` writes them)."""
+    try:
+        return format_datetime(parsedate_to_datetime(date)) == date
+    except (TypeError, ValueError):
+        return False
 
 
 def _subject(subject: str) -> str | None:
