@@ -49,12 +49,13 @@ class SmtpPool:
 
     async def send(self, to: str, notice_id: str, rendered: Rendered) -> str:
         """Deliver one notice; returns its Message-ID as the receipt."""
-        date = formatdate()
+        date = formatdate()  # (one Date, whichever path the notice takes)
         fast = fast_message(self._sender, to, notice_id, rendered, date)
-        stock = None if fast else _stock(self._sender, to, notice_id, rendered, date)  # (refused here, if at all)
+        # Refused here, before a connection is taken; built later only if the connection cannot take ``fast``.
+        stock = None if fast else _stock(self._sender, to, notice_id, rendered, date)
 
         def message() -> EmailMessage:
-            return stock or _stock(self._sender, to, notice_id, rendered, date)
+            return stock if stock is not None else _stock(self._sender, to, notice_id, rendered, date)
 
         client = await self._clients.get()
         try:
