@@ -125,7 +125,7 @@ def _notify(settings: Settings, datamap: DataMap) -> None:
             notifier = build(worker_settings, datamap, ledger, metrics.notify)
             # What start-up made (modules, clients, templates) lives as long as the process: out of the
             # collector's sight. Each notice then makes a few hundred short-lived objects, so collect the
-            # young ones less often: at the default threshold a notifier spent ~4% of its CPU collecting.
+            # young ones less often than the default threshold would.
             gc.freeze()
             gc.set_threshold(10_000, 20, 20)
             with serving_probes(

@@ -15,7 +15,6 @@ more in the first 160 characters.
 
 import json
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -34,6 +33,7 @@ from markupsafe import Markup
 from consumers.assess.rules import RuleBook
 from consumers.notify.errors import FinalDelivery
 from consumers.notify.law import ART_33_3_FACTS, Law
+from consumers.notify.parts_cache import PartsCache
 from schemas import Audience, Deadline, NoticeRequested
 
 FALLBACK_LOCALE = "en"
@@ -79,7 +79,6 @@ FACTS_PARTIALS = {"body.txt.j2": "facts.txt.j2", "body.html.j2": "facts.html.j2"
 LAW_PARTIALS = {"body.txt.j2": "law.txt.j2", "body.html.j2": "law.html.j2", "body.json.j2": "law.json.j2"}
 # All a facts partial sees: what the facts, the locale and the time zone decide, and nothing of the recipient's.
 FACTS_CONTEXT = ("incident", "pending", "aware_at", "occurred_from", "occurred_until", "when", "number", "locale")
-RENDERED_PARTS_KEPT = 512  # incident blocks and deadline lines kept rendered (a few per report)
 SMS_SEGMENT = 160
 SMS_CONCATENATED_SEGMENT = 153
 
@@ -92,7 +91,7 @@ def oneline(value: object) -> str:
     """Any text on one line: CR, LF, tabs and other separators become single spaces; control characters go."""
     text = str(value).strip()
     # Most text is one line already: printable means no control character and no whitespace but the space
-    # (str.isprintable), so only a doubled space would change. Saves ~5 us a call, several a notice.
+    # (str.isprintable), so only a doubled space would change: those are returned as they are.
     if text.isprintable() and "  " not in text:
         return text
     return " ".join(text.split()).translate(_CONTROLS)
@@ -131,7 +130,7 @@ def sms_segments(text: str) -> int:
 
 
 # A batch is mostly one incident's notices to many recipients: the same few times and numbers in the same few
-# zones and locales. Babel takes 20-100 us a format, several per notice, so each one is made once.
+# zones and locales. Each Babel format is made once, not once per notice.
 
 
 @lru_cache(maxsize=4096)
@@ -204,54 +203,23 @@ class Rendered:
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _DICT_READERS = frozenset({"get", "items", "keys", "values"})
 
-_encode_json = json.JSONEncoder(ensure_ascii=False).encode
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _to_json(value: Any) -> str:
-    """The ``tojson`` filter. Its encoder is made once (json.dumps with an option makes one a call), and the
-    scalars a webhook body is mostly made of skip it (it builds its C encoder anew for each non-string)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is int:
-        return str(value)
-    return _encode_json(value)
-
-
-class _PartsCache:
-    """Parts of notices rendered once and kept, up to ``size`` of them (then forgotten all at once: a new report
-    brings new ones)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._kept: dict[tuple[Any, ...], str] = {}
-
-    def get(self, key: tuple[Any, ...], make: Callable[[], str]) -> str:
-        if key not in self._kept:
-            if len(self._kept) >= self._size:
-                self._kept.clear()
-            self._kept[key] = make()
-        return self._kept[key]
 
 
 class Renderer:
     """Renders notices from ``templates_dir``; ``rules`` say what each notice cites and carries (``law.py``)."""
 
-    def __init__(self, templates_dir: Path, rules: RuleBook) -> None:
+    def __init__(self, templates_dir: Path, rules: RuleBook, parts: PartsCache | None = None) -> None:
+        """``parts``: where shared blocks are kept rendered (``PartsCache(0)`` keeps none)."""
         self._dir = templates_dir
         self._law = Law(rules, templates_dir)
         self._locales: dict[tuple[str, str, str], str] = {}
         self._partials: dict[str, dict[str, str]] = {}
-        self._templates: dict[str, Template] = {}
         # Jinja's own sandbox, as its authors ship it: a notice's template is data, and the sandbox is the boundary.
         self._env = SandboxedEnvironment(
             loader=FileSystemLoader(str(templates_dir)),
-            # Each template is read once per process: checking every file's mtime on every render cost ~0.3 ms
-            # of stat calls a notice. A notifier picks up changed templates when it restarts.
+            # Each template is read once per process, not stat'ed on every render: a notifier picks up changed
+            # templates when it restarts.
             auto_reload=False,
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
             undefined=StrictUndefined,
@@ -260,10 +228,11 @@ class Renderer:
             keep_trailing_newline=True,
         )
         # Templates see what the context gives them (templates/README.md), not Jinja's default globals (range,
-        # lipsum, cycler, ...): none uses them, and merging them into each render's context took ~15% of a notice.
+        # lipsum, cycler, ...): none uses them, and each render would merge them into its context.
         self._env.globals.clear()
-        self._env.filters["tojson"] = _to_json
-        self._parts = _PartsCache(RENDERED_PARTS_KEPT)
+        # Jinja's own tojson, keeping non-ASCII text as it is (a webhook body is re-encoded compactly anyway).
+        self._env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
+        self._parts = parts if parts is not None else PartsCache()
         self._env.filters["oneline"] = oneline
         self._env.filters["clip"] = clip
 
@@ -357,11 +326,7 @@ class Renderer:
         }
 
     def template(self, name: str) -> Template:
-        """A template by name, loaded once: Jinja's own cache takes a lock and a weak reference on every look-up,
-        ~8 us each, three a notice."""
-        if name not in self._templates:
-            self._templates[name] = self._env.get_template(name)
-        return self._templates[name]
+        return self._env.get_template(name)
 
     def _block(self, template: str, key: tuple[Any, ...], context: dict[str, Any]) -> str:
         """A block every notice of a report shares, rendered once per ``key`` from ``context`` alone (its only

@@ -45,7 +45,7 @@ class _Release(httpx.AsyncByteStream):
 class SpreadTransport(httpx.AsyncBaseTransport):
     """At most ``connections`` connections in all, in pools of at most ``POOL_CONNECTIONS`` made by ``pool``
     (given their limits), e.g. ``httpx.AsyncHTTPTransport``; let them share one TLS context, since each load of
-    the CA store takes ~50 ms."""
+    the CA store is slow."""
 
     def __init__(self, connections: int, pool: Callable[[httpx.Limits], httpx.AsyncBaseTransport]) -> None:
         count = -(-connections // POOL_CONNECTIONS)

@@ -38,7 +38,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     first_key = next(iter(table.primary_key.columns))
     stmt = insert_skipping(conn, table).returning(first_key)  # rowcount is not reliable for multi-row inserts
     # The rows as parameters, not in the statement: one cached statement that SQLAlchemy batches into
-    # multi-row INSERTs itself ("insertmanyvalues"); compiling 500 rows into a statement took ~130 ms.
+    # multi-row INSERTs itself ("insertmanyvalues"), where compiling the rows into the statement is slow.
     return len(conn.execute(stmt, list(rows)).all())
 
 

@@ -696,13 +696,6 @@ def test_rendered_evidence_names_every_part(renderer: Renderer, datamap: DataMap
 # --- the renderer's shortcuts change nothing a reader sees ------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [None, True, False, 0, -7, 12_000, 1.5, "Ľudia “cited” <b>", ["a", "ü"], {"k": [1]}])
-def test_tojson_writes_what_json_dumps_writes(value: Any) -> None:
-    from consumers.notify.render import _to_json
-
-    assert _to_json(value) == json.dumps(value, ensure_ascii=False)
-
-
 @pytest.mark.parametrize(
     ("text", "line"),
     [
