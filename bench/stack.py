@@ -61,11 +61,16 @@ def receiver(kind: str, directory: Path, port: int, delay: float) -> None:
 
     done = threading.Event()
 
+    # A receiver started again (a fault run stops the SMTP server) counts on from what it accepted before.
+    before = (
+        len((directory / f"{kind}.jsonl").read_text().splitlines()) if (directory / f"{kind}.jsonl").exists() else 0
+    )
+
     def progress() -> None:
         # The bench polls a count, not the receiver: a file replaced twice a second.
         path, temporary = directory / f"{kind}.count", directory / f"{kind}.count.tmp"
         while not done.wait(0.5):
-            temporary.write_text(str(count()))
+            temporary.write_text(str(before + count()))
             temporary.replace(path)
 
     threading.Thread(target=progress, daemon=True).start()
