@@ -45,6 +45,7 @@ import threading
 import time
 import tomllib
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -579,7 +580,7 @@ def _assertions(
         "ok": not missing,
         "accepted": len(accepted),
         "posted": len(posted),
-        "not_answered_202": sum(1 for p in posted if p.status != 202),
+        "answers": {str(k): v for k, v in sorted(Counter(p.status for p in posted).items())},  # 0: no answer
         "missing": missing[:20],
     }
 
