@@ -24,10 +24,10 @@ ledger (the path intake → Kafka → assess → record → PostgreSQL works aga
 one more has reached a receiver. Recovered after: seconds from the injection.
 
 Then, with every due notice delivered or dead (or ``--timeout``), asserted and printed: every report answered 202
-is on ``incidents.reported``; every notice requested (to be sent at once) is delivered or dead in the ledger,
-exactly once in the audit chain; every id at a receiver is a requested notice's (a duplicate carries the same
-webhook-id or Message-ID, never a new one); ``breachwire audit verify`` passes. Written to
-bench/results/faults.json. Exit status 1 when an assertion fails.
+is on ``incidents.reported``; every notice requested to be sent at once (on ``notices.requested`` or
+``notices.alerts``) is delivered or dead in the ledger, exactly once in the audit chain; every id at a receiver is
+a requested notice's (a duplicate carries the same webhook-id or Message-ID, never a new one); ``breachwire audit
+verify`` passes. Written to bench/results/faults.json. Exit status 1 when an assertion fails.
 """
 
 import argparse
@@ -585,7 +585,10 @@ def _assertions(
     }
 
     # 2. every notice requested (to go at once) delivered or dead in the ledger, exactly once in the audit chain
-    requested = [NoticeRequested.model_validate_json(v) for v in _read_topic(settings.kafka, topics.requested)]
+    # (customer alerts on notices.alerts, legal notices on notices.requested, as the notifier reads them)
+    requested = [
+        NoticeRequested.model_validate_json(v) for topic in topics.notices for v in _read_topic(settings.kafka, topic)
+    ]
     due = {m.notice_id: m for m in requested if m.release.value == "auto"}
     with engine.connect() as conn:
         states = dict(conn.execute(text("SELECT notice_id, state FROM notices")).all())
