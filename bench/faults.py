@@ -269,6 +269,8 @@ def run(
                 "from_number": "+15005550006",
             },
             log={"format": "json"},
+            # Two notifiers (and whoever else runs on this machine): each probe server on a free port.
+            metrics={"assess_port": 0, "record_port": 0, "clock_port": 0, "notify_port": 0},
         ).model_copy(update={"kafka": kafka})
         configure(settings.log.model_copy(update={"level": "critical"}), "faults")  # its clients see the faults
         report = linode_eu_breach(datetime.now(UTC)).report
