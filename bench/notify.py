@@ -51,10 +51,15 @@ GOAL_RATIO = 0.8
 
 
 async def fast_webhook_receiver(
-    port: int, delay: float, secrets: dict[str, str], on_received: Callable[[str], None] | None = None
+    port: int,
+    delay: float,
+    secrets: dict[str, str],
+    on_received: Callable[[str], None] | None = None,
+    failing: Callable[[], bool] | None = None,
 ) -> None:
     """An asyncio HTTP/1.1 receiver: verifies each Standard Webhooks signature, answers 200 after ``delay``;
-    ``on_received`` gets the webhook-id of each verified POST as it arrives.
+    ``on_received`` gets the webhook-id of each verified POST as it arrives; while ``failing()`` is true, every
+    POST is answered 500 and not counted (a receiver that is down).
 
     (``WebhookSink``'s thread per connection spends more time on the GIL than on the requests at 64
     connections; this one keeps the receiver from being what the benchmark measures.)
@@ -74,12 +79,15 @@ async def fast_webhook_receiver(
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 status = "200 OK"
-                try:
-                    hooks[path].verify(body.decode(), headers)
-                    if on_received is not None:
-                        on_received(headers["webhook-id"])
-                except (KeyError, WebhookVerificationError, ValueError):
-                    status = "401 Unauthorized"
+                if failing is not None and failing():
+                    status = "500 Internal Server Error"
+                else:
+                    try:
+                        hooks[path].verify(body.decode(), headers)
+                        if on_received is not None:
+                            on_received(headers["webhook-id"])
+                    except (KeyError, WebhookVerificationError, ValueError):
+                        status = "401 Unauthorized"
                 await asyncio.sleep(delay)
                 writer.write(f"HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n".encode())
                 await writer.drain()
