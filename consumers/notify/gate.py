@@ -46,7 +46,9 @@ class DueGate:
         due = [tp for tp, until in self._held.items() if until <= now or tp not in assigned]
         for tp in due:
             del self._held[tp]
-        if ready := [tp for tp in due if tp in assigned]:
+        # A partition paused with no hold left (its hold ran out, or it was revoked while held and handed back
+        # still paused, as kafka-python keeps the flag) is read again: nothing else would ever resume it.
+        if ready := [tp for tp in self._consumer.paused() if tp not in self._held and tp in assigned]:
             self._consumer.resume(*ready)
 
     def poll(self, timeout_ms: int = 0, **kwargs: Any) -> Any:
