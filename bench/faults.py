@@ -34,10 +34,8 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -88,20 +86,6 @@ class Posted:
     status: int
     incident_id: str
     intake: int
-
-
-def _free_port_run(count: int) -> int:
-    """The first of ``count`` consecutive free ports (cluster node N takes base + 2(N-1) and the next)."""
-    for _ in range(200):
-        base = random.randrange(20_000, 60_000, 2)
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free run of ports")
 
 
 class Streamer:
@@ -207,7 +191,7 @@ def run(
 
     work = Path(tempfile.mkdtemp(prefix="breachwire-faults-"))
     work.chmod(0o755)  # PostgreSQL's folder inside belongs to its own user, who must get there
-    base = _free_port_run(6)
+    base = broker.free_port_run(6)
     cluster = load_settings().broker.model_copy(
         update={
             "brokers": 3,

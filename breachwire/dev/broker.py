@@ -22,6 +22,7 @@ import base64
 import contextlib
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -620,3 +621,18 @@ def cluster_size(settings: BrokerSettings) -> int:
     """How many nodes the local cluster was made with (its node folders); 0 when none was."""
     folders = settings.cluster_data_dir.glob("node-*")
     return sum(1 for folder in folders if folder.name.removeprefix("node-").isdigit())
+
+
+def free_port_run(count: int) -> int:
+    """The first of ``count`` consecutive ports nothing listens on: a local cluster on ports of its own (node N
+    takes base + 2(N-1) and the next), beside anything else running."""
+    for _ in range(200):
+        base = random.randrange(20_000, 60_000, 2)
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free run of ports")

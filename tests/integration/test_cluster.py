@@ -3,7 +3,6 @@ min.insync.replicas 2; reports published with acks=all before and after the part
 -9) all come back, in order; the killed node starts again on its data folder; the cluster stops cleanly."""
 
 import os
-import random
 import re
 import signal
 import socket
@@ -27,25 +26,11 @@ pytestmark = pytest.mark.integration
 NODES = 3
 
 
-def _free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports nothing listens on (node N takes base + 2(N-1) and the next)."""
-    for _ in range(200):
-        base = random.randrange(20_000, 60_000, 2)
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free run of ports")
-
-
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A settings file naming three nodes of our own (ports, data folders) beside the shared broker, a small heap
     each (two cores); the single broker's folder is ours too, so that `kafka down` leaves the shared one alone."""
-    base = _free_ports(2 * NODES)
+    base = broker.free_port_run(2 * NODES)
     folder = tmp_path_factory.mktemp("kafka-cluster")
     path = folder / "settings.toml"
     path.write_text(
