@@ -49,6 +49,7 @@ def main() -> None:
     from runtime.logging import configure
     from runtime.settings import load_settings
     from runtime.store import Ledger
+    from runtime.store.incidents import Assessment
     from runtime.store.tables import audit_log, clocks
     from runtime.topics import topics_for
     from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Report, ReportStatus, Source, incident_id
@@ -88,9 +89,12 @@ def main() -> None:
         notices = [m for m in emitted if isinstance(m, NoticeRequested)]
         started = time.perf_counter()
         ledger.incidents.record_report(reported)
-        for m in assessed:
-            customer = datamap.customers[m.customer_id]
-            ledger.incidents.record_assessment(m, customer.name, customer.region)
+        ledger.incidents.record_assessments(
+            [
+                Assessment(m, datamap.customers[m.customer_id].name, datamap.customers[m.customer_id].region)
+                for m in assessed
+            ]
+        )
         ledger.delivery.record_requested(notices)
         clock_rows = {
             (m.customer_id, d.jurisdiction, d.audience): {

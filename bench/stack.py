@@ -136,10 +136,12 @@ class Expected:
     release: str
 
 
-def expected_notices(settings: Any, subprocessor_id: str, report: Any) -> tuple[dict[str, Expected], str]:
+def expected_notices(
+    settings: Any, subprocessor_id: str, report: Any, keep: list[Any] | None = None
+) -> tuple[dict[str, Expected], str]:
     """notice id → audience, channel, address and release mode of every notice the report must lead to: the
     assess consumer's own steps, run here, without Kafka, before the clock starts. And the subprocessor's
-    webhook secret, which the report is signed with."""
+    webhook secret, which the report is signed with. ``keep`` gets the notices themselves."""
     from consumers.assess.consumer import Assess
     from consumers.assess.release import load_release_policy
     from consumers.assess.rules import load_rules
@@ -160,6 +162,8 @@ def expected_notices(settings: Any, subprocessor_id: str, report: Any) -> tuple[
 
     def note(_topic: str, _key: str, message: Any) -> None:
         if isinstance(message, NoticeRequested):
+            if keep is not None:
+                keep.append(message)
             expected[message.notice_id] = Expected(
                 message.audience.value, message.channel.value, message.address, message.release.value
             )

@@ -9,6 +9,7 @@ from runtime.datamap import DataMap
 from runtime.settings import Settings
 from runtime.store import Ledger
 from runtime.store.clocks import ClockRow
+from runtime.store.incidents import Assessment
 from schemas import IncidentAssessed, IncidentReported, NoticeRequested, Report, Source, incident_id
 from schemas.common import Message
 
@@ -35,14 +36,18 @@ def record_incident(
     offline_assessor(datamap, rules, settings, lambda _t, _k, m: emitted.append(m), lambda: now).assess(reported)
     ledger.incidents.record_report(reported)
     notices = [m for m in emitted if isinstance(m, NoticeRequested)]
-    for m in emitted:
-        if isinstance(m, IncidentAssessed) and m.customer_id:
-            customer = datamap.customers[m.customer_id]
-            ledger.incidents.record_assessment(m, customer.name, customer.region)
-            for d in m.deadlines:
-                if d.due_at is not None:
-                    ledger.clocks.track_clock(
-                        ClockRow(m.incident_id, m.customer_id, d.jurisdiction, d.audience, now, d.due_at, d.citation, 0)
-                    )
+    assessed = [m for m in emitted if isinstance(m, IncidentAssessed) and m.customer_id]
+    ledger.incidents.record_assessments(
+        [
+            Assessment(m, datamap.customers[m.customer_id].name, datamap.customers[m.customer_id].region)
+            for m in assessed
+        ]
+    )
+    for m in assessed:
+        for d in m.deadlines:
+            if d.due_at is not None:
+                ledger.clocks.track_clock(
+                    ClockRow(m.incident_id, m.customer_id, d.jurisdiction, d.audience, now, d.due_at, d.citation, 0)
+                )
     ledger.delivery.record_requested(notices)
     return reported, notices

@@ -25,6 +25,7 @@ from runtime.kafka import make_consumer, make_producer
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 from runtime.store import Ledger
+from runtime.store.incidents import Assessment
 from runtime.topics import topics_for
 from schemas import IncidentAssessed, IncidentReported, NoticeDead, NoticeRequested, NoticeSent
 from schemas.common import Message
@@ -63,12 +64,12 @@ class RecordAssessments:
 
     def __call__(self, batch: Sequence[Received[IncidentAssessed]]) -> None:
         entries = []
+        recorded = []
         for received in batch:
             m = received.message
             # the customer's name and region as the data map has them, for the console's list of who is affected
             customer = self._customers.get(m.customer_id)
-            name, region = (customer.name, customer.region) if customer else ("", "")
-            self._ledger.incidents.record_assessment(m, name, region)
+            recorded.append(Assessment(m, customer.name, customer.region) if customer else Assessment(m))
             entries.append(
                 Pending(
                     f"assessment:{m.incident_id}:{m.revision}:{m.customer_id}",
@@ -85,6 +86,7 @@ class RecordAssessments:
                     at=m.assessed_at,
                 )
             )
+        self._ledger.incidents.record_assessments(recorded)
         self._audit.append_many(entries)
 
 

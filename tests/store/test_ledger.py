@@ -2,11 +2,14 @@
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from support import count_by_state, record_attempt
 
 from runtime.store import Ledger
 from runtime.store.clocks import ClockRow
 from runtime.store.delivery import NoticeState
+from runtime.store.incidents import Assessment
+from runtime.store.tables import affected
 from schemas import (
     Audience,
     Channel,
@@ -113,6 +116,45 @@ def test_assessments_are_recorded_once(ledger: Ledger) -> None:
     )
     assert ledger.incidents.record_assessment(message) is True
     assert ledger.incidents.record_assessment(message) is False
+
+
+def affected_rows(ledger: Ledger) -> dict[str, list[tuple[str, str]]]:
+    """customer → its (jurisdiction, name) rows, as the console lists who is affected."""
+    query = select(affected.c.customer_id, affected.c.jurisdiction, affected.c.name).order_by(
+        affected.c.customer_id, affected.c.jurisdiction
+    )
+    with ledger.engine.connect() as conn:
+        rows: dict[str, list[tuple[str, str]]] = {}
+        for customer, jurisdiction, name in conn.execute(query):
+            rows.setdefault(customer, []).append((jurisdiction, name))
+        return rows
+
+
+def assessed(customer: str, revision: str, at: datetime, *jurisdictions: str, none: bool = False) -> IncidentAssessed:
+    return IncidentAssessed(
+        incident_id="inc_1", revision=revision, customer_id=customer, assessed_at=at,
+        jurisdictions=list(jurisdictions), no_one_affected=none,
+    )  # fmt: skip
+
+
+def test_a_batch_of_assessments_lists_each_customer_as_its_latest_assessment_says(ledger: Ledger) -> None:
+    later = T0 + timedelta(hours=1)
+    first = [
+        Assessment(assessed("acme", "suspected.1", T0, "EU", "UK"), "Acme", "eu"),
+        Assessment(assessed("beta", "suspected.1", T0, "EU"), "Beta", "eu"),
+        Assessment(assessed("gamma", "suspected.1", later, "EU"), "Gamma", "eu"),
+    ]
+    assert ledger.incidents.record_assessments(first) == 3
+    assert ledger.incidents.record_assessments(first) == 0  # a replayed batch changes nothing
+    second = [
+        Assessment(assessed("acme", "confirmed.1", later, "UK"), "Acme", "eu"),  # the newer one stands
+        Assessment(assessed("acme", "confirmed.0", T0 + timedelta(minutes=5), "US"), "Acme", "eu"),  # older
+        Assessment(assessed("beta", "confirmed.1", later, none=True), "Beta", "eu"),  # no longer affected
+        Assessment(assessed("gamma", "confirmed.1", T0, "US"), "Gamma", "eu"),  # older than the one listed
+    ]
+    assert ledger.incidents.record_assessments(second) == 4
+    assert affected_rows(ledger) == {"acme": [("UK", "Acme")], "gamma": [("EU", "Gamma")]}
+    assert len(ledger.incidents.assessments_of("inc_1")) == 7
 
 
 def test_times_come_back_aware_and_in_utc(ledger: Ledger) -> None:
