@@ -3,7 +3,7 @@ nothing but a bare client and the receivers, measured in the same run.
 
 A sample of the incident's own notices (up to ``SAMPLE`` webhooks and as many emails) is rendered and sent by
 bare clients, in this process, to receivers of their own (the same kinds as the run's, on the same ports, before
-the run's start): webhooks by a bare httpx client over the notifier's connection pools (``bench.notify``'s),
+the run's start), with ``bench.notify``'s bare clients: webhooks by httpx over the notifier's connection pools,
 emails by smtplib over ``notify.smtp_connections`` reused connections, as the bytes the notifier's fast path
 writes (the stock message where it declines). No Kafka, no ledger, no retries, no audit chain.
 
@@ -14,17 +14,16 @@ stand-in), so it is a lower bound. A goal under the floor is out of this machine
 does; the pipeline's seconds over the floor is what it costs.
 """
 
+import json
 import os
 import random
 import shutil
-import smtplib
 import time
-from concurrent.futures import ThreadPoolExecutor
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from bench.notify import bare_webhooks
+from bench.notify import bare_webhooks, send_8bit
 from bench.stack import start_receiver, tree_cpu
 
 SAMPLE = 2000  # notices a channel
@@ -43,17 +42,7 @@ def _email_bytes(settings: Any, renderer: Any, notice: Any) -> bytes:
 
 
 def _bare_emails(notices: list[Any], renderer: Any, settings: Any) -> None:
-    sender = parseaddr(settings.smtp.sender)[1]
-    size = settings.notify.smtp_connections
-    chunks = [notices[i::size] for i in range(size)]
-
-    def send_all(chunk: list[Any]) -> None:
-        with smtplib.SMTP(settings.smtp.host, settings.smtp.port) as smtp:
-            for n in chunk:
-                smtp.sendmail(sender, [n.address], _email_bytes(settings, renderer, n), mail_options=["BODY=8BITMIME"])
-
-    with ThreadPoolExecutor(size) as pool:
-        list(pool.map(send_all, chunks))
+    send_8bit([(n.address, _email_bytes(settings, renderer, n)) for n in notices], settings)
 
 
 def measure(
@@ -78,7 +67,7 @@ def measure(
         folder.mkdir(parents=True, exist_ok=True)
         if kind == "webhook":
             secrets = {f"/hooks/{n.address.rsplit('/', 1)[1]}": _secret(datamap, n) for n in sample}
-            (folder / "secrets.json").write_text(__import__("json").dumps(secrets))
+            (folder / "secrets.json").write_text(json.dumps(secrets))
         child = start_receiver(kind, folder, ports[kind], delay)
         try:
             received_before, cpu_before, wall_before = tree_cpu(child.pid), time.process_time(), time.perf_counter()

@@ -238,6 +238,16 @@ class NotifySettings(BaseModel):
             " sends still in flight, at most their timeout) within Kafka's 5-minute max.poll.interval.ms."
         ),
     )
+    ledger_wait_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=60,
+        description=(
+            "How long a batch waits out an unreachable ledger (PostgreSQL restarting) before the notifier exits."
+            " Its sends are done when it records them: waiting, rather than exiting, keeps them from being sent"
+            " twice. Within Kafka's max.poll.interval.ms with batch_budget_s."
+        ),
+    )
     workers: int = Field(
         default=1,
         ge=1,

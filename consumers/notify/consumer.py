@@ -38,6 +38,7 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import structlog
 from kafka import KafkaProducer
@@ -56,6 +57,7 @@ from runtime.notice_signing import NoticeSigner, SignatureError
 from runtime.oncall import oncall_alert
 from runtime.settings import OncallSettings, Settings
 from runtime.store import Ledger
+from runtime.store.db import while_unreachable
 from runtime.store.delivery import DeliveryRecord, NoticeState
 from runtime.topics import Topics, topics_for
 from schemas import NoticeDead, NoticeRequested, NoticeRetry, NoticeSent, Release
@@ -63,6 +65,7 @@ from schemas import NoticeDead, NoticeRequested, NoticeRetry, NoticeSent, Releas
 log = structlog.get_logger(__name__)
 
 Read = NoticeRequested | NoticeRetry  # what the notifier's topics carry
+T = TypeVar("T")
 
 
 def oncall_notice(
@@ -123,6 +126,7 @@ class Notify:
         gate: DueGate,
         ack_timeout_s: float = 30.0,
         batch_budget_s: float = 120.0,
+        ledger_wait_s: float = 60.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: NotifyMetrics | None = None,
     ) -> None:
@@ -137,6 +141,7 @@ class Notify:
         self._gate = gate
         self._ack_timeout_s = ack_timeout_s
         self._batch_budget_s = batch_budget_s
+        self._ledger_wait_s = ledger_wait_s
         self._clock = clock
 
     async def handle(self, batch: Sequence[Received[Read]], stop: Stopping | None = None) -> None:
@@ -149,6 +154,10 @@ class Notify:
         decisions = await self.deliver(plan.chains, stop)  # judged as each attempt ends
         self.publish(decisions)
         self.record(decisions)
+
+    def ledger(self, step: str, call: Callable[[], T]) -> T:
+        """A step's ledger work, waiting out an unreachable ledger for up to ``ledger_wait_s``."""
+        return while_unreachable(call, self._ledger_wait_s, f"notify.{step}")
 
     # -- 1. read -----------------------------------------------------------------------------------------------
 
@@ -192,7 +201,9 @@ class Notify:
 
     def reject(self, forged: list[tuple[Work, str]]) -> None:
         now = self._clock()
-        known = self._ledger.delivery.notice_states([w.notice.notice_id for w, _ in forged])
+        known = self.ledger(
+            "reject", lambda: self._ledger.delivery.notice_states([w.notice.notice_id for w, _ in forged])
+        )
         for w, reason in forged:
             n = w.notice
             log.error(
@@ -212,24 +223,26 @@ class Notify:
         fresh = [(w, reason) for w, reason in forged if w.notice.notice_id not in known]
         if fresh:
             as_auto = [w.notice.model_copy(update={"release": Release.AUTO}) for w, _ in fresh]
-            self._ledger.delivery.record_requested(as_auto)
-            self._ledger.delivery.record_deliveries(
-                [
-                    DeliveryRecord(
-                        w.notice, w.key, NoticeState.DEAD, attempts=w.attempts, detail=reason, at=now, hop=w.hop
-                    )
-                    for w, reason in fresh
-                ]
-            )
+            outcomes = [
+                DeliveryRecord(w.notice, w.key, NoticeState.DEAD, attempts=w.attempts, detail=reason, at=now, hop=w.hop)
+                for w, reason in fresh
+            ]
+            self.ledger("reject", lambda: self._ledger.delivery.record_requested(as_auto))
+            self.ledger("reject", lambda: self._ledger.delivery.record_deliveries(outcomes))
 
     # -- 3. decide ---------------------------------------------------------------------------------------------
 
     def decide(self, work: list[Work]) -> Plan:
         """Skip, hold or send each notice, by what the ledger knows of it; the ledger learns the new ones."""
-        states = self._ledger.delivery.notice_states([w.notice.notice_id for w in work])
-        queue = self._ledger.delivery.queue_rows(sorted({w.key for w in work}))
         gated = [w.notice.notice_id for w in work if w.notice.release is not Release.AUTO]
-        cleared = self._ledger.release.cleared(gated)
+        states, queue, cleared = self.ledger(
+            "decide",
+            lambda: (
+                self._ledger.delivery.notice_states([w.notice.notice_id for w in work]),
+                self._ledger.delivery.queue_rows(sorted({w.key for w in work})),
+                self._ledger.release.cleared(gated),
+            ),
+        )
         plan = decide(work, states, queue, cleared)
         for w, why in plan.skipped:
             if why is Skip.SETTLED:
@@ -238,7 +251,7 @@ class Notify:
             n = w.notice
             log.info("notice held", notice_id=n.notice_id, incident_id=n.incident_id, release=n.release.value)
         if plan.first_seen:
-            self._ledger.delivery.record_requested(plan.first_seen)
+            self.ledger("decide", lambda: self._ledger.delivery.record_requested(plan.first_seen))
         return plan
 
     # -- 4, 5. deliver and judge -------------------------------------------------------------------------------
@@ -293,7 +306,8 @@ class Notify:
     def record(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
-        self._ledger.delivery.record_deliveries([d.record for d in decisions])
+        # The sends are done: waiting out a ledger outage here keeps them from going out again after a restart.
+        self.ledger("record", lambda: self._ledger.delivery.record_deliveries([d.record for d in decisions]))
         if self._metrics is not None:
             self._metrics.settled(d.record for d in decisions)
         counts: dict[str, int] = {}
@@ -378,6 +392,7 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger, metrics: NotifyM
         gate,
         settings.kafka.ack_timeout_s,
         settings.notify.batch_budget_s,
+        settings.notify.ledger_wait_s,
         metrics=metrics,
     )
     batches: Batches[Read] = Batches(

@@ -1,11 +1,17 @@
 """What every store shares: the engine, and INSERTs that skip rows already there (ON CONFLICT, by dialect)."""
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import Column, Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 class Store:
@@ -47,3 +53,19 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     SQLite runs the rows through the driver's own executemany (a sixth less CPU for a batch's attempts)."""
     if rows:
         conn.execute(insert_skipping(conn, table), list(rows))
+
+
+def while_unreachable(call: Callable[[], T], wait_s: float, what: str) -> T:
+    """``call()``, tried again while the database cannot be reached (connection refused or cut, SQLite locked),
+    for up to ``wait_s`` seconds; then its error is raised. Other errors are raised at once."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.5
+    while True:
+        try:
+            return call()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("ledger unreachable, trying again", step=what, error=type(exc.orig).__name__, in_s=pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
