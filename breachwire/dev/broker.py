@@ -419,7 +419,15 @@ def _cluster_id(members: list[Node]) -> str:
             for line in (node.paths.log_dir / "meta.properties").read_text(encoding="utf-8").splitlines():
                 if line.startswith("cluster.id="):
                     return line.partition("=")[2].strip()
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return new_cluster_id()
+
+
+def new_cluster_id() -> str:
+    """A random UUID in URL-safe base64 without padding, never starting with "-" (the storage tool would read
+    it as an option), as Kafka's own ``Uuid.randomUuid`` makes them."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
 
 
 def _format(settings: BrokerSettings, members: list[Node], node: Node, cluster_id: str) -> list[str] | None:

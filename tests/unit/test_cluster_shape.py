@@ -52,3 +52,10 @@ def test_cluster_size_counts_the_node_folders(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("replicas", "min_insync"), [(1, 1), (2, 1), (3, 2), (5, 3)])
 def test_min_insync_replicas_is_a_majority_from_three_replicas(replicas: int, min_insync: int) -> None:
     assert min_insync_replicas(replicas) == min_insync
+
+
+def test_a_new_cluster_id_never_reads_as_an_option() -> None:
+    # One in 64 random ids would start with "-": the storage tool then took it for an option and refused to format.
+    ids = [broker.new_cluster_id() for _ in range(2000)]
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
