@@ -408,12 +408,14 @@ def run(
         figures["faults"] = [asdict(f) for f in results]
 
         # The end: every due notice at a terminal state in the ledger (or the timeout).
-        deadline = time.time() + timeout_s
+        deadline, next_log = time.time() + timeout_s, time.time() + 15
         while time.time() < deadline:
-            if _open_notices(engine, incident, len(auto)) == 0 and assessed(
-                [p.incident_id for p in streamer.posted if p.status == 202]
-            ):
+            still_open = _open_notices(engine, incident, len(auto))
+            if still_open == 0 and assessed([p.incident_id for p in streamer.posted if p.status == 202]):
                 break
+            if time.time() >= next_log:
+                log(f"  {time.time() - t0:6.1f} s  {still_open:,} notices not yet delivered or dead")
+                next_log += 15
             time.sleep(2)
         figures["done_s"] = round(time.time() - t0, 1)
         log(f"settled at {figures['done_s']} s; checking")

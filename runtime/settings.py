@@ -102,6 +102,16 @@ class BrokerSettings(BaseModel):
 
 class LedgerSettings(BaseModel):
     url: str = f"sqlite:///{STATE_DIR / 'ledger.db'}"
+    unreachable_wait_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=60,
+        description=(
+            "How long notify and record wait out an unreachable ledger (PostgreSQL restarting) before they exit to"
+            " be restarted. A notifier records a batch after sending it: waiting keeps its sends from going out"
+            " twice. At most 60 s: a batch stays within Kafka's max.poll.interval.ms."
+        ),
+    )
 
 
 # Only for a local run on the embedded defaults: compose and any deployment set their own key (no default there).
@@ -236,16 +246,6 @@ class NotifySettings(BaseModel):
             "Sends a batch may start until this long after it began; the rest wait on the first retry topic,"
             " not counted as attempts. Keeps a slow endpoint from holding a partition, and a batch (with the"
             " sends still in flight, at most their timeout) within Kafka's 5-minute max.poll.interval.ms."
-        ),
-    )
-    ledger_wait_s: float = Field(
-        default=60.0,
-        ge=0,
-        le=60,
-        description=(
-            "How long a batch waits out an unreachable ledger (PostgreSQL restarting) before the notifier exits."
-            " Its sends are done when it records them: waiting, rather than exiting, keeps them from being sent"
-            " twice. Within Kafka's max.poll.interval.ms with batch_budget_s."
         ),
     )
     workers: int = Field(

@@ -392,7 +392,7 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger, metrics: NotifyM
         gate,
         settings.kafka.ack_timeout_s,
         settings.notify.batch_budget_s,
-        settings.notify.ledger_wait_s,
+        settings.ledger.unreachable_wait_s,
         metrics=metrics,
     )
     batches: Batches[Read] = Batches(

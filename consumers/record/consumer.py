@@ -25,6 +25,7 @@ from runtime.kafka import make_consumer, make_producer
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
 from runtime.store import Ledger
+from runtime.store.db import while_unreachable
 from runtime.store.incidents import Assessment
 from runtime.topics import topics_for
 from schemas import IncidentAssessed, IncidentReported, NoticeDead, NoticeRequested, NoticeSent
@@ -162,8 +163,12 @@ def _loop(
     checkpoint: Callable[[], object],
 ) -> ConsumerLoop[M]:
     def handle_then_checkpoint(batch: Sequence[Received[M]]) -> None:
-        handle(batch)
-        checkpoint()
+        def once() -> None:
+            handle(batch)
+            checkpoint()
+
+        # Every write is keyed (a replay adds nothing), so a batch cut off by a ledger outage is simply done again.
+        while_unreachable(once, settings.ledger.unreachable_wait_s, f"record.{name}")
 
     return ConsumerLoop(
         f"record.{name}",
