@@ -30,10 +30,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from runtime.settings import AuditSettings
 from runtime.store import Ledger
+from runtime.store.db import in_chunks
 from runtime.store.tables import AUDIT_UNKEYED, audit_log
 
 GENESIS = "0" * 64
-KEYS_A_QUERY = 500  # keys looked up per IN (...): well under SQLite's and PostgreSQL's parameter limits
 UNKEYED, KEYED = AUDIT_UNKEYED, 2
 
 
@@ -211,8 +211,7 @@ class AuditLog:
     @staticmethod
     def _known_keys(conn: Connection, keys: list[str]) -> set[str]:
         known: set[str] = set()
-        for start in range(0, len(keys), KEYS_A_QUERY):
-            chunk = keys[start : start + KEYS_A_QUERY]
+        for chunk in in_chunks(keys):
             known.update(conn.execute(select(audit_log.c.key).where(audit_log.c.key.in_(chunk))).scalars())
         return known
 

@@ -1,7 +1,7 @@
 """What every store shares: the engine, and INSERTs that skip rows already there (ON CONFLICT, by dialect)."""
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -12,6 +12,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+
+IN_CHUNK = 500  # values per IN (...): well under SQLite's and PostgreSQL's limits on bound parameters
 
 
 class Store:
@@ -35,6 +37,12 @@ def insert_skipping(conn: Connection, table: Table) -> postgresql.Insert | sqlit
     """An INSERT that skips rows whose primary key is there already."""
     keys = [c.name for c in table.primary_key.columns]
     return dialect_insert(conn, table).on_conflict_do_nothing(index_elements=keys)
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices of ``IN_CHUNK``, one IN (...) each."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:

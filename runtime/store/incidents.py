@@ -1,16 +1,14 @@
 """Incidents as reported and assessed: reports, assessments, who is affected, and the incident views."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from runtime.store.db import Store, insert_ignore, insert_skipping
+from runtime.store.db import Store, in_chunks, insert_ignore, insert_skipping
 from runtime.store.tables import affected, assessments, incidents, reports
 from schemas import IncidentAssessed, IncidentReported
-
-_CHUNK = 500  # customers per IN (...): well under SQLite's limit on bound parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +19,6 @@ class Assessment:
     message: IncidentAssessed
     name: str = ""
     region: str = ""
-
-
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
 
 
 class IncidentStore(Store):
@@ -111,7 +104,7 @@ class IncidentStore(Store):
             by_incident.setdefault(incident_id, []).append(customer_id)
         replace: list[Assessment] = []
         for incident_id, customers in by_incident.items():
-            for chunk in _chunks(customers):
+            for chunk in in_chunks(customers):
                 where = (affected.c.incident_id == incident_id) & affected.c.customer_id.in_(chunk)
                 listed = dict(
                     conn.execute(
