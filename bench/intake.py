@@ -1,16 +1,16 @@
 """Benchmark: signed reports accepted per second by a real uvicorn intake, against a bare Kafka produce loop.
 
-    .venv/bin/python bench/intake.py [--seconds 10] [--concurrency 1 16 64]
+    .venv/bin/python bench/intake.py [--seconds 10] [--concurrency 1 16 64] [--workers 2]
 
 For each concurrency: N clients, each on its own keep-alive connection, post signed reports (each a new
-webhook-id) to ``breachwire run intake`` for ``--seconds``; every 202 means Kafka acknowledged the report
+webhook-id) to ``breachwire run intake`` (``--workers`` processes, one per core by default) for ``--seconds``; every 202 means Kafka acknowledged the report
 (acks=all) and the webhook-id is claimed in the ledger. The clients share one event loop and speak HTTP/1.1
 through h11, so that the client costs a tenth of what the intake does per report (threads of httpx clients
 cost as much as the intake and measured themselves). The baseline, in the same run and against the same broker:
 N threads each producing the same report bytes with kafka-python (acks=all) and waiting for each ack, which is
 the least the intake can do per report. For scale, the same clients against a bare HTTP server (uvicorn and
 FastAPI answering 202 at once): what HTTP alone costs here. Prints reports/s, p50/p99 latency and the intake's
-CPU per report, with the ratio to the baseline, and writes bench/results/intake.json.
+CPU per report (its workers' together), with the ratio to the baseline, and writes bench/results/intake.json.
 """
 
 import argparse
@@ -138,9 +138,11 @@ async def post_reports(port: int, concurrency: int, seconds: float, body: bytes)
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process has used so far (Linux)."""
+    """User and system CPU a process and its children (the intake's workers) have used so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def serve_bare(port: int) -> None:
@@ -175,6 +177,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_INTAKE_SECONDS", 10)))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("BENCH_INTAKE_WORKERS", os.cpu_count() or 1)),
+        help="intake.workers (default: one per core)",
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the bare server's process
     args = parser.parse_args()
     if args.serve_bare:
@@ -195,6 +203,8 @@ def main() -> None:
         "BREACHWIRE_KAFKA__GROUP_PREFIX": settings.kafka.group_prefix,
         "BREACHWIRE_LEDGER__URL": settings.ledger.url,
         "BREACHWIRE_INTAKE__PORT": str(PORT),
+        "BREACHWIRE_INTAKE__WORKERS": str(args.workers),
+        "BREACHWIRE_METRICS__INTAKE_PORT": "0",
         "BREACHWIRE_INTAKE__RATE_LIMIT_PER_MINUTE": "100000000",
         "BREACHWIRE_INTAKE__RATE_LIMIT_BURST": "100000",
         "BREACHWIRE_LOG__LEVEL": "warning",
@@ -235,7 +245,7 @@ def main() -> None:
                 }
             )
             print(
-                f"c={concurrency:>3}  intake {intake['per_second']:>7.1f}/s p50 {intake['p50_ms']:>7.2f} ms "
+                f"c={concurrency:>3}  intake ({args.workers} workers) {intake['per_second']:>7.1f}/s p50 {intake['p50_ms']:>7.2f} ms "
                 f"p99 {intake['p99_ms']:>7.2f} ms, {intake['cpu_ms_per_report']:.2f} CPU ms/report "
                 f"(failed {intake['failed']})  |  kafka acks=all {baseline['per_second']:>7.1f}/s "
                 f"p50 {baseline['p50_ms']:>6.2f} ms p99 {baseline['p99_ms']:>7.2f} ms  |  bare HTTP "
@@ -251,6 +261,7 @@ def main() -> None:
     print(f"load average (1 min): {load['start']} at the start, {load['end']} at the end, on {os.cpu_count()} cores")
     results = {
         "seconds_per_run": args.seconds,
+        "intake_workers": args.workers,
         "report_bytes": len(body),
         "cores": os.cpu_count(),
         "load_average_1m": load,

@@ -2,9 +2,11 @@
 
 import asyncio
 import gc
+import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
@@ -19,6 +21,9 @@ from runtime.probes import serving_probes
 from runtime.settings import Settings
 from runtime.store import Ledger
 from runtime.topics import topics_for
+
+if TYPE_CHECKING:
+    from producers.intake.ratelimit import RateLimiter
 
 SERVICES = ("intake", "assess", "notify", "record", "clock", "console")
 
@@ -46,6 +51,46 @@ def run_loops(loops: Sequence[ConsumerLoop[Any] | Runnable], stop: threading.Eve
 
 
 def run_intake(settings: Settings, datamap: DataMap) -> None:
+    """The intake: one process, or ``intake.workers`` forked ones accepting on one shared socket."""
+    from producers.intake.ratelimit import RateLimiter
+
+    limiter = RateLimiter.of(settings.intake, datamap.subprocessors)  # made before forking: the workers share it
+    count = settings.intake.workers
+    if count == 1:
+        _serve_intake(settings, datamap, limiter, None, None)
+        return
+
+    def worker(index: int, stop: Stop) -> None:
+        configure(settings.log, f"intake.{index}")
+        # each worker its own socket on the shared port (SO_REUSEPORT): the kernel spreads new connections
+        # evenly over them, where workers accepting from one socket leave most to whichever wakes first
+        shared = _listen(settings.intake.host, settings.intake.port, "intake.port", reuse_port=True)
+        own = _listen(settings.metrics.host, settings.metrics.port("intake", index), "metrics.intake_port")
+        log.info("intake worker listening", port=settings.intake.port, own_port=own.getsockname()[1])
+        _serve_intake(settings, datamap, limiter, [shared, own], stop)
+
+    raise SystemExit(run_workers(count, worker))
+
+
+def _listen(host: str, port: int, setting: str, reuse_port: bool = False) -> socket.socket:
+    try:
+        return socket.create_server((host, port), reuse_port=reuse_port)
+    except OSError as exc:
+        raise SystemExit(
+            f"breachwire: cannot listen on {host}:{port} ({setting}): {exc.strerror or exc}; "
+            "set another port, or stop what holds it"
+        ) from None
+
+
+def _serve_intake(
+    settings: Settings,
+    datamap: DataMap,
+    limiter: "RateLimiter",
+    sockets: list[socket.socket] | None,
+    stop: Stop | None,
+) -> None:
+    """Serve the intake until SIGTERM or SIGINT (uvicorn's own handling: requests under way are answered), or,
+    in a worker, until its parent is gone. ``sockets``: listen on these rather than on ``intake.host:port``."""
     from producers.publish import ReportPublisher
     from producers.server import build_app
 
@@ -53,13 +98,26 @@ def run_intake(settings: Settings, datamap: DataMap) -> None:
         lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
     )
     ledger = Ledger.connect(settings.ledger.url)
-    app = build_app(settings, datamap, ledger, publisher)
+    app = build_app(settings, datamap, ledger, publisher, limiter=limiter)
+    # log_config=None: uvicorn logs through the handler runtime.logging installed (JSON, redacted)
+    config = uvicorn.Config(
+        app, host=settings.intake.host, port=settings.intake.port, log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    if stop is not None:
+        threading.Thread(target=_exit_when, args=(stop, server), name="parent-watch", daemon=True).start()
     try:
-        # log_config=None: uvicorn logs through the handler runtime.logging installed (JSON, redacted)
-        uvicorn.run(app, host=settings.intake.host, port=settings.intake.port, log_config=None, access_log=False)
+        server.run(sockets=sockets)
     finally:
         publisher.close()
         ledger.close()
+
+
+def _exit_when(stop: Stop, server: uvicorn.Server) -> None:
+    while not server.should_exit:
+        if stop.is_set():
+            server.should_exit = True  # uvicorn's way to stop a server from outside its signal handlers
+        time.sleep(0.5)
 
 
 def run_console(settings: Settings, datamap: DataMap) -> None:

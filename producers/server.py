@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from producers.intake import create_app
 from producers.intake.app import add_body_schemas
+from producers.intake.ratelimit import RateLimiter
 from producers.monitors import MonitorProducer
 from producers.monitors.alertmanager import AlertmanagerPayload, alertmanager_router
 from producers.oncall.actions import OncallActions
@@ -28,8 +29,10 @@ def build_app(
     ledger: Ledger,
     publisher: ReportPublisher,
     metrics: ServiceMetrics | None = None,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
-    """``metrics``: the process's (one of its own when not given)."""
+    """``metrics``: the process's (one of its own when not given); ``limiter``: the rate limits shared by the
+    intake's workers (one of its own when not given)."""
     metrics = metrics if metrics is not None else ServiceMetrics()
     metrics.watch_ledger(ledger.engine)
     readiness = Readiness.of(settings.kafka, ledger.engine, settings.metrics.ready_timeout_s)
@@ -48,6 +51,7 @@ def build_app(
             probes_router(metrics, readiness),
         ),
         metrics=metrics.intake,
+        limiter=limiter,
     )
     add_body_schemas(app, AlertmanagerPayload, *BODIES)  # read after the token is checked, so described by hand
     return app

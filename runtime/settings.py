@@ -141,6 +141,12 @@ class IntakeSettings(BaseModel):
         default_factory=dict, description="Per-subprocessor reports per minute, overriding rate_limit_per_minute."
     )
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After of a 503 (Kafka did not acknowledge).")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Intake processes sharing the port (and the rate limits); each also answers on "
+        "metrics.intake_port plus its number, to be scraped and probed on its own.",
+    )
 
 
 class AlertmanagerMapping(BaseModel):
@@ -317,6 +323,9 @@ class MetricsSettings(BaseModel):
     record_port: int = Field(default=9102, ge=0, le=65535)
     clock_port: int = Field(default=9103, ge=0, le=65535)
     notify_port: int = Field(default=9110, ge=0, le=65535, description="Notifier worker i serves on this plus i.")
+    intake_port: int = Field(
+        default=9120, ge=0, le=65535, description="With intake.workers > 1: intake worker i also serves on this plus i."
+    )
     ready_timeout_s: float = Field(default=2.0, gt=0, description="/readyz: longest wait for Kafka and the ledger.")
     stall_s: float = Field(
         default=300.0, gt=0, description="/healthz: a consumer loop that has not polled for this long is not alive."

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -32,7 +33,7 @@ from schemas import (
 )
 
 # services a test runs serve their probes on any free port: never on another run's fixed one
-ANY_FREE_PORTS = {"assess_port": 0, "record_port": 0, "clock_port": 0, "notify_port": 0}
+ANY_FREE_PORTS = {"assess_port": 0, "record_port": 0, "clock_port": 0, "notify_port": 0, "intake_port": 0}
 
 
 class Stepped:
@@ -185,3 +186,16 @@ def record_attempt(
 def count_by_state(ledger: Ledger, incident_id: str | None = None) -> dict[str, int]:
     """How many notices (of one incident) are in each state."""
     return dict(Counter(n.state for n in ledger.delivery.notices(incident_id)))
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a dead parent's init to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -93,11 +93,11 @@ def reports_router(
     datamap: DataMap,
     publisher: ReportPublisher,
     deliveries: Deliveries,
+    limiter: RateLimiter,
     metrics: IntakeMetrics | None = None,
 ) -> APIRouter:
     router = APIRouter(tags=["subprocessors"])
     vocabulary = datamap.vocabulary
-    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, settings.rate_limits)
 
     @router.post(
         "/v1/subprocessors/{subprocessor_id}/reports",
@@ -228,8 +228,12 @@ def create_app(
     ledger: Ledger,
     routers: tuple[APIRouter, ...] = (),
     metrics: IntakeMetrics | None = None,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
-    """The intake; ``routers`` adds the other ways in (monitors, on-call) to the same app."""
+    """The intake; ``routers`` adds the other ways in (monitors, on-call) to the same app. ``limiter``: the
+    subprocessors' rate limits, when shared with other worker processes (one of its own when not given)."""
+    if limiter is None:
+        limiter = RateLimiter.of(settings, datamap.subprocessors)
     deliveries = Deliveries(ledger, wait_s=publisher.ack_timeout_s + 5, retry_after_s=settings.retry_after_s)
 
     @asynccontextmanager
@@ -272,7 +276,7 @@ def create_app(
     # first of all: a body over the limit is refused while it streams in, before anything reads or checks it
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
-    app.include_router(reports_router(settings, datamap, publisher, deliveries, metrics))
+    app.include_router(reports_router(settings, datamap, publisher, deliveries, limiter, metrics))
     for router in routers:
         app.include_router(router)
 

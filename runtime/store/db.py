@@ -28,12 +28,12 @@ def columns(table: Table, row: type[Any]) -> list[Column[Any]]:
     return [table.c[f.name] for f in fields(row)]
 
 
-def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+def dialect_insert(conn: Connection | Engine, table: Table) -> postgresql.Insert | sqlite.Insert:
     """The database's own INSERT, which has ON CONFLICT (both PostgreSQL and SQLite)."""
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-def insert_skipping(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+def insert_skipping(conn: Connection | Engine, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that skips rows whose primary key is there already."""
     keys = [c.name for c in table.primary_key.columns]
     return dialect_insert(conn, table).on_conflict_do_nothing(index_elements=keys)

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from support import count_by_state, produce_webhook_notices, wait_until
+from support import alive, children, count_by_state, produce_webhook_notices, wait_until
 
 from breachwire.dev.sinks import Answer, WebhookSink
 from breachwire.stack import Stack
@@ -19,19 +19,6 @@ from runtime.store import Ledger
 pytestmark = pytest.mark.integration
 
 COUNT = 2000
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(c) for c in path.read_text().split()] if path.exists() else []
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting for a dead parent's init to reap it."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def notify_members(settings: Settings) -> int:
