@@ -1,22 +1,24 @@
 """Benchmark: signed reports accepted per second by a real uvicorn intake, against a bare Kafka produce loop.
 
-    .venv/bin/python bench/intake.py [--seconds 10] [--concurrency 1 16 64] [--workers 2]
+    .venv/bin/python bench/intake.py [--seconds 10] [--concurrency 1 16 64] [--workers 1]
 
 For each concurrency: N clients, each on its own keep-alive connection, post signed reports (each a new
-webhook-id) to ``breachwire run intake`` (``--workers`` processes, one per core by default) for ``--seconds``; every 202 means Kafka acknowledged the report
-(acks=all) and the webhook-id is claimed in the ledger. The clients share one event loop and speak HTTP/1.1
-through h11, so that the client costs a tenth of what the intake does per report (threads of httpx clients
-cost as much as the intake and measured themselves). The baseline, in the same run and against the same broker:
-N threads each producing the same report bytes with kafka-python (acks=all) and waiting for each ack, which is
-the least the intake can do per report. For scale, the same clients against a bare HTTP server (uvicorn and
-FastAPI answering 202 at once): what HTTP alone costs here. Prints reports/s, p50/p99 latency and the intake's
-CPU per report (its workers' together), with the ratio to the baseline, and writes bench/results/intake.json.
+webhook-id) to ``breachwire run intake`` (``--workers`` processes) for ``--seconds``; every 202 means Kafka
+acknowledged the report (acks=all) and the webhook-id is claimed in the ledger. The clients share one event
+loop and speak HTTP/1.1 through h11, so that they cost a third of what the intake does per report (threads of
+httpx clients cost as much as the intake and measured themselves). The baseline, in the same run and against
+the same broker: N threads each producing the same report bytes with kafka-python (acks=all) and waiting for
+each ack, which is the least the intake can do per report. For scale, the same clients against a bare HTTP
+server (uvicorn and FastAPI answering 202 at once): what HTTP alone costs here. Prints reports/s, p50/p99
+latency, the ratio to the baseline, and the CPU a report took in the intake (its workers together), the broker
+and the clients, against what the machine's cores had a report; writes bench/results/intake.json.
 """
 
 import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from breachwire.dev import broker  # noqa: E402
 from producers.intake.signatures import sign  # noqa: E402
 from runtime.kafka import ensure_topics, make_producer  # noqa: E402
 from runtime.settings import load_settings  # noqa: E402
@@ -145,6 +148,25 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(int(child)) for child in children)
 
 
+def client_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(pids: dict[str, int | None], run: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """``run()``'s figures, with the CPU milliseconds a request took in each process of ``pids`` and in this one
+    (the clients), and what the machine's cores had a request in all (cores x seconds / requests)."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+    client_before, start = client_cpu_seconds(), time.monotonic()
+    figures = run()
+    elapsed, requests = time.monotonic() - start, max(1, int(figures["ok"] + figures["failed"]))
+    for name, cpu in before.items():
+        figures[f"{name}_cpu_ms"] = round((cpu_seconds(pids[name] or 0) - cpu) / requests * 1000, 3)
+    figures["client_cpu_ms"] = round((client_cpu_seconds() - client_before) / requests * 1000, 3)
+    figures["cores_ms"] = round((os.cpu_count() or 1) * elapsed / requests * 1000, 3)
+    return figures
+
+
 def serve_bare(port: int) -> None:
     """The scale's other end: uvicorn and FastAPI reading the body and answering 202, nothing else."""
     import uvicorn
@@ -180,8 +202,8 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("BENCH_INTAKE_WORKERS", os.cpu_count() or 1)),
-        help="intake.workers (default: one per core)",
+        default=int(os.environ.get("BENCH_INTAKE_WORKERS", 1)),
+        help="intake.workers (default 1)",
     )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the bare server's process
     args = parser.parse_args()
@@ -227,13 +249,17 @@ def main() -> None:
 
         kafka_one()  # metadata and connection, outside the measurement
         asyncio.run(post_reports(PORT, 1, 0.5, body))  # the intake's producer and ledger, likewise
+        broker_pid = broker.running_pid(settings.broker)  # None: a broker this checkout did not start
         for concurrency in args.concurrency:
-            baseline = run_threads(concurrency, args.seconds, kafka_one)
-            cpu_before = cpu_seconds(server.pid)
-            intake = asyncio.run(post_reports(PORT, concurrency, args.seconds, body))
-            cpu = (cpu_seconds(server.pid) - cpu_before) / max(1, intake["ok"] + intake["failed"])
-            intake["cpu_ms_per_report"] = round(cpu * 1000, 2)
-            bare_http = asyncio.run(post_reports(BARE_PORT, concurrency, args.seconds, body))
+            baseline = measured({"broker": broker_pid}, lambda c=concurrency: run_threads(c, args.seconds, kafka_one))
+            intake = measured(
+                {"intake": server.pid, "broker": broker_pid},
+                lambda c=concurrency: asyncio.run(post_reports(PORT, c, args.seconds, body)),
+            )
+            intake["cpu_ms_per_report"] = intake["intake_cpu_ms"]
+            bare_http = measured(
+                {"server": bare.pid}, lambda c=concurrency: asyncio.run(post_reports(BARE_PORT, c, args.seconds, body))
+            )
             ratio = round(intake["per_second"] / baseline["per_second"], 3) if baseline["per_second"] else 0.0
             runs.append(
                 {
@@ -245,11 +271,24 @@ def main() -> None:
                 }
             )
             print(
-                f"c={concurrency:>3}  intake ({args.workers} workers) {intake['per_second']:>7.1f}/s p50 {intake['p50_ms']:>7.2f} ms "
+                f"c={concurrency:>3}  intake {intake['per_second']:>7.1f}/s p50 {intake['p50_ms']:>7.2f} ms "
                 f"p99 {intake['p99_ms']:>7.2f} ms, {intake['cpu_ms_per_report']:.2f} CPU ms/report "
                 f"(failed {intake['failed']})  |  kafka acks=all {baseline['per_second']:>7.1f}/s "
                 f"p50 {baseline['p50_ms']:>6.2f} ms p99 {baseline['p99_ms']:>7.2f} ms  |  bare HTTP "
                 f"{bare_http['per_second']:>7.1f}/s p99 {bare_http['p99_ms']:>7.2f} ms  |  intake/kafka {ratio:.2f}",
+                flush=True,
+            )
+            nan = float("nan")
+            print(
+                f"       CPU ms a report: intake ({args.workers} workers) {intake['intake_cpu_ms']:.2f}, broker "
+                f"{intake.get('broker_cpu_ms', nan):.2f}, clients {intake['client_cpu_ms']:.2f}, of the "
+                f"{intake['cores_ms']:.2f} the cores had a report",
+                flush=True,
+            )
+            print(
+                f"       CPU ms a message, kafka loop: its threads {baseline['client_cpu_ms']:.2f}, broker "
+                f"{baseline.get('broker_cpu_ms', nan):.2f}  |  a request, bare HTTP: server "
+                f"{bare_http['server_cpu_ms']:.2f}, clients {bare_http['client_cpu_ms']:.2f}",
                 flush=True,
             )
         producer.close()
