@@ -49,7 +49,8 @@ bench-notify: $(STAMP)
 	$(BIN)/breachwire kafka up
 	$(BIN)/python bench/notify.py
 
-# signed reports/s and p50/p99 at 1, 16 and 64 clients against a bare acks=all produce loop (BENCH_INTAKE_SECONDS)
+# signed reports/s, p50/p99 and CPU a report at 1, 16 and 64 clients against a bare acks=all produce loop
+# (BENCH_INTAKE_SECONDS, BENCH_INTAKE_WORKERS)
 bench-intake: $(STAMP)
 	$(BIN)/breachwire kafka up
 	$(BIN)/python bench/intake.py
