@@ -51,7 +51,7 @@ def run_loops(loops: Sequence[ConsumerLoop[Any] | Runnable], stop: threading.Eve
 
 
 def run_intake(settings: Settings, datamap: DataMap) -> None:
-    """The intake: one process, or ``intake.workers`` forked ones accepting on one shared socket."""
+    """The intake: one process, or ``intake.workers`` forked ones on one port."""
     from producers.intake.ratelimit import RateLimiter
 
     limiter = RateLimiter.of(settings.intake, datamap.subprocessors)  # made before forking: the workers share it
