@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import h11
@@ -36,6 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stack import tree_cpu  # noqa: E402
 from breachwire.dev import broker  # noqa: E402
 from producers.intake.signatures import sign  # noqa: E402
 from runtime.kafka import ensure_topics, make_producer  # noqa: E402
@@ -140,12 +142,8 @@ async def post_reports(port: int, concurrency: int, seconds: float, body: bytes)
     return summary(latencies, failures[0], time.monotonic() - start)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process and its children (the intake's workers) have used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(int(child)) for child in children)
+def posted(port: int, concurrency: int, seconds: float, body: bytes) -> dict[str, float]:
+    return asyncio.run(post_reports(port, concurrency, seconds, body))
 
 
 def client_cpu_seconds() -> float:
@@ -156,12 +154,12 @@ def client_cpu_seconds() -> float:
 def measured(pids: dict[str, int | None], run: Callable[[], dict[str, float]]) -> dict[str, float]:
     """``run()``'s figures, with the CPU milliseconds a request took in each process of ``pids`` and in this one
     (the clients), and what the machine's cores had a request in all (cores x seconds / requests)."""
-    before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+    before = {name: tree_cpu(pid) for name, pid in pids.items() if pid}
     client_before, start = client_cpu_seconds(), time.monotonic()
     figures = run()
     elapsed, requests = time.monotonic() - start, max(1, int(figures["ok"] + figures["failed"]))
     for name, cpu in before.items():
-        figures[f"{name}_cpu_ms"] = round((cpu_seconds(pids[name] or 0) - cpu) / requests * 1000, 3)
+        figures[f"{name}_cpu_ms"] = round((tree_cpu(pids[name] or 0) - cpu) / requests * 1000, 3)
     figures["client_cpu_ms"] = round((client_cpu_seconds() - client_before) / requests * 1000, 3)
     figures["cores_ms"] = round((os.cpu_count() or 1) * elapsed / requests * 1000, 3)
     return figures
@@ -251,15 +249,12 @@ def main() -> None:
         asyncio.run(post_reports(PORT, 1, 0.5, body))  # the intake's producer and ledger, likewise
         broker_pid = broker.running_pid(settings.broker)  # None: a broker this checkout did not start
         for concurrency in args.concurrency:
-            baseline = measured({"broker": broker_pid}, lambda c=concurrency: run_threads(c, args.seconds, kafka_one))
+            baseline = measured({"broker": broker_pid}, partial(run_threads, concurrency, args.seconds, kafka_one))
             intake = measured(
-                {"intake": server.pid, "broker": broker_pid},
-                lambda c=concurrency: asyncio.run(post_reports(PORT, c, args.seconds, body)),
+                {"intake": server.pid, "broker": broker_pid}, partial(posted, PORT, concurrency, args.seconds, body)
             )
             intake["cpu_ms_per_report"] = intake["intake_cpu_ms"]
-            bare_http = measured(
-                {"server": bare.pid}, lambda c=concurrency: asyncio.run(post_reports(BARE_PORT, c, args.seconds, body))
-            )
+            bare_http = measured({"server": bare.pid}, partial(posted, BARE_PORT, concurrency, args.seconds, body))
             ratio = round(intake["per_second"] / baseline["per_second"], 3) if baseline["per_second"] else 0.0
             runs.append(
                 {

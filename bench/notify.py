@@ -47,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stack import cpu_seconds, tree_cpu  # noqa: E402 - after the path is set
+
 GOAL_RATIO = 0.8
 
 
@@ -111,22 +113,6 @@ def receiver(kind: str, directory: Path, port: int, delay: float, secrets_file: 
     sink = SmtpSink(directory, port=port).start()
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     sink.stop()
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time a process has used so far (Linux's /proc; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time a process and its children (a notifier's workers) have used so far."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
-    return sum(cpu_seconds(p) or 0.0 for p in [pid, *kids])
 
 
 def free_port() -> int:
@@ -301,7 +287,7 @@ class Notifier:
 
     def cpu_seconds(self) -> float:
         """CPU time the notifier's processes have used so far."""
-        return tree_cpu_seconds(self._stack.processes["notify"].pid)
+        return tree_cpu(self._stack.processes["notify"].pid)
 
     def deliver(self, notices: list[Any]) -> float:
         """Seconds the running notifier takes to deliver ``notices``."""

@@ -10,6 +10,7 @@ Fault hooks for bench/faults.py: the webhook receiver answers 500 (and counts no
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -197,9 +198,17 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def tree_cpu(pid: int) -> float:
-    from bench.notify import cpu_seconds
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time a process has used so far (Linux's /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+def tree_cpu(pid: int) -> float:
+    """CPU time a process and its descendants (a service's workers) have used so far."""
     return sum(cpu_seconds(p) or 0.0 for p in process_tree(pid))
 
 
