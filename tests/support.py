@@ -10,7 +10,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 from kafka import KafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.assess.rules import RuleBook, load_rules
 from consumers.notify.decide import order_key
@@ -32,6 +34,8 @@ from schemas import (
     notice_id,
 )
 
+# the example data map's demo secret of linode-eu, which signs its reports in tests
+LINODE_EU_SECRET = "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY="
 # services a test runs serve their probes on any free port: never on another run's fixed one
 ANY_FREE_PORTS = {"assess_port": 0, "record_port": 0, "clock_port": 0, "notify_port": 0, "intake_port": 0}
 
@@ -199,3 +203,26 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples_of(text: str) -> Samples:
+    """Every sample of a /metrics answer, by name and labels."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def scrape(base: str) -> Samples:
+    """Every sample of ``base``'s /metrics."""
+    response = httpx.get(f"{base}/metrics", timeout=5)
+    assert response.status_code == 200
+    return samples_of(response.text)
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)

@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from support import LINODE_EU_SECRET
 
 from producers.intake.signatures import sign
 from producers.publish import ReportPublisher
@@ -24,7 +25,6 @@ from runtime.topics import topics_for
 
 pytestmark = pytest.mark.integration
 
-SECRET = "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY="
 MONITOR_TOKEN = "am-token-for-hostile-tests"
 REPORTS = "/v1/subprocessors/linode-eu/reports"
 
@@ -42,7 +42,8 @@ def client(settings: Settings, datamap: DataMap) -> Iterator[TestClient]:
 
 
 def signed(body: bytes, **changes: str) -> dict[str, str]:
-    headers = {"content-type": "application/json", **sign(SECRET, f"msg_{uuid.uuid4().hex}", body, int(time.time()))}
+    signature = sign(LINODE_EU_SECRET, f"msg_{uuid.uuid4().hex}", body, int(time.time()))
+    headers = {"content-type": "application/json", **signature}
     headers.update(changes)
     return headers
 

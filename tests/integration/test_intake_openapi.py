@@ -23,6 +23,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.generation.case import Case
 from schemathesis.specs.openapi import checks
+from support import LINODE_EU_SECRET
 
 from producers.intake import create_app
 from producers.intake.signatures import sign
@@ -34,8 +35,6 @@ from runtime.store import Ledger
 from runtime.topics import topics_for
 
 pytestmark = pytest.mark.integration
-
-LINODE_EU_SECRET = "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY="
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from support import a_report, read_topic
+from support import LINODE_EU_SECRET, a_report, read_topic
 
 from consumers.notify.webhook import sign_headers
 from producers.intake import create_app
@@ -20,8 +20,6 @@ from runtime.topics import topics_for
 from schemas import IncidentReported, incident_id
 
 pytestmark = pytest.mark.integration
-
-LINODE_EU_SECRET = "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY="
 
 
 @pytest.fixture

@@ -2,12 +2,11 @@
 limit is one for the subprocessor whichever worker answers, each worker answers its probes on a port of its own,
 and no worker outlives its parent."""
 
-import re
 from pathlib import Path
 
 import httpx
 import pytest
-from support import a_report, alive, children, read_topic, wait_until
+from support import LINODE_EU_SECRET, a_report, alive, children, read_topic, scrape, value, wait_until
 
 from breachwire.dev.broker import free_port_run
 from breachwire.stack import Stack, wait_for_http
@@ -17,16 +16,8 @@ from runtime.topics import topics_for
 
 pytestmark = pytest.mark.integration
 
-LINODE_EU_SECRET = "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY="
 BURST = 12
 SENT = 30
-
-
-def accepted_by(metrics_url: str) -> int:
-    """The reports a worker says it accepted, from its own /metrics."""
-    text = httpx.get(metrics_url, timeout=5).text
-    found = re.search(r'breachwire_reports_total\{outcome="accepted",source="subprocessor"\} (\S+)', text)
-    return int(float(found.group(1))) if found else 0
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
@@ -63,7 +54,8 @@ def test_two_intake_workers_share_the_port_and_the_rate_limit(settings: Settings
         assert statuses.count(202) == BURST
         assert statuses.count(429) == SENT - BURST
 
-        per_worker = [accepted_by(f"http://127.0.0.1:{port}/metrics") for port in (base + 1, base + 2)]
+        scrapes = [scrape(f"http://127.0.0.1:{port}") for port in (base + 1, base + 2)]  # each worker's own
+        per_worker = [value(s, "breachwire_reports_total", source="subprocessor", outcome="accepted") for s in scrapes]
         assert sum(per_worker) == BURST
         assert all(per_worker), f"one worker took every connection: {per_worker}"
         assert len(read_topic(settings, topics_for(settings.kafka).reported, BURST)) == BURST

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
-from support import a_report, project_rules, wait_until
+from support import LINODE_EU_SECRET, a_report, project_rules, samples_of, scrape, value, wait_until
 
 from breachwire.dev.samples import controller_notices
 from breachwire.dev.sinks import Answer, WebhookSink
@@ -32,23 +31,7 @@ from schemas import Channel, IncidentReported
 
 pytestmark = pytest.mark.integration
 
-LINODE_EU_SECRET = "whsec_bGlub2RlLWV1LWRlbW8tc2VjcmV0LTIwMjY="
 STOPPED_POSTGRES = "postgresql+psycopg://breachwire:breachwire@127.0.0.1:1/breachwire"  # nothing listens there
-
-
-def scrape(base: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of /metrics, by name and labels."""
-    response = httpx.get(f"{base}/metrics", timeout=5)
-    assert response.status_code == 200
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-
-
-def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def probes_settings(settings: Settings, **changes: Any) -> Settings:
@@ -190,11 +173,7 @@ def test_the_intake_counts_reports_by_outcome_and_answers_its_probes(settings: S
 
         response = client.get("/metrics")
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-        samples = {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.text)
-            for s in family.samples
-        }
+        samples = samples_of(response.text)
         for outcome, count in (("accepted", 1), ("repeated", 1), ("bad-signature", 1)):
             assert value(samples, "breachwire_reports_total", source="subprocessor", outcome=outcome) == count
         assert client.get("/healthz").json() == {"status": "alive"}
