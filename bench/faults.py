@@ -407,14 +407,15 @@ def run(
         streamer.stop()
         figures["faults"] = [asdict(f) for f in results]
 
-        # The end: every due notice at a terminal state in the ledger (or the timeout).
+        # The end: every due notice at a terminal state in the ledger, its ending in the audit trail (or the timeout).
         deadline, next_log = time.time() + timeout_s, time.time() + 15
         while time.time() < deadline:
             still_open = _open_notices(engine, incident, len(auto))
             if still_open == 0 and assessed([p.incident_id for p in streamer.posted if p.status == 202]):
                 break
             if time.time() >= next_log:
-                log(f"  {time.time() - t0:6.1f} s  {still_open:,} notices not yet delivered or dead")
+                still = "?" if still_open is None else f"{still_open:,}"  # None: PostgreSQL not answering
+                log(f"  {time.time() - t0:6.1f} s  {still} notices not yet delivered or dead and audited")
                 next_log += 15
             time.sleep(2)
         figures["done_s"] = round(time.time() - t0, 1)
@@ -530,8 +531,9 @@ def _read_topic(kafka: Any, topic: str) -> list[bytes]:
 
 
 def _open_notices(engine: Any, incident: str, due: int) -> int | None:
-    """Notices still on their way in the ledger (requested, retrying), or None while the incident's are not all
-    recorded yet or PostgreSQL does not answer."""
+    """Notices still on their way (requested, retrying in the ledger, or settled there while record has not yet
+    written their ending to the audit trail: it reads notices.sent behind the notifier), or None while the
+    incident's are not all recorded yet or PostgreSQL does not answer."""
     from sqlalchemy import text
 
     try:
@@ -544,9 +546,13 @@ def _open_notices(engine: Any, incident: str, due: int) -> int | None:
                 {"i": incident},
             ).scalar()
             open_ = conn.execute(text("SELECT count(*) FROM notices WHERE state IN ('requested', 'retrying')")).scalar()
+            settled = conn.execute(text("SELECT count(*) FROM notices WHERE state IN ('delivered', 'dead')")).scalar()
+            endings = conn.execute(
+                text("SELECT count(*) FROM audit_log WHERE kind IN ('notice.delivered', 'notice.dead')")
+            ).scalar()
     except Exception:
         return None
-    return int(open_) if recorded >= due else None
+    return int(open_) + max(0, int(settled) - int(endings)) if recorded >= due else None
 
 
 def _assertions(

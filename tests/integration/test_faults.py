@@ -5,6 +5,7 @@ killed (kill -9) and started again, a notifier is killed and started again, and 
 Afterwards every report answered 202 is on incidents.reported, every notice due is delivered or dead exactly once,
 every id at a receiver is a requested notice's, the audit chain verifies, and each fault was recovered from."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -38,4 +39,4 @@ def test_no_report_or_notice_lost_or_doubled_through_a_leader_killed_a_notifier_
     assert checks["reports_202_on_topic"]["accepted"] > 10, report
     assert checks["notices_settled_once"]["due"] >= figures["notices_expected"] > 200, report
     for name, check in checks.items():
-        assert check["ok"], (name, check, report)
+        assert check["ok"], f"{name}: {json.dumps(check, indent=1)}\n{report}"
