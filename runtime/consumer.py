@@ -19,7 +19,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
+from kafka.structs import MemberState
 from pydantic import ValidationError
 
 from runtime.kafka import send
@@ -58,6 +59,9 @@ class LoopStats:
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     """Records not yet handled and committed per (topic, partition): the last known end offset less the offset
     the loop committed (partitions it has committed on since it started)."""
+    unsettled_since: float = 0.0
+    """``time.time()`` when the consumer's group membership was last seen leave the stable state (joining,
+    rebalancing); 0 while it is stable."""
 
 
 def partition_lag(consumer: KafkaConsumer, committed: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
@@ -126,8 +130,10 @@ class Batches(Generic[M]):
         model: type[M] | Mapping[str, type[M]],
         poll_timeout_ms: int = 500,
         ack_timeout_s: float = 30.0,
+        rejoin_after_s: float = 330.0,
     ) -> None:
-        """``model``: the one every record is parsed as, or one per topic."""
+        """``model``: the one every record is parsed as, or one per topic. ``rejoin_after_s``: how long the
+        consumer's group membership may stay unsettled before it leaves the group and joins again."""
         self.name = name
         self._consumer = consumer
         self._producer = producer
@@ -135,6 +141,7 @@ class Batches(Generic[M]):
         self._model = model
         self._poll_timeout_ms = poll_timeout_ms
         self._ack_timeout_s = ack_timeout_s
+        self._rejoin_after_s = rejoin_after_s
         self.stats = LoopStats()
         self._committed: dict[tuple[str, int], int] = {}
         self._reading: dict[tuple[str, int], int] = {}  # the next offset per partition, once the batch is done
@@ -147,6 +154,7 @@ class Batches(Generic[M]):
         self.stats.last_poll = time.time()
         self._read_at = time.perf_counter()
         records = [r for partition_records in batch.values() for r in partition_records]
+        self._watch_membership(idle=not records)
         if not records:
             self.stats.lag = partition_lag(self._consumer, self._committed)
             return 0, []
@@ -159,12 +167,46 @@ class Batches(Generic[M]):
     def done(self) -> None:
         """The batch read last is handled: once Kafka acknowledged what was produced, commit its offsets."""
         self._producer.flush(timeout=self._ack_timeout_s)
-        self._consumer.commit()
+        try:
+            self._consumer.commit()
+        except (RebalanceInProgressError, CommitFailedError) as exc:
+            # The batch is handled. A consumer that keeps its partitions through the rebalance commits these
+            # offsets with its next batch; one given them instead reads the batch again from the last commit,
+            # which changes nothing (handlers are idempotent by id).
+            log.warning("offsets not committed: the group is rebalancing", consumer=self.name, error=str(exc))
+            self._reading = {}
+            return
         self._committed |= self._reading
         self._reading = {}
         self.stats.handle_seconds += time.perf_counter() - self._read_at
         self.stats.batches += 1
         self.stats.lag = partition_lag(self._consumer, self._committed)
+
+    def _watch_membership(self, idle: bool) -> None:
+        """Join the group again (between batches: when a poll brought nothing) when membership has stayed
+        unsettled longer than any rebalance can take.
+
+        kafka-python (3.0) can leave a rebalance unfinished: when one started because the partitions changed (the
+        leader's metadata) runs past a poll's timeout, the next poll no longer sees a reason to rejoin and never
+        completes it, so the member holds no partitions, sends no heartbeats, and is dropped by the broker while
+        polling on. Leaving and subscribing again starts a fresh rebalance."""
+        if self._consumer.group_metadata().state == MemberState.STABLE:
+            self.stats.unsettled_since = 0.0
+            return
+        now = time.time()
+        if not self.stats.unsettled_since:
+            self.stats.unsettled_since = now
+        elif idle and now - self.stats.unsettled_since > self._rejoin_after_s:
+            topics = sorted(self._consumer.subscription() or ())
+            log.warning(
+                "group membership unsettled: joining again",
+                consumer=self.name,
+                unsettled_s=round(now - self.stats.unsettled_since),
+                topics=topics,
+            )
+            self._consumer.unsubscribe()
+            self._consumer.subscribe(topics)
+            self.stats.unsettled_since = now
 
     def close(self) -> None:
         self.stats.running = False
@@ -224,8 +266,9 @@ class ConsumerLoop(Batches[M]):
         handle: Callable[[Sequence[Received[M]]], None],
         poll_timeout_ms: int = 500,
         ack_timeout_s: float = 30.0,
+        rejoin_after_s: float = 330.0,
     ) -> None:
-        super().__init__(name, consumer, producer, invalid_topic, model, poll_timeout_ms, ack_timeout_s)
+        super().__init__(name, consumer, producer, invalid_topic, model, poll_timeout_ms, ack_timeout_s, rejoin_after_s)
         self._handle = handle
 
     def run(self, stop: Stopping) -> None:

@@ -115,8 +115,24 @@ def make_consumer(settings: KafkaSettings, group: str, topics: Iterable[str], **
     }
     config.update(extra)
     consumer = KafkaConsumer(**config)
-    consumer.subscribe(list(topics))
+    subscribed = list(topics)
+    _await_partitions(consumer, subscribed, settings.ack_timeout_s)
+    consumer.subscribe(subscribed)
     return consumer
+
+
+def _await_partitions(consumer: KafkaConsumer, topics: list[str], timeout_s: float) -> None:
+    """Wait until the consumer's metadata knows each topic's partitions. The group leader assigns partitions from
+    its own metadata: a member that joins before its first metadata answer arrives is given nothing, and must at
+    once rebalance again when the answer comes (a second rebalance kafka-python can leave unfinished; the loop
+    then joins again, see ``Batches``). Topics are made before consumers start, so this is a moment's wait."""
+    deadline = time.monotonic() + timeout_s
+    missing = topics
+    while missing := [t for t in missing if not consumer.partitions_for_topic(t)]:
+        if time.monotonic() > deadline:
+            log.warning("subscribing to topics Kafka does not know yet", topics=missing)
+            return
+        time.sleep(0.2)
 
 
 def read_key(settings: KafkaSettings, topic: str, key: str, timeout_s: float) -> list[bytes]:

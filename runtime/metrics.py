@@ -128,6 +128,11 @@ class LoopCollector(Collector):
             "breachwire_consumer_last_poll_timestamp_seconds", "When the consumer last polled Kafka.", labels=by
         )
         running = GaugeMetricFamily("breachwire_consumer_running", "1 while the consumer loop runs.", labels=by)
+        unsettled = GaugeMetricFamily(
+            "breachwire_consumer_unsettled_since_timestamp_seconds",
+            "When the consumer's group membership left the stable state (joining, rebalancing); 0 while stable.",
+            labels=by,
+        )
         for loop in self._loops:
             s = loop.stats
             for (topic, partition), behind in sorted(s.lag.items()):
@@ -138,7 +143,8 @@ class LoopCollector(Collector):
             busy.add_metric([loop.name], s.handle_seconds)
             polled.add_metric([loop.name], s.last_poll)
             running.add_metric([loop.name], 1 if s.running else 0)
-        return [lag, records, invalid, batches, busy, polled, running]
+            unsettled.add_metric([loop.name], s.unsettled_since)
+        return [lag, records, invalid, batches, busy, polled, running, unsettled]
 
 
 class LedgerCollector(Collector):

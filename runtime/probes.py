@@ -1,7 +1,8 @@
 """/healthz, /readyz and /metrics: what they check, and the small HTTP server the consumers serve them on.
 
-- alive (``/healthz``): every consumer loop of the process runs and has polled Kafka within ``metrics.stall_s``
-  (a loop stuck longer than Kafka's max.poll.interval has lost its partitions anyway). A restart helps.
+- alive (``/healthz``): every consumer loop of the process runs, has polled Kafka within ``metrics.stall_s`` (a
+  loop stuck longer than Kafka's max.poll.interval has lost its partitions anyway) and has not been out of its
+  consumer group (joining, rebalancing) for longer than that. A restart helps.
 - ready (``/readyz``): the Kafka broker answers a metadata request and the ledger a ``SELECT 1``, each within
   ``metrics.ready_timeout_s``. A restart does not help; waiting does.
 
@@ -22,6 +23,7 @@ from prometheus_client import make_wsgi_app
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from runtime.consumer import LoopStats
 from runtime.kafka import is_answering
 from runtime.metrics import Loop, ServiceMetrics
 from runtime.settings import KafkaSettings, MetricsSettings
@@ -109,18 +111,18 @@ class Liveness:
 
     def answer(self) -> Answer:
         now = self._clock()
-        states = {
-            loop.name: (
-                "stopped"
-                if not loop.stats.running
-                else "stalled"
-                if loop.stats.last_poll and now - loop.stats.last_poll > self._stall_s
-                else "running"
-            )
-            for loop in self._loops
-        }
+        states = {loop.name: self._state(loop.stats, now) for loop in self._loops}
         alive = bool(states) and all(state == "running" for state in states.values())
         return (200 if alive else 503), {"status": "alive" if alive else "dead", "loops": states}
+
+    def _state(self, stats: LoopStats, now: float) -> str:
+        if not stats.running:
+            return "stopped"
+        if stats.last_poll and now - stats.last_poll > self._stall_s:
+            return "stalled"
+        if stats.unsettled_since and now - stats.unsettled_since > self._stall_s:
+            return "out of its group"  # joining or rebalancing longer than a rebalance may take
+        return "running"
 
 
 class _Server(ThreadingMixIn, WSGIServer):

@@ -45,6 +45,11 @@ class KafkaSettings(BaseModel):
     create_topics: bool = True
     ack_timeout_s: float = Field(default=10.0, description="How long a producer waits for acks=all.")
     poll_timeout_ms: int = 500
+    rejoin_after_s: float = Field(
+        default=330.0,
+        description="A consumer whose group membership has not settled for this long leaves its group and joins "
+        "again. Longer than any rebalance may take (Kafka's max.poll.interval, 300 s, plus a session timeout).",
+    )
     recall_timeout_s: float = Field(
         default=60.0,
         description="How long assess may read an incident's earlier assessments back after a restart.",

@@ -223,4 +223,5 @@ def build(
         assess,
         poll_timeout_ms=settings.kafka.poll_timeout_ms,
         ack_timeout_s=settings.kafka.ack_timeout_s,
+        rejoin_after_s=settings.kafka.rejoin_after_s,
     )

@@ -87,6 +87,18 @@ class DueGate:
     def highwater(self, partition: TopicPartition) -> Any:
         return self._consumer.highwater(partition)
 
+    def group_metadata(self) -> Any:  # (these four: for the loop's watch on its group membership)
+        return self._consumer.group_metadata()
+
+    def subscription(self) -> Any:
+        return self._consumer.subscription()
+
+    def unsubscribe(self) -> None:
+        self._consumer.unsubscribe()
+
+    def subscribe(self, topics: list[str]) -> None:
+        self._consumer.subscribe(topics)
+
     @property
     def held(self) -> dict[TopicPartition, float]:
         return dict(self._held)

@@ -80,6 +80,7 @@ def test_the_notifier_counts_notices_as_they_flow_and_its_probes_say_it_runs(
             lag = [v for (name, _), v in samples.items() if name == "breachwire_consumer_lag"]
             assert lag and sum(lag) == 0  # everything read and committed
             assert value(samples, "breachwire_consumer_running", consumer="notify") == 1
+            assert value(samples, "breachwire_consumer_unsettled_since_timestamp_seconds", consumer="notify") == 0
             ready = httpx.get(f"{base}/readyz", timeout=10)
             assert ready.status_code == 200
             assert ready.json() == {"status": "ready", "checks": {"kafka": "ok", "ledger": "ok"}}

@@ -123,6 +123,13 @@ def test_liveness_is_every_loop_running_and_polling() -> None:
     assert status == 503 and body["loops"] == {"a": "stopped"}
 
 
+def test_a_loop_polling_on_out_of_its_consumer_group_for_longer_than_a_rebalance_is_not_alive() -> None:
+    rejoining = LoopStats(running=True, last_poll=1099.0, unsettled_since=1000.0)
+    assert Liveness([FakeLoop("a", rejoining)], stall_s=300, clock=lambda: 1100.0).answer()[0] == 200
+    status, body = Liveness([FakeLoop("a", rejoining)], stall_s=300, clock=lambda: 1301.0).answer()
+    assert status == 503 and body["loops"] == {"a": "out of its group"}
+
+
 def test_a_check_that_hangs_counts_as_failed_after_the_timeout() -> None:
     started = time.monotonic()
     assert bounded(lambda: time.sleep(5) is None, 0.2) is False
