@@ -24,6 +24,7 @@ from kafka.structs import MemberState
 from pydantic import ValidationError
 
 from runtime.kafka import send
+from runtime.settings import KafkaSettings
 from schemas import InvalidMessage
 from schemas.common import Message
 
@@ -128,20 +129,20 @@ class Batches(Generic[M]):
         producer: KafkaProducer,
         invalid_topic: str,
         model: type[M] | Mapping[str, type[M]],
-        poll_timeout_ms: int = 500,
-        ack_timeout_s: float = 30.0,
-        rejoin_after_s: float = 330.0,
+        kafka: KafkaSettings | None = None,
     ) -> None:
-        """``model``: the one every record is parsed as, or one per topic. ``rejoin_after_s``: how long the
-        consumer's group membership may stay unsettled before it leaves the group and joins again."""
+        """``model``: the one every record is parsed as, or one per topic. ``kafka``: how long a poll waits, how
+        long the acks of a batch may take, how long group membership may stay unsettled before the consumer
+        joins again (the defaults when not given)."""
+        kafka = kafka or KafkaSettings()
         self.name = name
         self._consumer = consumer
         self._producer = producer
         self._invalid_topic = invalid_topic
         self._model = model
-        self._poll_timeout_ms = poll_timeout_ms
-        self._ack_timeout_s = ack_timeout_s
-        self._rejoin_after_s = rejoin_after_s
+        self._poll_timeout_ms = kafka.poll_timeout_ms
+        self._ack_timeout_s = kafka.ack_timeout_s
+        self._rejoin_after_s = kafka.rejoin_after_s
         self.stats = LoopStats()
         self._committed: dict[tuple[str, int], int] = {}
         self._reading: dict[tuple[str, int], int] = {}  # the next offset per partition, once the batch is done
@@ -264,11 +265,9 @@ class ConsumerLoop(Batches[M]):
         invalid_topic: str,
         model: type[M] | Mapping[str, type[M]],
         handle: Callable[[Sequence[Received[M]]], None],
-        poll_timeout_ms: int = 500,
-        ack_timeout_s: float = 30.0,
-        rejoin_after_s: float = 330.0,
+        kafka: KafkaSettings | None = None,
     ) -> None:
-        super().__init__(name, consumer, producer, invalid_topic, model, poll_timeout_ms, ack_timeout_s, rejoin_after_s)
+        super().__init__(name, consumer, producer, invalid_topic, model, kafka)
         self._handle = handle
 
     def run(self, stop: Stopping) -> None:

@@ -221,7 +221,5 @@ def build(
         topics.invalid,
         IncidentReported,
         assess,
-        poll_timeout_ms=settings.kafka.poll_timeout_ms,
-        ack_timeout_s=settings.kafka.ack_timeout_s,
-        rejoin_after_s=settings.kafka.rejoin_after_s,
+        settings.kafka,
     )

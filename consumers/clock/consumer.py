@@ -282,9 +282,7 @@ def build(settings: Settings, ledger: Ledger) -> ClockService:
         topics.invalid,
         IncidentAssessed,
         TrackClocks(ledger),
-        poll_timeout_ms=settings.kafka.poll_timeout_ms,
-        ack_timeout_s=settings.kafka.ack_timeout_s,
-        rejoin_after_s=settings.kafka.rejoin_after_s,
+        settings.kafka,
     )
     watch = WatchClocks(
         ledger,

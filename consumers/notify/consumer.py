@@ -401,8 +401,6 @@ def build(settings: Settings, datamap: DataMap, ledger: Ledger, metrics: NotifyM
         producer,
         topics.invalid,
         models,
-        poll_timeout_ms=settings.kafka.poll_timeout_ms,
-        ack_timeout_s=settings.kafka.ack_timeout_s,
-        rejoin_after_s=settings.kafka.rejoin_after_s,
+        settings.kafka,
     )
     return Notifier(batches, notify, dispatcher)

@@ -177,9 +177,7 @@ def _loop(
         topics_for(settings.kafka).invalid,
         model,
         handle_then_checkpoint,
-        poll_timeout_ms=settings.kafka.poll_timeout_ms,
-        ack_timeout_s=settings.kafka.ack_timeout_s,
-        rejoin_after_s=settings.kafka.rejoin_after_s,
+        settings.kafka,
     )
 
 

@@ -67,8 +67,8 @@ def test_a_loop_whose_membership_does_not_settle_after_partitions_are_added_join
         topics_for(settings.kafka).invalid,
         IncidentReported,
         print,
-        poll_timeout_ms=1,
-        rejoin_after_s=3.0,  # (with no rejoining, as before, the new partition is never read)
+        # (with no rejoining, as before, the new partition is never read)
+        settings.kafka.model_copy(update={"poll_timeout_ms": 1, "rejoin_after_s": 3.0}),
     )
     stop = threading.Event()
     runner = threading.Thread(target=loop.run, args=(stop,))
