@@ -91,6 +91,18 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+class ServiceName:
+    """A structlog processor: the service's name on every line, whichever thread logs it (context variables bound
+    in the main thread are not seen by the threads a library starts, such as the Kafka client's)."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event_dict.setdefault("service", self._service)
+        return event_dict
+
+
 def configure(settings: LogSettings, service: str) -> None:
     """Set structlog up for one process, and the standard library's logging through it; call once, at the entry
     point."""
@@ -100,6 +112,7 @@ def configure(settings: LogSettings, service: str) -> None:
     # format_exc_info before redaction, so that a traceback's text is redacted too
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        ServiceName(service),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
@@ -111,7 +124,6 @@ def configure(settings: LogSettings, service: str) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    structlog.contextvars.bind_contextvars(service=service)
 
     # The standard library's records, uvicorn's included, rendered by the same processors.
     handler = _CurrentStderr()
@@ -122,6 +134,8 @@ def configure(settings: LogSettings, service: str) -> None:
         )
     )
     root = logging.getLogger()
+    for ours in [h for h in root.handlers if isinstance(h, _CurrentStderr)]:  # set up before (a forked worker's
+        root.removeHandler(ours)  # parent): this process's name replaces it
     if not root.handlers:  # as logging.basicConfig does: a host that set logging up (a test runner) keeps its own
         root.addHandler(handler)
         root.setLevel(max(level, logging.WARNING))
@@ -129,5 +143,7 @@ def configure(settings: LogSettings, service: str) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
-    # Quieten the Kafka client's own chatter.
+    # Quieten the Kafka client's own chatter, but for its consumer-group events (joining, the partitions assigned
+    # and revoked, leaving): a few lines a rebalance, and what tells why a consumer holds no partitions.
     logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)

@@ -1,5 +1,6 @@
 import json
 import logging
+import threading
 
 import pytest
 import structlog
@@ -107,4 +108,29 @@ def test_standard_library_and_uvicorn_lines_are_json_and_redacted(
     logging.getLogger("some.library").warning("token whsec_c2VjcmV0c2VjcmV0c2VjcmV0 rotated")
     line = last_line(capsys)
     assert "whsec_" not in json.dumps(line)
+    structlog.reset_defaults()
+
+
+def test_every_line_names_the_service_whichever_thread_logs_it_and_a_worker_names_itself(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    configure(LogSettings(format="json"), "record")
+    # the Kafka client logs its group events from a thread of its own; its other chatter stays out
+    thread = threading.Thread(target=lambda: logging.getLogger("kafka.coordinator").info("Successfully joined group"))
+    thread.start()
+    thread.join()
+    logging.getLogger("kafka.conn").info("connecting")
+    line = last_line(capsys)
+    assert (line["event"], line["logger"]) == ("Successfully joined group", "kafka.coordinator")
+    assert line["service"] == "record"
+    # a worker forked from a set-up process sets logging up again under its own name
+    configure(LogSettings(format="json"), "notify.1")
+    logging.getLogger("uvicorn.error").warning("worker line")
+    structlog.get_logger("t").info("structlog line")
+    lines = [json.loads(x) for x in capsys.readouterr().err.strip().splitlines()]
+    assert [(x["event"], x["service"]) for x in lines] == [("worker line", "notify.1"), ("structlog line", "notify.1")]
+    assert len(root.handlers) == 1
     structlog.reset_defaults()
