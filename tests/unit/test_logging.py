@@ -91,13 +91,19 @@ def test_a_traceback_is_redacted_too(capsys: pytest.CaptureFixture[str]) -> None
     structlog.reset_defaults()
 
 
-def test_standard_library_and_uvicorn_lines_are_json_and_redacted(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a service's process: no handler on the root logger yet (pytest's own are set aside for this test)
+def bare_root(monkeypatch: pytest.MonkeyPatch) -> logging.Logger:
+    """The root logger as in a service's process: no handler on it yet. (Called in the test itself: pytest adds
+    its own handlers for the call, after the fixtures.)"""
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])
     monkeypatch.setattr(root, "level", root.level)
+    return root
+
+
+def test_standard_library_and_uvicorn_lines_are_json_and_redacted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare_root(monkeypatch)
     configure(LogSettings(format="json"), "intake")
     logging.getLogger("uvicorn.error").error("client %s sent garbage", "dpo@acme.example")
     line = last_line(capsys)
@@ -114,9 +120,7 @@ def test_standard_library_and_uvicorn_lines_are_json_and_redacted(
 def test_every_line_names_the_service_whichever_thread_logs_it_and_a_worker_names_itself(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(root, "level", root.level)
+    root = bare_root(monkeypatch)
     configure(LogSettings(format="json"), "record")
     # the Kafka client logs its group events from a thread of its own; its other chatter stays out
     thread = threading.Thread(target=lambda: logging.getLogger("kafka.coordinator").info("Successfully joined group"))
