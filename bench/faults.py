@@ -67,6 +67,7 @@ from bench.stack import (  # noqa: E402 - after the path is set
 
 FAULTS = ("notify", "smtp", "webhook", "broker", "postgres", "record", "assess", "intake")
 NOTICES_PER_CUSTOMER = 0.78  # what "Linode EU: confirmed" leads to over bench/gen_datamap.py's map
+CALM_S = 10.0  # how long reports stream on after the last fault, at the least
 STREAM_FROM = "quality-unit-ukraine"  # a subcontractor no customer of the generated map granted: no notices
 
 
@@ -404,15 +405,19 @@ def run(
             log(f"  {fault.injected_s:6.1f} s  {fault.what}: recovered after {fault.recovered_after_s} s {notes}")
             if supervisor.restarts:
                 fault.notes.append(f"restarts so far: {supervisor.restarts}")
-        streamer.stop()
         figures["faults"] = [asdict(f) for f in results]
 
         # The end: every due notice at a terminal state in the ledger, its ending in the audit trail (or the timeout).
+        # Reports stream on meanwhile, for CALM_S at least, so that the check also holds reports taken once the
+        # faults are over (while faults follow each other, few may be answered 202).
+        calm_from = time.time()
         deadline, next_log = time.time() + timeout_s, time.time() + 15
         while time.time() < deadline:
             still_open = _open_notices(engine, incident, len(auto))
-            if still_open == 0 and assessed([p.incident_id for p in streamer.posted if p.status == 202]):
-                break
+            if still_open == 0 and time.time() - calm_from >= CALM_S:
+                streamer.stop()
+                if assessed([p.incident_id for p in streamer.posted if p.status == 202]):
+                    break
             if time.time() >= next_log:
                 still = "?" if still_open is None else f"{still_open:,}"  # None: PostgreSQL not answering
                 log(f"  {time.time() - t0:6.1f} s  {still} notices not yet delivered or dead and audited")
