@@ -6,7 +6,10 @@ Three moments in a batch:
                one per address, a chain's notices one after the other;
   ``turn``   — when a notice's turn in its chain comes: it is parked instead of sent while an earlier notice to
                its address waits for a retry (outside the batch, or before it in its chain), so a follow-up never
-               overtakes the first notice;
+               overtakes the first notice. It falls due just after the first of those to fall due, as every
+               notice parked behind them does: when that one settles, its followers go in one batch, in their
+               queue's order (falling due one after the other, a second apart each, a queue of hundreds would
+               drain at one a second);
   ``judge``  — after its attempt: delivered, retry (when, on which retry topic), or dead (with an on-call alert);
                a notice not attempted because the batch's time ran out (or the notifier stops) is deferred:
                parked, no attempt counted.
@@ -26,7 +29,7 @@ from runtime.store.delivery import DeliveryRecord, NoticeState, QueueRow
 from schemas import Audience, NoticeRequested, Release
 
 SETTLED = frozenset({NoticeState.DELIVERED, NoticeState.DEAD, NoticeState.REJECTED})
-PARK_MARGIN = timedelta(seconds=1)  # a parked notice falls due just after the one it waits behind
+PARK_MARGIN = timedelta(seconds=1)  # a parked notice falls due just after the first it waits behind
 PARKED = "waiting behind an earlier notice to the same address"
 DEFERRED = "not attempted: its batch ran out of time (notify.batch_budget_s) or the notifier was stopping"
 
@@ -66,7 +69,7 @@ class Send:
 
     work: Work
     behind: datetime | None = None
-    """When the last earlier notice to its address that waits outside the batch falls due (None: none waits)."""
+    """When the first earlier notice to its address that waits outside the batch falls due (None: none waits)."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def decide(
         for w in chain:
             mine = _place(waiting.get(w.notice.notice_id))
             ahead = [r.due_at for r in elsewhere.get(key, []) if r.due_at is not None and _place(r) < mine]
-            sends.append(Send(w, max(ahead, default=None)))
+            sends.append(Send(w, min(ahead, default=None)))
         plan.chains.append(sends)
     return plan
 
@@ -149,14 +152,14 @@ def _place(row: QueueRow | None) -> tuple[int, datetime, str]:
 
 
 def turn(send: Send, before: Sequence[Decision], now: datetime, schedule: RetrySchedule) -> Decision | None:
-    """At a notice's turn in its chain (``before``: the decisions on the notices ahead of it): parked behind the
-    last earlier notice to its address that waits; None when none does, and it is sent."""
+    """At a notice's turn in its chain (``before``: the decisions on the notices ahead of it): parked until just
+    after the first earlier notice to its address that waits falls due; None when none waits, and it is sent."""
     ahead = [d.record.due_at for d in before if d.waits and d.record.due_at is not None]
     if send.behind is not None:
         ahead.append(send.behind)
     if not ahead:
         return None
-    return park(send.work, max(ahead), PARKED, now, schedule)
+    return park(send.work, min(ahead), PARKED, now, schedule)
 
 
 def judge(work: Work, attempt: Attempt, now: datetime, schedule: RetrySchedule) -> Decision:

@@ -175,6 +175,17 @@ def test_a_notice_behind_an_earlier_one_waiting_outside_the_batch_is_parked_behi
     assert parked.wait_topic_s == 8  # the longest step that fits the wait
 
 
+def test_a_notice_behind_a_queue_of_parked_ones_falls_due_with_them_not_after_them() -> None:
+    head = a_notice("head")
+    followers = [a_notice(f"parked{i}") for i in range(50)]
+    queue = [waiting(head, 1, queued_s=0, due_s=30)]
+    queue += [waiting(f, 1, queued_s=1 + i, due_s=31) for i, f in enumerate(followers)]
+    [[send]] = decide([Work(a_notice("fresh"))], {}, queue, set()).chains
+    assert send.behind == NOW + timedelta(seconds=30)
+    parked = turn(send, [], NOW, SCHEDULE)
+    assert parked is not None and parked.record.due_at == NOW + timedelta(seconds=31)
+
+
 def test_a_waiting_notice_queued_before_another_is_not_held_back_by_it() -> None:
     first, second = a_notice("first"), a_notice("second")
     queue = [waiting(first, 1, queued_s=0, due_s=1), waiting(second, 1, queued_s=5, due_s=30)]
@@ -204,10 +215,11 @@ def test_a_follow_up_is_parked_behind_a_notice_before_it_in_its_chain_that_will_
     parked = turn(follow_send, [failed], NOW, SCHEDULE)
     assert parked is not None and parked.record.outcome == "parked"
     assert failed.record.due_at is not None and parked.record.due_at == failed.record.due_at + PARK_MARGIN
-    # ... and whatever follows, behind the follow-up in turn
+    # ... and whatever follows falls due with the follow-up, not a second after it: when the first settles, all
+    # that wait behind it go in one batch (a second apart each, hundreds behind one address drain at one a second)
     third = Send(Work(a_notice("third")))
     after = turn(third, [failed, parked], NOW, SCHEDULE)
-    assert after is not None and after.record.due_at == parked.record.due_at + PARK_MARGIN
+    assert after is not None and after.record.due_at == parked.record.due_at
 
 
 def test_a_follow_up_goes_after_a_notice_delivered_or_dead_before_it() -> None:
