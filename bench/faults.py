@@ -205,6 +205,7 @@ def run(
     )
     pg = LocalPostgres(work / "postgres", free_port())
     web_port, smtp_port, sms_port, intake_a, intake_b = (free_port() for _ in range(5))
+    notify_probes = {"a": free_port(), "b": free_port()}  # each notifier's /metrics, read while notices stay open
     receivers_dir = work / "receivers"
     receivers_dir.mkdir()
     stacks: list[Stack] = []
@@ -276,9 +277,16 @@ def run(
             children[kind] = start_receiver(kind, receivers_dir, ports[kind], 0.01)
         env = settings_env(settings)
         # Two stacks: A runs intake, assess, notify and record; B a second intake (its own port) and notifier.
-        a = Stack(env, services=("record", "assess", "notify", "intake"), log_dir=work / "logs" / "a")
+        a = Stack(
+            env | {"BREACHWIRE_METRICS__NOTIFY_PORT": str(notify_probes["a"])},
+            services=("record", "assess", "notify", "intake"),
+            log_dir=work / "logs" / "a",
+        )
         b = Stack(
-            env | {"BREACHWIRE_INTAKE__PORT": str(intake_b)}, services=("intake", "notify"), log_dir=work / "logs" / "b"
+            env
+            | {"BREACHWIRE_INTAKE__PORT": str(intake_b), "BREACHWIRE_METRICS__NOTIFY_PORT": str(notify_probes["b"])},
+            services=("intake", "notify"),
+            log_dir=work / "logs" / "b",
         )
         stacks += [a, b]
         a.start("record")  # first, alone: it makes the ledger's tables
@@ -421,6 +429,8 @@ def run(
             if time.time() >= next_log:
                 still = "?" if still_open is None else f"{still_open:,}"  # None: PostgreSQL not answering
                 log(f"  {time.time() - t0:6.1f} s  {still} notices not yet delivered or dead and audited")
+                for line in _why_open(engine, notify_probes):
+                    log(f"           {line}")
                 next_log += 15
             time.sleep(2)
         figures["done_s"] = round(time.time() - t0, 1)
@@ -558,6 +568,44 @@ def _open_notices(engine: Any, incident: str, due: int) -> int | None:
     except Exception:
         return None
     return int(open_) + max(0, int(settled) - int(endings)) if recorded >= due else None
+
+
+def _why_open(engine: Any, probes: dict[str, int]) -> list[str]:
+    """Where the open notices stand: by state and audience in the ledger, and per notifier the partitions it
+    holds with records to read (lag) and those it does not read for now (paused)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+    from sqlalchemy import text
+
+    lines: list[str] = []
+    with contextlib.suppress(Exception):
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT state, audience, count(*) FROM notices WHERE state NOT IN ('delivered', 'dead', 'rejected')"
+                    " GROUP BY state, audience ORDER BY 3 DESC"
+                )
+            ).all()
+        lines.append(
+            "ledger: " + (", ".join(f"{n:,} {state} {audience}" for state, audience, n in rows) or "none open")
+        )
+    for name, port in probes.items():
+        try:
+            exposition = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError as exc:
+            lines.append(f"notify {name}: /metrics not answering ({type(exc).__name__})")
+            continue
+        lag: list[str] = []
+        paused: list[str] = []
+        for family in text_string_to_metric_families(exposition):
+            for s in family.samples:
+                where = f"{s.labels.get('topic', '').split('.', 1)[-1]}[{s.labels.get('partition')}]"
+                if s.name == "breachwire_consumer_lag" and s.value > 0:
+                    lag.append(f"{where} {s.value:,.0f}")
+                elif s.name == "breachwire_consumer_paused":
+                    paused.append(where)
+        lines.append(f"notify {name}: lag {', '.join(lag) or 'none'}; paused {', '.join(paused) or 'none'}")
+    return lines
 
 
 def _assertions(

@@ -63,6 +63,10 @@ class LoopStats:
     unsettled_since: float = 0.0
     """``time.time()`` when the consumer's group membership was last seen leave the stable state (joining,
     rebalancing); 0 while it is stable."""
+    paused: tuple[tuple[str, int], ...] = ()
+    """The (topic, partition)s not read for now, as of the last poll: a retry partition whose next record is not
+    due, customer alerts while legal notices wait (the notifier's gate). Lag on a partition not paused, that
+    stays, is a consumer not reading what it holds."""
 
 
 def partition_lag(consumer: KafkaConsumer, committed: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
@@ -156,6 +160,7 @@ class Batches(Generic[M]):
         self._read_at = time.perf_counter()
         records = [r for partition_records in batch.values() for r in partition_records]
         self._watch_membership(idle=not records)
+        self.stats.paused = tuple(sorted((tp.topic, tp.partition) for tp in self._consumer.paused()))
         if not records:
             self.stats.lag = partition_lag(self._consumer, self._committed)
             return 0, []

@@ -133,10 +133,18 @@ class LoopCollector(Collector):
             "When the consumer's group membership left the stable state (joining, rebalancing); 0 while stable.",
             labels=by,
         )
+        paused = GaugeMetricFamily(
+            "breachwire_consumer_paused",
+            "1 for each partition the consumer holds but does not read for now (a retry whose record is not yet "
+            "due, customer alerts while legal notices wait), as of its last poll.",
+            labels=["consumer", "topic", "partition"],
+        )
         for loop in self._loops:
             s = loop.stats
             for (topic, partition), behind in sorted(s.lag.items()):
                 lag.add_metric([loop.name, topic, str(partition)], behind)
+            for topic, partition in s.paused:
+                paused.add_metric([loop.name, topic, str(partition)], 1)
             records.add_metric([loop.name], s.records)
             invalid.add_metric([loop.name], s.invalid)
             batches.add_metric([loop.name], s.batches)
@@ -144,7 +152,7 @@ class LoopCollector(Collector):
             polled.add_metric([loop.name], s.last_poll)
             running.add_metric([loop.name], 1 if s.running else 0)
             unsettled.add_metric([loop.name], s.unsettled_since)
-        return [lag, records, invalid, batches, busy, polled, running, unsettled]
+        return [lag, paused, records, invalid, batches, busy, polled, running, unsettled]
 
 
 class LedgerCollector(Collector):

@@ -17,11 +17,12 @@ Steps per batch, in order:
                on-call responder releases it; ``approve``: until an approver approves it) in the ledger, whole,
                until a person lets it go; send the rest, in chains, one per address;
   4. deliver — render in the recipient's locale and send by the notice's channel, chains concurrently
-               (``delivery``); a notice whose turn comes while an earlier one to its address waits for a retry is
-               parked on a retry topic behind it instead, so a follow-up never overtakes the first notice; one
-               whose turn comes after the batch's time budget, or once the notifier is stopping, is deferred
-               (parked, not attempted), so a slow host holds the partition no longer than that, and a stop
-               does not wait for the rest of the batch;
+               (``delivery``), the chains of customer alerts alone once the others are done; a notice whose
+               turn comes while an earlier one to its address waits for a retry is parked on a retry topic
+               behind it instead, so a follow-up never overtakes the first notice; one whose turn comes after
+               the batch's time budget, or once the notifier is stopping, is deferred (parked, not attempted),
+               so a slow host holds the partition no longer than that, and a stop does not wait for the rest
+               of the batch;
   5. judge   — each attempt: delivered, retry (when, on which topic) or dead;
   6. publish — ``notices.sent``, a retry topic (with the due time), or ``notices.dead`` and an on-call notice;
                then wait for Kafka's acks;
@@ -60,7 +61,7 @@ from runtime.store import Ledger
 from runtime.store.db import while_unreachable
 from runtime.store.delivery import DeliveryRecord, NoticeState
 from runtime.topics import Topics, topics_for
-from schemas import NoticeDead, NoticeRequested, NoticeRetry, NoticeSent, Release
+from schemas import Audience, NoticeDead, NoticeRequested, NoticeRetry, NoticeSent, Release
 
 log = structlog.get_logger(__name__)
 
@@ -269,7 +270,11 @@ class Notify:
             attempt = await self._dispatcher.deliver(send.work.notice, starting)
             return judge(send.work, attempt, self._clock(), self._schedule)
 
-        return await run_chains(chains, step)
+        # Legal first within a batch too (the gate holds customer alerts back only while legal notices are
+        # waiting to be read): the chains holding any other notice are sent, then those of customer alerts alone.
+        first = [c for c in chains if any(s.work.notice.audience is not Audience.CUSTOMER for s in c)]
+        later = [c for c in chains if all(s.work.notice.audience is Audience.CUSTOMER for s in c)]
+        return [*await run_chains(first, step), *await run_chains(later, step)]
 
     # -- 6. publish --------------------------------------------------------------------------------------------
 

@@ -6,8 +6,15 @@ partitions and topics go on. Before every poll, partitions whose hold has run ou
 hand a held partition to this consumer again unpaused: its first record is then read early and held again.
 
 Legal notices first: given ``(first, later)`` topics (``notices.requested``, ``notices.alerts``), a poll that
-brings any record of ``first`` puts the records of ``later`` it brought back (held, the same way, until a poll
-brings none of ``first``): customer alerts go out once no controller or authority notice is waiting.
+brings records of ``first`` puts the records of ``later`` it brought back (held, the same way) while ``first`` is
+being read: customer alerts go out once no controller or authority notice is waiting to be read. The hold lasts
+  - as long as a poll brings records of ``first`` with more behind them on their partition (an incident's
+    fan-out being read), however long that takes;
+  - else ``LEGAL_GRACE_S`` from its start, so that legal notices arriving in one burst across partitions are all
+    read before the alerts; then the alerts have their turn for as long again, holding back only for a
+    fan-out, and a poll that brings no record of ``first`` ends the hold at once.
+A trickle on ``first`` (on-call alerts, one a report; another incident's few notices) thus delays customer
+alerts by seconds: held while any record of ``first`` came, they would wait as long as the trickle lasts.
 """
 
 import math
@@ -16,6 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+
+LEGAL_GRACE_S = 2.0
 
 
 class DueGate:
@@ -32,6 +41,8 @@ class DueGate:
         self._clock = clock
         self._priority = priority
         self._held: dict[TopicPartition, float] = {}
+        self._holding_since: float | None = None  # when customer alerts began to wait for legal notices
+        self._alerts_turn_until = 0.0
 
     def hold(self, topic: str, partition: int, offset: int, until: float) -> None:
         """Re-read ``partition`` from ``offset`` once ``until`` (epoch seconds) has come."""
@@ -61,19 +72,41 @@ class DueGate:
         return records if self._priority is None else self._first_things_first(records)
 
     def _first_things_first(self, records: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
-        """Hold back what ``later`` brought while ``first`` has records; else let ``later`` be read again."""
+        """Hold back what ``later`` brought while ``first`` has records waiting behind those read; else let
+        ``later`` be read again."""
         assert self._priority is not None
         first, later = self._priority
-        if any(tp.topic == first for tp in records):
+        now = self._clock()
+        legal = [(tp, batch) for tp, batch in records.items() if tp.topic == first]
+        fan_out = any(self._more_behind(tp, batch) for tp, batch in legal)
+        if legal and (fan_out or self._in_grace(now)):
+            if self._holding_since is None:
+                self._holding_since = now
             for tp in [tp for tp in records if tp.topic == later]:
                 self.hold(tp.topic, tp.partition, records.pop(tp)[0].offset, math.inf)
             return records
+        if self._holding_since is not None:  # the hold ends: the alerts' turn, for a while
+            self._holding_since = None
+            self._alerts_turn_until = now + LEGAL_GRACE_S
         waiting = [tp for tp, until in self._held.items() if tp.topic == later and until == math.inf]
         for tp in waiting:
             del self._held[tp]
         if waiting:
             self._consumer.resume(*waiting)
         return records
+
+    def _in_grace(self, now: float) -> bool:
+        """Whether legal notices caught up to their partitions' ends still hold customer alerts back: within
+        ``LEGAL_GRACE_S`` of the hold's start, or (no hold) once the alerts' turn is over."""
+        if self._holding_since is not None:
+            return now - self._holding_since < LEGAL_GRACE_S
+        return now >= self._alerts_turn_until
+
+    def _more_behind(self, tp: TopicPartition, batch: list[Any]) -> bool:
+        """Whether the partition has records past the last of ``batch``, by the end offset the consumer last
+        fetched (unknown: taken as more)."""
+        end = self._consumer.highwater(tp)
+        return end is None or end > batch[-1].offset + 1
 
     def commit(self, *args: Any, **kwargs: Any) -> Any:
         return self._consumer.commit(*args, **kwargs)
@@ -86,6 +119,9 @@ class DueGate:
 
     def highwater(self, partition: TopicPartition) -> Any:
         return self._consumer.highwater(partition)
+
+    def paused(self) -> Any:
+        return self._consumer.paused()
 
     def group_metadata(self) -> Any:  # (these four: for the loop's watch on its group membership)
         return self._consumer.group_metadata()

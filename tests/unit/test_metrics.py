@@ -105,6 +105,11 @@ def test_loop_counts_and_lag_are_read_when_scraped() -> None:
         == 7
     )
     assert sample(metrics.registry, "breachwire_consumer_running", consumer) == 1
+    stats.paused = (("notices.retry.5s", 2),)  # a retry partition whose next record is not yet due
+    held = {**consumer, "topic": "notices.retry.5s", "partition": "2"}
+    assert sample(metrics.registry, "breachwire_consumer_paused", held) == 1
+    stats.paused = ()
+    assert sample(metrics.registry, "breachwire_consumer_paused", held) == 0
     text = metrics.exposition().decode()
     names = {family.name for family in text_string_to_metric_families(text)}
     assert {"breachwire_consumer_lag", "breachwire_consumer_records", "breachwire_ledger_errors"} <= names
