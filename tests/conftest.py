@@ -4,16 +4,20 @@ code if none runs), a real SMTP server and a real HTTP receiver; each test gets 
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from support import ANY_FREE_PORTS, project_rules
+from support import ANY_FREE_PORTS, ServeIntake, project_rules
 
 from breachwire.dev import broker
 from breachwire.dev.sinks import SmtpSink, WebhookSink
 from breachwire.dev.twilio import TwilioSink
 from consumers.assess.rules import RuleBook
+from producers.publish import ReportPublisher
 from runtime import resources
 from runtime.datamap import DataMap, load_datamap
 from runtime.kafka import delete_topics, ensure_topics
@@ -165,3 +169,16 @@ def wired_settings(
             ),
         }
     )
+
+
+@pytest.fixture
+def serve_intake() -> Iterator[ServeIntake]:
+    """Intake apps for one test, each started (its lifespan run) and, after the test, stopped (its claims and
+    accepts written) with its publisher closed: no Kafka client outlives its test."""
+    with ExitStack() as stack:
+
+        def serve(app: FastAPI, publisher: ReportPublisher) -> TestClient:
+            stack.callback(publisher.close)
+            return stack.enter_context(TestClient(app))
+
+        yield serve

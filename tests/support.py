@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from kafka import KafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.assess.rules import RuleBook, load_rules
 from consumers.notify.decide import order_key
+from producers.publish import ReportPublisher
 from runtime import resources
 from runtime.kafka import connection
 from runtime.notice_signing import NoticeSigner
@@ -56,6 +59,10 @@ class Stepped:
             self._runner.run(self.notifier.aclose())
         finally:
             self._runner.close()
+
+
+ServeIntake = Callable[[FastAPI, ReportPublisher], TestClient]
+"""The ``serve_intake`` fixture: an intake app started for the test, stopped with its publisher after it."""
 
 
 def a_report(**changes: Any) -> Report:

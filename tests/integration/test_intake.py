@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from support import LINODE_EU_SECRET, a_report, read_topic
+from support import LINODE_EU_SECRET, ServeIntake, a_report, read_topic
 
 from consumers.notify.webhook import sign_headers
 from producers.intake import create_app
@@ -30,11 +30,11 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
 
 
 @pytest.fixture
-def client(settings: Settings, datamap: DataMap, ledger: Ledger) -> TestClient:
+def client(settings: Settings, datamap: DataMap, ledger: Ledger, serve_intake: ServeIntake) -> TestClient:
     publisher = ReportPublisher(
         lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
     )
-    return TestClient(create_app(settings.intake, datamap, publisher, ledger))
+    return serve_intake(create_app(settings.intake, datamap, publisher, ledger), publisher)
 
 
 def post(
@@ -93,12 +93,12 @@ def test_bad_json_gets_422(client: TestClient) -> None:
 
 
 def test_kafka_not_acknowledging_gets_503_with_retry_after(
-    settings: Settings, datamap: DataMap, ledger: Ledger
+    settings: Settings, datamap: DataMap, ledger: Ledger, serve_intake: ServeIntake
 ) -> None:
     # A producer pointed at a closed port never gets its ack.
     dead = settings.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:1", "ack_timeout_s": 1.0})
     publisher = ReportPublisher(lambda: make_producer(dead), topics_for(dead), 1.0)
-    client = TestClient(create_app(settings.intake, datamap, publisher, ledger))
+    client = serve_intake(create_app(settings.intake, datamap, publisher, ledger), publisher)
     response = post(client, a_report().model_dump_json().encode())
     assert response.status_code == 503  # type: ignore[attr-defined]
     assert response.headers["retry-after"]  # type: ignore[attr-defined]

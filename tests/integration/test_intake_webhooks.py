@@ -3,14 +3,14 @@
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from support import a_report, read_topic
+from support import ServeIntake, a_report, read_topic
 
 from consumers.notify.webhook import sign_headers
 from producers.intake import create_app
@@ -18,7 +18,7 @@ from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.datamap.models import Subprocessor
 from runtime.kafka import make_producer
-from runtime.settings import Settings
+from runtime.settings import KafkaSettings, Settings
 from runtime.store import Ledger
 from runtime.topics import topics_for
 from schemas import IncidentReported, Report
@@ -46,16 +46,27 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
     store.close()
 
 
-def make_client(settings: Settings, datamap: DataMap, ledger: Ledger, **intake: Any) -> TestClient:
-    publisher = ReportPublisher(
-        lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
-    )
-    app = create_app(settings.intake.model_copy(update=intake), datamap, publisher, ledger)
-    return TestClient(app)
+MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
-def client(settings: Settings, datamap: DataMap, ledger: Ledger) -> TestClient:
+def make_client(serve_intake: ServeIntake) -> MakeClient:
+    """An intake on the test's broker (or ``kafka``'s), with ``intake`` settings changed."""
+
+    def make(
+        settings: Settings, datamap: DataMap, ledger: Ledger, kafka: KafkaSettings | None = None, **intake: Any
+    ) -> TestClient:
+        kafka = kafka or settings.kafka
+        publisher = ReportPublisher(lambda: make_producer(kafka), topics_for(kafka), kafka.ack_timeout_s)
+        return serve_intake(
+            create_app(settings.intake.model_copy(update=intake), datamap, publisher, ledger), publisher
+        )
+
+    return make
+
+
+@pytest.fixture
+def client(settings: Settings, datamap: DataMap, ledger: Ledger, make_client: MakeClient) -> TestClient:
     return make_client(settings, a_datamap(datamap, [OLD, NEW]), ledger)
 
 
@@ -91,7 +102,7 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def test_both_secrets_verify_while_rotating_and_the_old_one_stops_after(
-    settings: Settings, datamap: DataMap, ledger: Ledger, client: TestClient
+    settings: Settings, datamap: DataMap, ledger: Ledger, client: TestClient, make_client: MakeClient
 ) -> None:
     assert post(client, body_of(), secret=OLD).status_code == 202
     assert post(client, body_of(), secret=NEW).status_code == 202
@@ -158,11 +169,12 @@ def test_a_repeated_webhook_id_gets_the_same_answer_and_is_published_once(
 
 
 def test_the_answer_to_a_delivery_survives_a_restart(
-    settings: Settings, datamap: DataMap, ledger: Ledger, client: TestClient
+    settings: Settings, datamap: DataMap, ledger: Ledger, client: TestClient, make_client: MakeClient
 ) -> None:
     body = body_of()
     first = post(client, body, msg_id="msg_restart")
-    restarted = make_client(settings, a_datamap(datamap, [NEW]), Ledger.connect(settings.ledger.url))
+    reopened = Ledger.connect(settings.ledger.url)
+    restarted = make_client(settings, a_datamap(datamap, [NEW]), reopened)
     again = post(restarted, body, msg_id="msg_restart")
     assert again.status_code == 202 and again.json() == first.json()
     assert len(published(settings, 2)) == 1
@@ -220,7 +232,7 @@ def test_an_invalid_field_gets_422_naming_it(client: TestClient) -> None:
 
 
 def test_over_the_rate_limit_gets_429_with_retry_after_and_others_go_on(
-    settings: Settings, datamap: DataMap, ledger: Ledger
+    settings: Settings, datamap: DataMap, ledger: Ledger, make_client: MakeClient
 ) -> None:
     client = make_client(settings, a_datamap(datamap, [NEW]), ledger, rate_limit_burst=2, rate_limit_per_minute=1)
     assert post(client, body_of()).status_code == 202
@@ -232,7 +244,7 @@ def test_over_the_rate_limit_gets_429_with_retry_after_and_others_go_on(
 
 
 def test_a_repeat_of_a_delivery_refused_for_rate_is_published_when_retried(
-    settings: Settings, datamap: DataMap, ledger: Ledger
+    settings: Settings, datamap: DataMap, ledger: Ledger, make_client: MakeClient
 ) -> None:
     client = make_client(settings, a_datamap(datamap, [NEW]), ledger, rate_limit_burst=1, rate_limit_per_minute=1)
     assert post(client, body_of()).status_code == 202
@@ -242,11 +254,10 @@ def test_a_repeat_of_a_delivery_refused_for_rate_is_published_when_retried(
 
 
 def test_a_delivery_refused_with_503_is_published_when_retried(
-    settings: Settings, datamap: DataMap, ledger: Ledger
+    settings: Settings, datamap: DataMap, ledger: Ledger, make_client: MakeClient
 ) -> None:
     dead = settings.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:1", "ack_timeout_s": 1.0})
-    publisher = ReportPublisher(lambda: make_producer(dead), topics_for(dead), 1.0)
-    down = TestClient(create_app(settings.intake, a_datamap(datamap, [NEW]), publisher, ledger))
+    down = make_client(settings, a_datamap(datamap, [NEW]), ledger, kafka=dead)
     body = body_of()
     response = post(down, body, msg_id="msg_503")
     assert_problem(response, 503)
@@ -257,14 +268,11 @@ def test_a_delivery_refused_with_503_is_published_when_retried(
 
 
 def test_a_ledger_out_of_reach_gets_503_with_retry_after_and_nothing_is_published(
-    settings: Settings, datamap: DataMap
+    settings: Settings, datamap: DataMap, make_client: MakeClient
 ) -> None:
     pytest.importorskip("psycopg")
     gone = Ledger.connect("postgresql+psycopg://breachwire@127.0.0.1:1/breachwire", create=False)
-    publisher = ReportPublisher(
-        lambda: make_producer(settings.kafka), topics_for(settings.kafka), settings.kafka.ack_timeout_s
-    )
-    client = TestClient(create_app(settings.intake, a_datamap(datamap, [NEW]), publisher, gone))
+    client = make_client(settings, a_datamap(datamap, [NEW]), gone)
     response = post(client, body_of())
     assert_problem(response, 503)
     assert int(response.headers["retry-after"]) >= 1
