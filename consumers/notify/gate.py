@@ -5,6 +5,11 @@ pauses the partition, so the next commit stores that record's offset (a crash re
 partitions and topics go on. Before every poll, partitions whose hold has run out are resumed. A rebalance may
 hand a held partition to this consumer again unpaused: its first record is then read early and held again.
 
+A held partition is paused only after the poll that follows its hold, one in which none of its records came
+(any that do are put back the same way): kafka-python (3.0.12) never reads again a partition paused while the
+rest of a fetch of it waits in the consumer (a poll returned only part of it), once resumed. The poll in
+between drops that rest, stale after the seek.
+
 Legal notices first: given ``(first, later)`` topics (``notices.requested``, ``notices.alerts``), a poll that
 brings records of ``first`` puts the records of ``later`` it brought back (held, the same way) while ``first`` is
 being read: customer alerts go out once no controller or authority notice is waiting to be read. The hold lasts
@@ -41,6 +46,8 @@ class DueGate:
         self._clock = clock
         self._priority = priority
         self._held: dict[TopicPartition, float] = {}
+        self._held_from: dict[TopicPartition, int] = {}
+        self._to_pause: set[TopicPartition] = set()  # held, paused after the next poll (see the module's doc)
         self._holding_since: float | None = None  # when customer alerts began to wait for legal notices
         self._alerts_turn_until = 0.0
 
@@ -48,15 +55,29 @@ class DueGate:
         """Re-read ``partition`` from ``offset`` once ``until`` (epoch seconds) has come."""
         tp = TopicPartition(topic, partition)
         self._consumer.seek(tp, offset)
-        self._consumer.pause(tp)
         self._held[tp] = until
+        self._held_from[tp] = offset
+        self._to_pause.add(tp)
+
+    def _keep_held(self, records: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """Put back what a poll brought of held partitions not yet paused, and pause those it brought none of."""
+        brought = [tp for tp in records if tp in self._held]
+        for tp in brought:
+            del records[tp]
+            self._consumer.seek(tp, self._held_from[tp])
+        if ready := [tp for tp in self._to_pause if tp not in brought and tp in self._held]:
+            self._consumer.pause(*ready)
+        self._to_pause.clear()
+        self._to_pause.update(tp for tp in self._held if tp not in self._consumer.paused())
+        return records
 
     def _resume_due(self) -> None:
         now = self._clock()
         assigned = self._consumer.assignment()
         due = [tp for tp, until in self._held.items() if until <= now or tp not in assigned]
         for tp in due:
-            del self._held[tp]
+            del self._held[tp], self._held_from[tp]
+            self._to_pause.discard(tp)
         # A partition paused with no hold left (its hold ran out, or it was revoked while held and handed back
         # still paused, as kafka-python keeps the flag) is read again: nothing else would ever resume it.
         if ready := [tp for tp in self._consumer.paused() if tp not in self._held and tp in assigned]:
@@ -68,7 +89,7 @@ class DueGate:
             # Wake up when the next hold runs out, not only when the poll times out.
             next_due_ms = max(0, int((min(timed) - self._clock()) * 1000)) + 10
             timeout_ms = min(timeout_ms, next_due_ms)
-        records = self._consumer.poll(timeout_ms=timeout_ms, **kwargs)
+        records = self._keep_held(self._consumer.poll(timeout_ms=timeout_ms, **kwargs))
         return records if self._priority is None else self._first_things_first(records)
 
     def _first_things_first(self, records: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
@@ -90,7 +111,8 @@ class DueGate:
             self._alerts_turn_until = now + LEGAL_GRACE_S
         waiting = [tp for tp, until in self._held.items() if tp.topic == later and until == math.inf]
         for tp in waiting:
-            del self._held[tp]
+            del self._held[tp], self._held_from[tp]
+            self._to_pause.discard(tp)
         if waiting:
             self._consumer.resume(*waiting)
         return records

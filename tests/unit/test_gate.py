@@ -86,7 +86,7 @@ def test_customer_alerts_wait_while_legal_notices_are_read_with_more_behind_them
     consumer.ends = {LEGAL: 5_000, ALERTS: 9_000}  # an incident's fan-out: 200 read, thousands behind
     consumer.next_poll = {LEGAL: [Record(o) for o in range(200)], ALERTS: [Record(40), Record(41)]}
     assert list(gate.poll()) == [LEGAL]
-    assert consumer.paused() == {ALERTS} and consumer.positions[ALERTS] == 40  # read again from the first held
+    assert set(gate.held) == {ALERTS} and consumer.positions[ALERTS] == 40  # read again from the first held
     # however long the fan-out takes to read
     now[0] = 60.0
     consumer.next_poll = {LEGAL: [Record(o) for o in range(200, 400)]}
@@ -134,3 +134,22 @@ def test_a_trickle_of_legal_notices_delays_customer_alerts_by_seconds_never_for_
     assert passed and passed[0] <= LEGAL_GRACE_S + 0.5
     assert all(b - a <= 2 * LEGAL_GRACE_S + 0.5 for a, b in itertools.pairwise(passed))
     assert passed[-1] >= 10 - 2 * LEGAL_GRACE_S - 0.5
+
+
+def test_a_held_partition_is_paused_only_after_a_poll_that_brought_none_of_it() -> None:
+    """kafka-python never reads again a partition paused while the rest of a fetch of it waits in the consumer:
+    the poll after the hold drops that rest (stale after the seek back), and what it brings of the partition is
+    put back too; only then is it paused."""
+    now = [100.0]
+    consumer = Consumer(RETRY)
+    gate = DueGate(consumer, clock=lambda: now[0])  # type: ignore[arg-type]
+    gate.hold(RETRY.topic, RETRY.partition, 7, until=105.0)
+    assert consumer.paused() == set()
+    consumer.next_poll = {RETRY: [Record(7), Record(8)]}  # fetched again from the offset sought
+    assert gate.poll() == {} and consumer.positions[RETRY] == 7 and consumer.paused() == set()
+    consumer.next_poll = {}
+    gate.poll()
+    assert consumer.paused() == {RETRY} and consumer.positions[RETRY] == 7
+    now[0] = 105.0
+    gate.poll()
+    assert consumer.paused() == set() and gate.held == {}
