@@ -47,7 +47,6 @@ class DueGate:
         self._priority = priority
         self._held: dict[TopicPartition, float] = {}
         self._held_from: dict[TopicPartition, int] = {}
-        self._to_pause: set[TopicPartition] = set()  # held, paused after the next poll (see the module's doc)
         self._holding_since: float | None = None  # when customer alerts began to wait for legal notices
         self._alerts_turn_until = 0.0
 
@@ -56,8 +55,7 @@ class DueGate:
         tp = TopicPartition(topic, partition)
         self._consumer.seek(tp, offset)
         self._held[tp] = until
-        self._held_from[tp] = offset
-        self._to_pause.add(tp)
+        self._held_from[tp] = offset  # paused after the next poll (see the module's doc)
 
     def _keep_held(self, records: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
         """Put back what a poll brought of held partitions not yet paused, and pause those it brought none of."""
@@ -65,10 +63,9 @@ class DueGate:
         for tp in brought:
             del records[tp]
             self._consumer.seek(tp, self._held_from[tp])
-        if ready := [tp for tp in self._to_pause if tp not in brought and tp in self._held]:
+        paused = self._consumer.paused()
+        if ready := [tp for tp in self._held if tp not in brought and tp not in paused]:
             self._consumer.pause(*ready)
-        self._to_pause.clear()
-        self._to_pause.update(tp for tp in self._held if tp not in self._consumer.paused())
         return records
 
     def _resume_due(self) -> None:
@@ -77,7 +74,6 @@ class DueGate:
         due = [tp for tp, until in self._held.items() if until <= now or tp not in assigned]
         for tp in due:
             del self._held[tp], self._held_from[tp]
-            self._to_pause.discard(tp)
         # A partition paused with no hold left (its hold ran out, or it was revoked while held and handed back
         # still paused, as kafka-python keeps the flag) is read again: nothing else would ever resume it.
         if ready := [tp for tp in self._consumer.paused() if tp not in self._held and tp in assigned]:
@@ -112,7 +108,6 @@ class DueGate:
         waiting = [tp for tp, until in self._held.items() if tp.topic == later and until == math.inf]
         for tp in waiting:
             del self._held[tp], self._held_from[tp]
-            self._to_pause.discard(tp)
         if waiting:
             self._consumer.resume(*waiting)
         return records
