@@ -25,11 +25,18 @@ alerts by seconds: held while any record of ``first`` came, they would wait as l
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka import KafkaConsumer, TopicPartition
 
 LEGAL_GRACE_S = 2.0
+
+
+class _Hold(NamedTuple):
+    until: float
+    """Epoch seconds; ``math.inf``: until lifted (customer alerts while legal notices are read)."""
+    offset: int
+    """Where the partition is read again from (sought again if a poll brings it before it is paused)."""
 
 
 class DueGate:
@@ -45,8 +52,7 @@ class DueGate:
         self._consumer = consumer
         self._clock = clock
         self._priority = priority
-        self._held: dict[TopicPartition, float] = {}
-        self._held_from: dict[TopicPartition, int] = {}
+        self._held: dict[TopicPartition, _Hold] = {}
         self._holding_since: float | None = None  # when customer alerts began to wait for legal notices
         self._alerts_turn_until = 0.0
 
@@ -54,15 +60,14 @@ class DueGate:
         """Re-read ``partition`` from ``offset`` once ``until`` (epoch seconds) has come."""
         tp = TopicPartition(topic, partition)
         self._consumer.seek(tp, offset)
-        self._held[tp] = until
-        self._held_from[tp] = offset  # paused after the next poll (see the module's doc)
+        self._held[tp] = _Hold(until, offset)  # paused after the next poll (see the module's doc)
 
     def _keep_held(self, records: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
         """Put back what a poll brought of held partitions not yet paused, and pause those it brought none of."""
         brought = [tp for tp in records if tp in self._held]
         for tp in brought:
             del records[tp]
-            self._consumer.seek(tp, self._held_from[tp])
+            self._consumer.seek(tp, self._held[tp].offset)
         paused = self._consumer.paused()
         if ready := [tp for tp in self._held if tp not in brought and tp not in paused]:
             self._consumer.pause(*ready)
@@ -71,9 +76,9 @@ class DueGate:
     def _resume_due(self) -> None:
         now = self._clock()
         assigned = self._consumer.assignment()
-        due = [tp for tp, until in self._held.items() if until <= now or tp not in assigned]
+        due = [tp for tp, held in self._held.items() if held.until <= now or tp not in assigned]
         for tp in due:
-            del self._held[tp], self._held_from[tp]
+            del self._held[tp]
         # A partition paused with no hold left (its hold ran out, or it was revoked while held and handed back
         # still paused, as kafka-python keeps the flag) is read again: nothing else would ever resume it.
         if ready := [tp for tp in self._consumer.paused() if tp not in self._held and tp in assigned]:
@@ -81,7 +86,7 @@ class DueGate:
 
     def poll(self, timeout_ms: int = 0, **kwargs: Any) -> Any:
         self._resume_due()
-        if timed := [until for until in self._held.values() if until != math.inf]:
+        if timed := [held.until for held in self._held.values() if held.until != math.inf]:
             # Wake up when the next hold runs out, not only when the poll times out.
             next_due_ms = max(0, int((min(timed) - self._clock()) * 1000)) + 10
             timeout_ms = min(timeout_ms, next_due_ms)
@@ -105,9 +110,9 @@ class DueGate:
         if self._holding_since is not None:  # the hold ends: the alerts' turn, for a while
             self._holding_since = None
             self._alerts_turn_until = now + LEGAL_GRACE_S
-        waiting = [tp for tp, until in self._held.items() if tp.topic == later and until == math.inf]
+        waiting = [tp for tp, held in self._held.items() if tp.topic == later and held.until == math.inf]
         for tp in waiting:
-            del self._held[tp], self._held_from[tp]
+            del self._held[tp]
         if waiting:
             self._consumer.resume(*waiting)
         return records
