@@ -10,8 +10,9 @@ httpx clients cost as much as the intake and measured themselves). The baseline,
 the same broker: N threads each producing the same report bytes with kafka-python (acks=all) and waiting for
 each ack, which is the least the intake can do per report. For scale, the same clients against a bare HTTP
 server (uvicorn and FastAPI answering 202 at once): what HTTP alone costs here. Prints reports/s, p50/p99
-latency, the ratio to the baseline, and the CPU a report took in the intake (its workers together), the broker
-and the clients, against what the machine's cores had a report; writes bench/results/intake.json.
+latency, the ratio to the baseline, the CPU a report took in the intake (its workers together), the broker and the
+clients, against what the machine's cores had a report, and (one worker) the mean time an answer waited on the
+ledger's claim and on Kafka's ack, from the intake's /metrics; writes bench/results/intake.json.
 """
 
 import argparse
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import h11
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,6 +70,7 @@ def summary(latencies: list[float], failed: int, elapsed: float) -> dict[str, fl
     latencies.sort()
     return {
         "per_second": round(len(latencies) / elapsed, 1),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
         "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else 0.0,
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2) if latencies else 0.0,
         "ok": len(latencies),
@@ -144,6 +147,29 @@ async def post_reports(port: int, concurrency: int, seconds: float, body: bytes)
 
 def posted(port: int, concurrency: int, seconds: float, body: bytes) -> dict[str, float]:
     return asyncio.run(post_reports(port, concurrency, seconds, body))
+
+
+def step_totals(port: int) -> dict[str, tuple[float, float]]:
+    """The intake's ``breachwire_report_step_seconds`` as (sum, count) per step, read from its /metrics."""
+    totals: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text):
+        if family.name == "breachwire_report_step_seconds":
+            for s in family.samples:
+                if s.name.endswith(("_sum", "_count")):
+                    totals.setdefault(s.labels["step"], [0.0, 0.0])[s.name.endswith("_count")] = s.value
+    return {step: (total[0], total[1]) for step, total in totals.items()}
+
+
+def steps_ms(port: int, run: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """``run()``'s figures, with the mean milliseconds a report's answer waited on each step (one worker: the
+    scrapes before and after must reach the same process)."""
+    before = step_totals(port)
+    figures = run()
+    for step, (total, count) in step_totals(port).items():
+        done = count - before.get(step, (0.0, 0.0))[1]
+        if done:
+            figures[f"{step}_mean_ms"] = round((total - before.get(step, (0.0, 0.0))[0]) / done * 1000, 2)
+    return figures
 
 
 def client_cpu_seconds() -> float:
@@ -250,9 +276,9 @@ def main() -> None:
         broker_pid = broker.running_pid(settings.broker)  # None: a broker this checkout did not start
         for concurrency in args.concurrency:
             baseline = measured({"broker": broker_pid}, partial(run_threads, concurrency, args.seconds, kafka_one))
-            intake = measured(
-                {"intake": server.pid, "broker": broker_pid}, partial(posted, PORT, concurrency, args.seconds, body)
-            )
+            post = partial(posted, PORT, concurrency, args.seconds, body)
+            timed = partial(steps_ms, PORT, post) if args.workers == 1 else post
+            intake = measured({"intake": server.pid, "broker": broker_pid}, timed)
             intake["cpu_ms_per_report"] = intake["intake_cpu_ms"]
             bare_http = measured({"server": bare.pid}, partial(posted, BARE_PORT, concurrency, args.seconds, body))
             ratio = round(intake["per_second"] / baseline["per_second"], 3) if baseline["per_second"] else 0.0
@@ -280,6 +306,15 @@ def main() -> None:
                 f"{intake['cores_ms']:.2f} the cores had a report",
                 flush=True,
             )
+            if "claim_mean_ms" in intake:
+                claim, publish = intake["claim_mean_ms"], intake["publish_mean_ms"]
+                print(
+                    f"       ms an answer, on average: {intake['mean_ms']:.2f} at the clients; in the intake the "
+                    f"ledger's claim {claim:.2f}, Kafka's ack {publish:.2f}, the rest (HTTP, the intake's work, "
+                    f"queueing) {intake['mean_ms'] - claim - publish:.2f}  |  the kafka loop's ack "
+                    f"{baseline['mean_ms']:.2f}",
+                    flush=True,
+                )
             print(
                 f"       CPU ms a message, kafka loop: its threads {baseline['client_cpu_ms']:.2f}, broker "
                 f"{baseline.get('broker_cpu_ms', nan):.2f}  |  a request, bare HTTP: server "

@@ -8,7 +8,8 @@ prometheus_client's global registry. What the consumer loops and the ledger alre
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -28,6 +29,8 @@ DELIVERY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 
 # one send to an SMTP server, a webhook receiver or Twilio; its deadline is 30 s by default
 SEND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ANSWER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# one ledger round trip or one acks=all produce: a millisecond or two when all is well
+STEP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 SEND_ERRORS = {"RetryableDelivery": "retryable", "FinalDelivery": "final"}
 
 
@@ -55,9 +58,27 @@ class IntakeMetrics:
             registry=registry,
         )
 
+        self.step_seconds = Histogram(
+            "breachwire_report_step_seconds",
+            "Time a report's answer waited on each outside party, by step: claim (the ledger's round trip for "
+            "its webhook-id) and publish (Kafka's acks=all).",
+            ["step"],
+            buckets=STEP_BUCKETS,
+            registry=registry,
+        )
+
     def answered(self, source: str, outcome: str, seconds: float) -> None:
         self.reports.labels(source, outcome).inc()
         self.answer_seconds.labels(outcome).observe(seconds)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time one step of a report's answer (failed or not: a slow failure is what an operator looks for)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.step_seconds.labels(name).observe(time.perf_counter() - started)
 
 
 class NotifyMetrics:

@@ -15,6 +15,7 @@ Steps of a request, in order:
   7. answer       — 202; the claim, which holds this answer, is marked accepted in the ledger.
 """
 
+import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -98,6 +99,7 @@ def reports_router(
 ) -> APIRouter:
     router = APIRouter(tags=["subprocessors"])
     vocabulary = datamap.vocabulary
+    timed = metrics.step if metrics is not None else lambda _: contextlib.nullcontext()
 
     @router.post(
         "/v1/subprocessors/{subprocessor_id}/reports",
@@ -151,7 +153,8 @@ def reports_router(
         message = publisher.message(sender, Source.SUBPROCESSOR, verified.delivery_id, report)
         answer = Accepted(incident_id=message.incident_id).model_dump_json()
         async with deliveries.locks.hold(key):
-            earlier = await deliveries.claim(*key, answer)
+            with timed("claim"):
+                earlier = await deliveries.claim(*key, answer)
             if earlier is not None:
                 log.info("repeated delivery answered again", subprocessor_id=sender)
                 request.state.report_outcome = "repeated"
@@ -167,7 +170,8 @@ def reports_router(
                     headers={"Retry-After": retry_after(wait)},
                 )
             try:
-                await publisher.publish_report(message)
+                with timed("publish"):
+                    await publisher.publish_report(message)
             except PublishError as exc:
                 await deliveries.release(*key)
                 log.error("report not acknowledged by Kafka", subprocessor_id=sender, error=str(exc))

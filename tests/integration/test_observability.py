@@ -177,6 +177,9 @@ def test_the_intake_counts_reports_by_outcome_and_answers_its_probes(settings: S
         samples = samples_of(response.text)
         for outcome, count in (("accepted", 1), ("repeated", 1), ("bad-signature", 1)):
             assert value(samples, "breachwire_reports_total", source="subprocessor", outcome=outcome) == count
+        # the repeat was answered from its claim: two ledger round trips, one publish
+        assert value(samples, "breachwire_report_step_seconds_count", step="claim") == 2
+        assert value(samples, "breachwire_report_step_seconds_count", step="publish") == 1
         assert client.get("/healthz").json() == {"status": "alive"}
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"] == {"kafka": "ok", "ledger": "ok"}

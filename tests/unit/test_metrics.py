@@ -84,6 +84,19 @@ def test_intake_answers_count_by_outcome() -> None:
     assert sample(metrics.registry, "breachwire_report_answer_seconds_count", {"outcome": "accepted"}) == 2
 
 
+def test_the_steps_of_an_answer_are_timed_failed_or_not() -> None:
+    metrics = ServiceMetrics()
+    with metrics.intake.step("claim"):
+        time.sleep(0.01)
+    with pytest.raises(TimeoutError), metrics.intake.step("publish"):
+        raise TimeoutError("no ack")
+    registry = metrics.registry
+    assert sample(registry, "breachwire_report_step_seconds_count", {"step": "claim"}) == 1
+    assert sample(registry, "breachwire_report_step_seconds_sum", {"step": "claim"}) >= 0.01
+    assert sample(registry, "breachwire_report_step_seconds_bucket", {"step": "claim", "le": "0.005"}) == 0
+    assert sample(registry, "breachwire_report_step_seconds_count", {"step": "publish"}) == 1
+
+
 class FakeLoop:
     def __init__(self, name: str, stats: LoopStats) -> None:
         self.name = name
