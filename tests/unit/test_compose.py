@@ -104,6 +104,24 @@ def test_every_app_service_is_healthy_only_when_alive_and_ready(compose: dict[st
         assert int(check["retries"]) >= 3, name
 
 
+def test_prometheus_scrapes_every_app_service_on_the_port_it_serves_metrics_on(compose: dict[str, Any]) -> None:
+    prometheus: dict[str, Any] = compose["services"]["prometheus"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    assert config["rule_files"] == ["alerts.yml"]
+    metrics = MetricsSettings()
+    ports = {"intake": 8080, "console": 8090} | {
+        name: metrics.port(name) for name in ("assess", "notify", "record", "clock")
+    }
+    # by DNS: every container of a scaled service (the alerts name the jobs breachwire-*)
+    scraped = {
+        job["job_name"]: [(d["names"], d["type"], d["port"]) for d in job["dns_sd_configs"]]
+        for job in config["scrape_configs"]
+    }
+    assert scraped == {f"breachwire-{name}": [([name], "A", port)] for name, port in ports.items()}
+    assert set(ports) == set(APP_SERVICES)
+
+
 def _properties(path: Path) -> dict[str, str]:
     """A Java properties file as Kafka reads it (comments, ``key=value``, backslash-continued lines)."""
     text = re.sub(r"\\\n\s*", "", path.read_text(encoding="utf-8"))

@@ -1,0 +1,81 @@
+"""deploy/prometheus: promtool accepts the configuration and its rules, each alert fires on the series it is
+for and stays quiet on its neighbours' (alerts.test.yml), and every metric the alerts read is one breachwire
+exports."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.core import Metric
+
+from runtime.consumer import LoopStats
+from runtime.metrics import LedgerCollector, ServiceMetrics
+from runtime.store import Ledger
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+PROMTOOL = shutil.which("promtool")
+
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="no promtool on PATH (it comes with Debian's prometheus package; CI installs it)",
+)
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], cwd=DEPLOY, capture_output=True, text=True, timeout=60, check=False)
+
+
+@needs_promtool
+def test_promtool_accepts_the_configuration_and_its_rules() -> None:
+    checked = promtool("check", "config", "prometheus.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 13 rules found" in checked.stdout
+
+
+@needs_promtool
+def test_each_alert_fires_on_its_series_and_only_there() -> None:
+    tested = promtool("test", "rules", "alerts.test.yml")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_every_alert_is_tested() -> None:
+    rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text(encoding="utf-8"))
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    cases = yaml.safe_load((DEPLOY / "alerts.test.yml").read_text(encoding="utf-8"))
+    fired = {test["alertname"] for case in cases["tests"] for test in case["alert_rule_test"] if test.get("exp_alerts")}
+    assert len(alerts) == 13
+    assert fired == alerts
+
+
+def exported_series(ledger: Ledger) -> set[str]:
+    """The series names every breachwire service's registry can export, its collectors included."""
+    metrics = ServiceMetrics()
+    _ = metrics.intake, metrics.notify
+    metrics.watch_loops([_Loop()])
+    metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5, 0.8), every_s=0))
+    families: list[Metric] = list(metrics.registry.collect())
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    names = {f.name + suffix for f in families for suffix in suffixes.get(f.type, ("",))}
+    return names | {s.name for f in families for s in f.samples}
+
+
+class _Loop:
+    name = "notify"
+    stats = LoopStats(running=True, lag={("notices.requested", 0): 1})
+
+
+def test_every_metric_the_alerts_read_is_one_breachwire_exports(tmp_path: Path) -> None:
+    rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text(encoding="utf-8"))
+    expressions = " ".join(rule["expr"] for group in rules["groups"] for rule in group["rules"])
+    read = set(re.findall(r"\bbreachwire_[a-z_]+", expressions))
+    assert len(read) >= 9
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        exported = exported_series(ledger)
+    finally:
+        ledger.close()
+    assert read <= exported, read - exported
