@@ -1,10 +1,11 @@
 """deploy/prometheus: promtool accepts the configuration and its rules, each alert fires on the series it is
 for and stays quiet on its neighbours' (alerts.test.yml), and every metric the alerts read is one breachwire
-exports."""
+exports; the metrics themselves pass promtool's lint."""
 
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,13 +52,19 @@ def test_every_alert_is_tested() -> None:
     assert fired == alerts
 
 
-def exported_series(ledger: Ledger) -> set[str]:
-    """The series names every breachwire service's registry can export, its collectors included."""
+def every_metric(ledger: Ledger) -> ServiceMetrics:
+    """A registry with every metric a breachwire service exports, its collectors included."""
     metrics = ServiceMetrics()
     _ = metrics.intake, metrics.notify
     metrics.watch_loops([_Loop()])
     metrics.watch_ledger_state(LedgerCollector(ledger.engine, (0.5, 0.8), every_s=0))
-    families: list[Metric] = list(metrics.registry.collect())
+    metrics.watch_ledger(ledger.engine)
+    return metrics
+
+
+def exported_series(ledger: Ledger) -> set[str]:
+    """The series names the services can export."""
+    families: list[Metric] = list(every_metric(ledger).registry.collect())
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
     names = {f.name + suffix for f in families for suffix in suffixes.get(f.type, ("",))}
     return names | {s.name for f in families for s in f.samples}
@@ -68,14 +75,28 @@ class _Loop:
     stats = LoopStats(running=True, lag={("notices.requested", 0): 1})
 
 
-def test_every_metric_the_alerts_read_is_one_breachwire_exports(tmp_path: Path) -> None:
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield ledger
+    ledger.close()
+
+
+@needs_promtool
+def test_the_metrics_pass_promtools_lint(ledger: Ledger) -> None:
+    """Names, types and help as Prometheus's conventions want them (``promtool check metrics``)."""
+    exposition = every_metric(ledger).exposition().decode()
+    assert "breachwire_consumer_lag{" in exposition and "# TYPE breachwire_clocks_past gauge" in exposition
+    linted = subprocess.run(
+        [str(PROMTOOL), "check", "metrics"], input=exposition, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout + linted.stderr
+
+
+def test_every_metric_the_alerts_read_is_one_breachwire_exports(ledger: Ledger) -> None:
     rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text(encoding="utf-8"))
     expressions = " ".join(rule["expr"] for group in rules["groups"] for rule in group["rules"])
     read = set(re.findall(r"\bbreachwire_[a-z_]+", expressions))
     assert len(read) >= 9
-    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
-    try:
-        exported = exported_series(ledger)
-    finally:
-        ledger.close()
+    exported = exported_series(ledger)
     assert read <= exported, read - exported
