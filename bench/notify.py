@@ -28,6 +28,7 @@ bench/results/notify.json.
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parseaddr
 from pathlib import Path
@@ -101,12 +102,27 @@ async def fast_webhook_receiver(
         await server.serve_forever()
 
 
+def serve_until_terminated(receiving: Coroutine[Any, Any, None]) -> None:
+    """Run a receiver until SIGTERM or SIGINT, then cancel it. asyncio's own signal handler, which runs on the
+    loop between callbacks: a SystemExit raised by a plain handler can land inside asyncio's shutdown of the
+    connections' tasks, and once left a receiver hanging until killed."""
+
+    async def until_signalled() -> None:
+        task = asyncio.ensure_future(receiving)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    asyncio.run(until_signalled())
+
+
 def receiver(kind: str, directory: Path, port: int, delay: float, secrets_file: Path) -> None:
     """The child process: a webhook receiver or an SMTP server, until SIGTERM."""
     if kind == "webhook":
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        asyncio.run(fast_webhook_receiver(port, delay, json.loads(secrets_file.read_text())))
+        serve_until_terminated(fast_webhook_receiver(port, delay, json.loads(secrets_file.read_text())))
         return
     from breachwire.dev.sinks import SmtpSink
 

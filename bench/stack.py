@@ -37,7 +37,7 @@ TWILIO_TOKEN = "bench-twilio-auth-token"  # noqa: S105 - the local stand-in's, n
 
 def receiver(kind: str, directory: Path, port: int, delay: float) -> None:
     """The child process: one receiver until SIGTERM; then what it accepted, as JSON lines of [id, time]."""
-    from bench.notify import fast_webhook_receiver
+    from bench.notify import fast_webhook_receiver, serve_until_terminated
     from breachwire.dev.sinks import SmtpSink
     from breachwire.dev.twilio import TwilioSink
 
@@ -77,21 +77,15 @@ def receiver(kind: str, directory: Path, port: int, delay: float) -> None:
     threading.Thread(target=progress, daemon=True).start()
     try:
         if kind == "webhook":
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             secrets = json.loads((directory / "secrets.json").read_text())
-            import asyncio
-
             failing = directory / "webhook.fail"
-            asyncio.run(
+            serve_until_terminated(
                 fast_webhook_receiver(
                     port, delay, secrets, lambda wid: accepted.append((wid, time.time())), failing=failing.exists
                 )
             )
         else:
             signal.sigwait({signal.SIGTERM, signal.SIGINT})
-    except SystemExit:
-        pass
     finally:
         done.set()
         stop()
