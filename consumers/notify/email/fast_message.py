@@ -5,10 +5,11 @@ parses every value back into a tree, ``set_content`` and ``add_alternative`` cop
 generator refolds every header. For the common notice (ASCII addresses and subject, short header lines) the
 result is fixed enough to write as a template: this module writes exactly the bytes
 ``flatten_message(build_message(...))`` gives for a server that announces 8BITMIME, and a test holds it to them
-byte for byte over every template, locale and audience. For anything else it declines (returns None) and the
-stock path sends the notice: a header that needs RFC 2047 encoded words or other folding than plain words'; an
-address with a quoted or non-ASCII part; any control character or ``=?`` in a header value (so the stock path's
-header-injection refusal decides on those).
+byte for byte over every template, locale and audience. A subject in other than ASCII (RFC 2047 encoded words) is
+folded by the header registry itself, that one header. For anything else it declines (returns None) and the
+stock path sends the notice: an address with a quoted or non-ASCII part, or a header that needs other folding;
+any control character or ``=?`` in a header value (so the stock path's header-injection refusal decides on
+those).
 
 The bodies use what the stock path uses: the same choice between 7bit, 8bit, quoted-printable and base64 as
 ``email.contentmanager`` makes under ``email.policy.SMTP``, with ``email.quoprimime``'s encoder itself.
@@ -18,6 +19,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from email import quoprimime
+from email.policy import SMTP
 from email.utils import format_datetime, parsedate_to_datetime
 
 from consumers.notify.email.message import boundary, message_id
@@ -102,11 +104,11 @@ def _written_as_given(date: str) -> bool:
 
 
 def _subject(subject: str) -> str | None:
-    """The Subject header as the header registry folds plain ASCII words under ``email.policy.SMTP``, with its
-    CR LF; None for any other subject."""
+    """The Subject header as the header registry folds it under ``email.policy.SMTP``, with its CR LF: plain
+    ASCII words written here, other text (RFC 2047 encoded words) by the registry itself; None for a subject
+    with control characters, ``=?`` or other spaces than single ones between words."""
     if (
         not subject
-        or not subject.isascii()
         or not subject.isprintable()  # (no control character, no whitespace but the space)
         or "=?" in subject
         or "  " in subject
@@ -114,6 +116,11 @@ def _subject(subject: str) -> str | None:
         or subject[-1] == " "
     ):
         return None
+    if not subject.isascii():
+        # Encoded words and their folding are the registry's to write: the one header the stock path writes
+        # for these notices, against the whole message it would build and flatten.
+        name, header = SMTP.header_store_parse("Subject", subject)
+        return SMTP.fold_binary(name, header).decode("ascii")
     if len("Subject: ") + len(subject) <= MAX_LINE:
         return f"Subject: {subject}\r\n"
     if len(subject) + 1 <= MAX_LINE:  # the whole value fits on a line of its own: it moves there
