@@ -57,7 +57,6 @@ class IntakeMetrics:
             buckets=ANSWER_BUCKETS,
             registry=registry,
         )
-
         self.step_seconds = Histogram(
             "breachwire_report_step_seconds",
             "Time a report's answer waited on each outside party, by step: claim (the ledger's round trip for "
