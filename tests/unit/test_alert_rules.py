@@ -25,9 +25,12 @@ needs_promtool = pytest.mark.skipif(
 )
 
 
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+def promtool(*args: str, given: str | None = None) -> subprocess.CompletedProcess[str]:
+    """promtool run in deploy/prometheus (``given``: its standard input)."""
     assert PROMTOOL is not None
-    return subprocess.run([PROMTOOL, *args], cwd=DEPLOY, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [PROMTOOL, *args], cwd=DEPLOY, input=given, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @needs_promtool
@@ -87,9 +90,7 @@ def test_the_metrics_pass_promtools_lint(ledger: Ledger) -> None:
     """Names, types and help as Prometheus's conventions want them (``promtool check metrics``)."""
     exposition = every_metric(ledger).exposition().decode()
     assert "breachwire_consumer_lag{" in exposition and "# TYPE breachwire_clocks_past gauge" in exposition
-    linted = subprocess.run(
-        [str(PROMTOOL), "check", "metrics"], input=exposition, capture_output=True, text=True, timeout=60, check=False
-    )
+    linted = promtool("check", "metrics", given=exposition)
     assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout + linted.stderr
 
 

@@ -83,13 +83,18 @@ def test_app_services_share_one_build_and_run_their_own_service(compose: dict[st
     assert "8080:8080" in services["intake"]["ports"]
 
 
+def service_ports() -> dict[str, int]:
+    """The port each app service answers /metrics, /healthz and /readyz on in the compose deployment."""
+    metrics = MetricsSettings()
+    return {"intake": 8080, "console": 8090} | {
+        name: metrics.port(name) for name in ("assess", "notify", "record", "clock")
+    }
+
+
 def test_every_app_service_is_healthy_only_when_alive_and_ready(compose: dict[str, Any]) -> None:
     """Each healthcheck asks the service's own /healthz and /readyz, on the port the service serves them."""
     services: dict[str, dict[str, Any]] = compose["services"]
-    metrics = MetricsSettings()
-    ports = {"intake": 8080, "console": 8090} | {
-        name: metrics.port(name) for name in ("assess", "notify", "record", "clock")
-    }
+    ports = service_ports()
     assert services["intake"]["environment"]["BREACHWIRE_INTAKE__PORT"] == "8080"
     assert services["console"]["environment"]["BREACHWIRE_CONSOLE__PORT"] == "8090"
     # scraped by a Prometheus on the network, not only from inside the container
@@ -109,10 +114,7 @@ def test_prometheus_scrapes_every_app_service_on_the_port_it_serves_metrics_on(c
     assert "./deploy/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
     assert config["rule_files"] == ["alerts.yml"]
-    metrics = MetricsSettings()
-    ports = {"intake": 8080, "console": 8090} | {
-        name: metrics.port(name) for name in ("assess", "notify", "record", "clock")
-    }
+    ports = service_ports()
     # by DNS: every container of a scaled service (the alerts name the jobs breachwire-*)
     scraped = {
         job["job_name"]: [(d["names"], d["type"], d["port"]) for d in job["dns_sd_configs"]]
