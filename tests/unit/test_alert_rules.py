@@ -5,7 +5,6 @@ exports; the metrics themselves pass promtool's lint."""
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from runtime.store import Ledger
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 PROMTOOL = shutil.which("promtool")
+RULES = yaml.safe_load((DEPLOY / "alerts.yml").read_text(encoding="utf-8"))
 
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None,
@@ -47,8 +47,7 @@ def test_each_alert_fires_on_its_series_and_only_there() -> None:
 
 
 def test_every_alert_is_tested() -> None:
-    rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text(encoding="utf-8"))
-    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    alerts = {rule["alert"] for group in RULES["groups"] for rule in group["rules"]}
     cases = yaml.safe_load((DEPLOY / "alerts.test.yml").read_text(encoding="utf-8"))
     fired = {test["alertname"] for case in cases["tests"] for test in case["alert_rule_test"] if test.get("exp_alerts")}
     assert len(alerts) == 13
@@ -78,13 +77,6 @@ class _Loop:
     stats = LoopStats(running=True, lag={("notices.requested", 0): 1})
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield ledger
-    ledger.close()
-
-
 @needs_promtool
 def test_the_metrics_pass_promtools_lint(ledger: Ledger) -> None:
     """Names, types and help as Prometheus's conventions want them (``promtool check metrics``)."""
@@ -95,8 +87,7 @@ def test_the_metrics_pass_promtools_lint(ledger: Ledger) -> None:
 
 
 def test_every_metric_the_alerts_read_is_one_breachwire_exports(ledger: Ledger) -> None:
-    rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text(encoding="utf-8"))
-    expressions = " ".join(rule["expr"] for group in rules["groups"] for rule in group["rules"])
+    expressions = " ".join(rule["expr"] for group in RULES["groups"] for rule in group["rules"])
     read = set(re.findall(r"\bbreachwire_[a-z_]+", expressions))
     assert len(read) >= 9
     exported = exported_series(ledger)
