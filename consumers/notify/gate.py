@@ -63,13 +63,15 @@ class DueGate:
         self._held[tp] = _Hold(until, offset)  # paused after the next poll (see the module's doc)
 
     def _keep_held(self, records: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
-        """Put back what a poll brought of held partitions not yet paused, and pause those it brought none of."""
+        """Put back what a poll brought of held partitions not yet paused, and pause those it brought none of (and
+        the consumer still holds: a rebalance within the poll may have taken one away; its hold ends before the
+        next poll)."""
         brought = [tp for tp in records if tp in self._held]
         for tp in brought:
             del records[tp]
             self._consumer.seek(tp, self._held[tp].offset)
-        paused = self._consumer.paused()
-        if ready := [tp for tp in self._held if tp not in brought and tp not in paused]:
+        paused, assigned = self._consumer.paused(), self._consumer.assignment()
+        if ready := [tp for tp in self._held if tp not in brought and tp not in paused and tp in assigned]:
             self._consumer.pause(*ready)
         return records
 

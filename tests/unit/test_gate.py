@@ -30,6 +30,7 @@ class Consumer:
         self.positions: dict[TopicPartition, int] = {}
         self.ends: dict[TopicPartition, int] = {}  # the end offsets as last fetched
         self.next_poll: dict[TopicPartition, list[Any]] = {}
+        self.revoked_in_poll = set[TopicPartition]()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.assigned)
@@ -38,6 +39,9 @@ class Consumer:
         self.positions[tp] = offset
 
     def pause(self, *tps: TopicPartition) -> None:
+        for tp in tps:
+            if tp not in self.assigned:  # (as kafka-python's subscription state fails on one)
+                raise KeyError(tp)
         self.paused_ |= set(tps)
 
     def resume(self, *tps: TopicPartition) -> None:
@@ -47,6 +51,7 @@ class Consumer:
         return set(self.paused_)
 
     def poll(self, timeout_ms: int = 0, **_: Any) -> dict[TopicPartition, list[Any]]:
+        self.assigned -= self.revoked_in_poll  # a rebalance within the poll
         return self.next_poll
 
     def highwater(self, tp: TopicPartition) -> int | None:
@@ -63,6 +68,19 @@ def test_a_hold_ends_when_due() -> None:
     now[0] = 105.0
     gate.poll()
     assert consumer.paused() == set() and gate.held == {}
+
+
+def test_a_partition_revoked_in_the_poll_after_its_hold_is_not_paused_and_its_hold_ends() -> None:
+    """The pause comes after the next poll; a rebalance within that poll may have taken the partition away, and
+    pausing a partition the consumer no longer holds fails (it stopped a notifier worker)."""
+    consumer = Consumer(RETRY, ALERTS)
+    gate = DueGate(consumer, clock=lambda: 100.0)  # type: ignore[arg-type]
+    gate.hold(RETRY.topic, RETRY.partition, 7, until=105.0)
+    consumer.revoked_in_poll = {RETRY}
+    gate.poll()
+    assert consumer.paused() == set()
+    gate.poll()
+    assert gate.held == {}
 
 
 def test_a_partition_revoked_while_held_and_handed_back_paused_is_read_again() -> None:
