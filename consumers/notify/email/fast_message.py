@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from email import quoprimime
 from email.policy import SMTP
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 
 from consumers.notify.email.message import boundary, message_id
 from consumers.notify.render import Rendered
@@ -35,7 +36,6 @@ PLAIN_MAILBOX = re.compile(rf"(?:{_ATEXT}(?: {_ATEXT})* <(?P<bracketed>{_ADDR})>
 _NOTICE_ID = re.compile(r"[A-Za-z0-9_-]+")
 _LOCALE = re.compile(r"[A-Za-z0-9_-]+")
 _BOUNDARY = re.compile(r"=_[0-9a-f]{32}")
-_NEWLINES = re.compile(r"\r\n|\r|\n")  # what the generator turns into CR LF (email.generator.NLCRE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,9 @@ def fast_message(sender: str, to: str, notice_id: str, rendered: Rendered, date:
     return FastMessage(from_match["bracketed"] or from_match["bare"], to_match["bracketed"] or to_match["bare"], data)
 
 
+# The date and the subject repeat from notice to notice (one date a second, a subject per incident, audience and
+# locale): their checks and folding are worked out once each.
+@lru_cache(maxsize=1024)
 def _written_as_given(date: str) -> bool:
     """Whether the Date header writes ``date`` as it is: it parses a date and writes it again (as
     ``email.utils.formatdate()`` writes them)."""
@@ -103,6 +106,7 @@ def _written_as_given(date: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=1024)
 def _subject(subject: str) -> str | None:
     """The Subject header as the header registry folds it under ``email.policy.SMTP``, with its CR LF: plain
     ASCII words written here, other text (RFC 2047 encoded words) by the registry itself; None for a subject
@@ -148,16 +152,19 @@ def _body(content: str) -> tuple[str, bytes]:
         return ("7bit" if body.isascii() else "8bit"), body
     # Lines too long for 7bit or 8bit: quoted-printable, or base64 where that is shorter on the first ten lines.
     sniff = b"\r\n".join(lines[:10]) + b"\r\n"
-    sniff_qp = quoprimime.body_encode(sniff.decode("latin-1"), MAX_LINE)
-    if len(sniff_qp) > len(binascii.b2a_base64(sniff)):
+    # Encoded with CR LF line ends, as the generator would write them. The choice is made on the length with LF
+    # ends (the sniff the stock path measures): CR LF occurs only where a line ends, since every CR and LF of the
+    # text is a line break, so that length is one less a line. Quoted-printable encodes line by line, so the
+    # sniff is also the start of the whole body, and only the lines after it are encoded again.
+    sniff_qp = quoprimime.body_encode(sniff.decode("latin-1"), MAX_LINE, "\r\n")
+    if len(sniff_qp) - sniff_qp.count("\r\n") > len(binascii.b2a_base64(sniff)):
         whole = b"\r\n".join(lines) + b"\r\n"
         chunks = (
             binascii.b2a_base64(whole[i : i + _BASE64_CHUNK], newline=False)
             for i in range(0, len(whole), _BASE64_CHUNK)
         )
         return "base64", b"\r\n".join(chunks) + b"\r\n"
-    if len(lines) <= 10:
-        encoded = sniff_qp
-    else:
-        encoded = quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), MAX_LINE)
-    return "quoted-printable", _NEWLINES.sub("\r\n", encoded).encode("ascii")
+    encoded = sniff_qp
+    if len(lines) > 10:
+        encoded += quoprimime.body_encode((b"\n".join(lines[10:]) + b"\n").decode("latin-1"), MAX_LINE, "\r\n")
+    return "quoted-printable", encoded.encode("ascii")
