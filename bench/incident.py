@@ -50,6 +50,7 @@ from bench.stack import (  # noqa: E402 - after the path is set
     RECEIVERS,
     TWILIO_SID,
     TWILIO_TOKEN,
+    empty_ledger,
     expected_notices,
     free_port,
     read_received,
@@ -133,17 +134,6 @@ def ledger_states(url: str, incident: str) -> dict[str, dict[str, int]]:
     for audience, state, n in rows:
         states.setdefault(str(getattr(audience, "value", audience)), {})[state] = n
     return states
-
-
-def empty_ledger(url: str) -> None:
-    """Drop the ledger's tables, so the run starts on an empty ledger (the services create them again)."""
-    from sqlalchemy import create_engine
-
-    from runtime.store.tables import metadata
-
-    engine = create_engine(url)
-    metadata.drop_all(engine)
-    engine.dispose()
 
 
 def main() -> int:

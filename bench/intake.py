@@ -1,6 +1,6 @@
 """Benchmark: signed reports accepted per second by a real uvicorn intake, against a bare Kafka produce loop.
 
-    .venv/bin/python bench/intake.py [--seconds 10] [--concurrency 1 16 64] [--workers 1]
+    .venv/bin/python bench/intake.py [--seconds 10] [--concurrency 1 16 64] [--workers 1] [--ledger URL] [--out F]
 
 For each concurrency: N clients, each on its own keep-alive connection, post signed reports (each a new
 webhook-id) to ``breachwire run intake`` (``--workers`` processes) for ``--seconds``; every 202 means Kafka
@@ -12,7 +12,9 @@ each ack, which is the least the intake can do per report. For scale, the same c
 server (uvicorn and FastAPI answering 202 at once): what HTTP alone costs here. Prints reports/s, p50/p99
 latency, the ratio to the baseline, the CPU a report took in the intake (its workers together), the broker and the
 clients, against what the machine's cores had a report, and (one worker) the mean time an answer waited on the
-ledger's claim and on Kafka's ack, from the intake's /metrics; writes bench/results/intake.json.
+ledger's claim and on Kafka's ack, from the intake's /metrics; writes bench/results/intake.json. ``--ledger`` runs
+the intake on a PostgreSQL ledger instead of a new SQLite file (the database is EMPTIED first), as replicas of
+the intake share one.
 """
 
 import argparse
@@ -39,7 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stack import tree_cpu  # noqa: E402
+from bench.stack import empty_ledger, tree_cpu  # noqa: E402
 from breachwire.dev import broker  # noqa: E402
 from producers.intake.signatures import sign  # noqa: E402
 from runtime.kafka import ensure_topics, make_producer  # noqa: E402
@@ -229,6 +231,11 @@ def main() -> None:
         default=int(os.environ.get("BENCH_INTAKE_WORKERS", 1)),
         help="intake.workers (default 1)",
     )
+    parser.add_argument(
+        "--ledger",
+        help="the ledger's SQLAlchemy URL (default: a new SQLite file); a PostgreSQL database is EMPTIED first",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "intake.json")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the bare server's process
     args = parser.parse_args()
     if args.serve_bare:
@@ -237,9 +244,11 @@ def main() -> None:
 
     run = uuid.uuid4().hex[:8]
     state = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+    ledger_url = args.ledger or f"sqlite:///{state / 'ledger.db'}"
+    empty_ledger(ledger_url)
     settings = load_settings(
         kafka={"topic_prefix": f"bench-{run}.", "group_prefix": f"bench-{run}"},
-        ledger={"url": f"sqlite:///{state / 'ledger.db'}"},
+        ledger={"url": ledger_url},
     )
     ensure_topics(settings.kafka, topics_for(settings.kafka).partitions(settings.kafka))
     env = {
@@ -331,12 +340,13 @@ def main() -> None:
     results = {
         "seconds_per_run": args.seconds,
         "intake_workers": args.workers,
+        "ledger": ledger_url.split(":", 1)[0].split("+", 1)[0],
         "report_bytes": len(body),
         "cores": os.cpu_count(),
         "load_average_1m": load,
         "runs": runs,
     }
-    out = ROOT / "bench" / "results" / "intake.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {out}")

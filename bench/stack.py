@@ -270,6 +270,17 @@ def read_received(directory: Path, expected: dict[str, Expected]) -> tuple[dict[
     return arrivals, duplicates
 
 
+def empty_ledger(url: str) -> None:
+    """Drop the ledger's tables, so the run starts on an empty ledger (the services create them again)."""
+    from sqlalchemy import create_engine
+
+    from runtime.store.tables import metadata
+
+    engine = create_engine(url)
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
 def free_port() -> int:
     from bench.notify import free_port as port
 
