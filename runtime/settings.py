@@ -240,7 +240,14 @@ class NotifySettings(BaseModel):
     jitter: float = Field(default=0.2, ge=0, lt=1, description="Each wait is spread by ± this share.")
     concurrency: int = Field(default=64, ge=1, description="Deliveries in flight at once, overall.")
     per_host: int = Field(default=16, ge=1, description="Deliveries in flight at once to one host.")
-    smtp_connections: int = Field(default=4, ge=1, description="SMTP connections kept open and reused.")
+    smtp_connections: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "SMTP connections kept open and reused. Each carries one message at a time, four round trips to the"
+            " server each, so a relay further away than this machine wants more."
+        ),
+    )
     batch_size: int = Field(
         default=2000,
         ge=1,
