@@ -152,10 +152,10 @@ def _body(content: str) -> tuple[str, bytes]:
         return ("7bit" if body.isascii() else "8bit"), body
     # Lines too long for 7bit or 8bit: quoted-printable, or base64 where that is shorter on the first ten lines.
     sniff = b"\r\n".join(lines[:10]) + b"\r\n"
-    # Encoded with CR LF line ends, as the generator would write them. The choice is made on the length with LF
-    # ends (the sniff the stock path measures): CR LF occurs only where a line ends, since every CR and LF of the
-    # text is a line break, so that length is one less a line. Quoted-printable encodes line by line, so the
-    # sniff is also the start of the whole body, and only the lines after it are encoded again.
+    # Encoded with CR LF line ends, as the generator writes them. The choice is made on the length with LF ends
+    # (what the stock path measures): one less for each CR LF, which stands only where a line ends (every CR and
+    # LF of the text is a line break). Quoted-printable encodes line by line, so the sniff is also the start of
+    # the whole body: only the lines after it are encoded again.
     sniff_qp = quoprimime.body_encode(sniff.decode("latin-1"), MAX_LINE, "\r\n")
     if len(sniff_qp) - sniff_qp.count("\r\n") > len(binascii.b2a_base64(sniff)):
         whole = b"\r\n".join(lines) + b"\r\n"
