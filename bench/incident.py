@@ -42,6 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -227,7 +229,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "customers_in_map": args.customers,
         "notify_workers": args.workers,
-        "ledger": ledger_url.split(":", 1)[0].split("+", 1)[0],
+        "ledger": make_url(ledger_url).get_backend_name(),
         "receiver_delay_s": args.delay,
         "notices_expected": len(expected),
         "notices_expected_by_audience": dict(Counter(e.audience for e in auto.values())),

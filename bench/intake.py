@@ -37,6 +37,7 @@ from pathlib import Path
 import h11
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -340,7 +341,7 @@ def main() -> None:
     results = {
         "seconds_per_run": args.seconds,
         "intake_workers": args.workers,
-        "ledger": ledger_url.split(":", 1)[0].split("+", 1)[0],
+        "ledger": make_url(ledger_url).get_backend_name(),
         "report_bytes": len(body),
         "cores": os.cpu_count(),
         "load_average_1m": load,
