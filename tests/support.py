@@ -5,6 +5,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -20,20 +21,25 @@ from consumers.assess.rules import RuleBook, load_rules
 from consumers.notify.decide import order_key
 from producers.publish import ReportPublisher
 from runtime import resources
-from runtime.kafka import connection
+from runtime.datamap import DataMap
+from runtime.kafka import connection, make_producer
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings, SigningSettings
 from runtime.store import Ledger
 from runtime.store.delivery import DeliveryRecord, NoticeState
+from runtime.topics import topics_for
 from schemas import (
     Audience,
     Channel,
+    IncidentAssessed,
     IncidentFacts,
+    IncidentReported,
     NoticeKind,
     NoticeRequested,
     Release,
     Report,
     ReportStatus,
+    Source,
     notice_id,
 )
 
@@ -117,6 +123,43 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, step_
             return
         time.sleep(step_s)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+@dataclass(frozen=True)
+class Assessed:
+    """What a report led to on the topics."""
+
+    reported: IncidentReported
+    assessed: list[IncidentAssessed]
+    notices: list[NoticeRequested]
+    call_center: set[str]
+    """The ids of the data map's call-center customers: those a Twilio report concerns."""
+
+
+def assess_a_twilio_report(settings: Settings, datamap: DataMap) -> Assessed:
+    """A confirmed Twilio report published as the intake publishes it, assessed by the assess consumer, and its
+    assessments and notices read back from the topics."""
+    from consumers.assess.consumer import build
+
+    topics = topics_for(settings.kafka)
+    publisher = ReportPublisher(lambda: make_producer(settings.kafka), topics, 10.0)
+    try:
+        reported = publisher.publish(
+            "twilio", Source.SUBPROCESSOR, f"msg_{uuid.uuid4().hex}", a_report(regions=[], data_categories=[])
+        )
+    finally:
+        publisher.close()
+    call_center = {c.id for c in datamap.customers.values() if "call-center" in c.features}
+
+    loop = build(settings, datamap)
+    wait_until(lambda: loop.run_once() > 0, 30, "the report to be assessed", step_s=0)
+
+    assessed = [
+        IncidentAssessed.model_validate_json(r.value) for r in read_topic(settings, topics.assessed, len(call_center))
+    ]
+    expected = sum(len(a.notice_ids) for a in assessed)
+    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.notices, expected)]
+    return Assessed(reported, assessed, notices, call_center)
 
 
 def read_topic(settings: Settings, topic: str | list[str], expected: int, timeout_s: float = 20.0) -> list[Any]:

@@ -4,7 +4,7 @@ import threading
 import uuid
 
 import pytest
-from support import a_report, read_topic, wait_until
+from support import a_report, assess_a_twilio_report, read_topic, wait_until
 
 from consumers.assess.consumer import build
 from producers.publish import ReportPublisher
@@ -18,29 +18,14 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_twilio_report_reaches_only_call_center_customers(settings: Settings, datamap: DataMap) -> None:
-    topics = topics_for(settings.kafka)
-    publisher = ReportPublisher(lambda: make_producer(settings.kafka), topics, 10.0)
-    try:
-        reported = publisher.publish(
-            "twilio", Source.SUBPROCESSOR, f"msg_{uuid.uuid4().hex}", a_report(regions=[], data_categories=[])
-        )
-    finally:
-        publisher.close()
-    call_center = {c.id for c in datamap.customers.values() if "call-center" in c.features}
+    outcome = assess_a_twilio_report(settings, datamap)
+    call_center, notices = outcome.call_center, outcome.notices
 
-    loop = build(settings, datamap)
-    wait_until(lambda: loop.run_once() > 0, 30, "the report to be assessed", step_s=0)
-
-    assessed = [
-        IncidentAssessed.model_validate_json(r.value) for r in read_topic(settings, topics.assessed, len(call_center))
-    ]
-    assert {a.customer_id for a in assessed} == call_center
-    expected = sum(len(a.notice_ids) for a in assessed)
-    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.notices, expected)]
-    assert len(notices) == expected
-    assert {n.notice_id for n in notices} == {i for a in assessed for i in a.notice_ids}
+    assert {a.customer_id for a in outcome.assessed} == call_center
+    assert len(notices) == sum(len(a.notice_ids) for a in outcome.assessed)
+    assert {n.notice_id for n in notices} == {i for a in outcome.assessed for i in a.notice_ids}
     assert {n.recipient_id for n in notices} == call_center
-    assert all(n.incident_id == reported.incident_id for n in notices)
+    assert all(n.incident_id == outcome.reported.incident_id for n in notices)
     controller = [n for n in notices if n.audience is Audience.CONTROLLER]
     assert {n.recipient_id for n in controller} == call_center
     for notice in controller:

@@ -12,16 +12,15 @@ import pytest
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from pydantic import SecretStr
-from support import a_report, read_topic, wait_until
+from support import a_report, assess_a_twilio_report
 
 from breachwire.dev import broker
-from consumers.assess.consumer import build
 from producers.publish import ReportPublisher
 from runtime.datamap import DataMap
 from runtime.kafka import PublishError, connection, delete_topics, ensure_topics, make_producer
 from runtime.settings import BrokerSettings, KafkaSettings, Settings, load_settings
 from runtime.topics import topics_for
-from schemas import IncidentAssessed, NoticeRequested, Source
+from schemas import Source
 
 pytestmark = pytest.mark.integration
 
@@ -92,29 +91,12 @@ def test_the_credentials_file_signs_clients_in_over_tls(auth_broker: BrokerSetti
 def test_a_report_is_assessed_and_its_notices_read_back_all_signed_in(
     auth_settings: Settings, datamap: DataMap
 ) -> None:
-    settings = auth_settings
-    topics = topics_for(settings.kafka)
-    publisher = ReportPublisher(lambda: make_producer(settings.kafka), topics, 10.0)
-    try:
-        reported = publisher.publish(
-            "twilio", Source.SUBPROCESSOR, f"msg_{uuid.uuid4().hex}", a_report(regions=[], data_categories=[])
-        )
-    finally:
-        publisher.close()
-    call_center = {c.id for c in datamap.customers.values() if "call-center" in c.features}
+    outcome = assess_a_twilio_report(auth_settings, datamap)
 
-    loop = build(settings, datamap)
-    wait_until(lambda: loop.run_once() > 0, 30, "the report to be assessed", step_s=0)
-
-    assessed = [
-        IncidentAssessed.model_validate_json(r.value) for r in read_topic(settings, topics.assessed, len(call_center))
-    ]
-    assert {a.customer_id for a in assessed} == call_center
-    expected = sum(len(a.notice_ids) for a in assessed)
-    notices = [NoticeRequested.model_validate_json(r.value) for r in read_topic(settings, topics.notices, expected)]
-    assert expected > 0 and len(notices) == expected
-    assert {n.recipient_id for n in notices} == call_center
-    assert all(n.incident_id == reported.incident_id for n in notices)
+    assert {a.customer_id for a in outcome.assessed} == outcome.call_center
+    assert outcome.notices and len(outcome.notices) == sum(len(a.notice_ids) for a in outcome.assessed)
+    assert {n.recipient_id for n in outcome.notices} == outcome.call_center
+    assert all(n.incident_id == outcome.reported.incident_id for n in outcome.notices)
 
 
 def _refused(kafka: KafkaSettings, topic: str) -> None:
