@@ -2,12 +2,14 @@
 
 An import adds the customers of one CSV or JSON Lines file to the data map folder (``settings.datamap_dir``, or
 ``--datamap``) as ``customers-<name>.<ext>``. The whole map, with the new file in it, is checked first, in a
-scratch copy: a file with any error changes nothing, and every error names the file, line and field.
+scratch copy: a file with any error changes nothing, and every error names the file, line and field. A file of
+that name already in the map is replaced only with ``--replace`` (a customer missing from the new one would
+silently stop being notified), and the import then names the customers that leave the map.
 
 Both check each customer against the subprocessors (its region hosted, its features provided, grants naming
 subcontractors, a US customer's state) and against the rule book (``settings.rules_dir``, or ``--rules``): a
 customer whose country or state no rules file covers is an error unless the map marks it ``no_applicable_law``
-with a ``no_applicable_law_reason``. See docs/datamap.md.
+with a ``no_applicable_law_reason``. See docs/operations.md.
 """
 
 import argparse
@@ -49,6 +51,11 @@ def _target_name(source: Path) -> str:
     return f"{stem}{source.suffix.lower()}"
 
 
+def _gone(ids: set[str]) -> str:
+    shown = ", ".join(sorted(ids)[:10])
+    return f": {shown}" + (f" and {len(ids) - 10} more" if len(ids) > 10 else "") if ids else ""
+
+
 def _refused(source: Path, problems: str) -> int:
     print(f"breachwire: {source}: not imported, nothing changed:\n{problems}", file=sys.stderr)
     return 1
@@ -69,6 +76,14 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     target = directory / _target_name(source)
+    if target.exists() and not args.replace:
+        print(
+            f"breachwire: {source}: not imported, nothing changed: the data map already has {target}; "
+            "--replace to replace it with this file (its customers then leave the map unless this file has them), "
+            "or give this file another name to add its customers",
+            file=sys.stderr,
+        )
+        return 1
     try:
         covered = _coverage(args, settings)
     except RulesError as exc:
@@ -76,7 +91,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     try:
         with Progress(f"reading {source.name}") as read:
-            customers = load_customers(source, _counting(read))
+            # only counted: a million customers held here and again in the whole map would double the peak
+            imported = len(load_customers(source, _counting(read)))
+        # a file in the map checks (the services load it); only its ids are kept, to name those that leave
+        replaced = {c.id for c in load_customers(target)} if target.exists() else None
         with tempfile.TemporaryDirectory() as scratch:
             # Checked as part of the whole map (ids unique across files, grants naming known subprocessors).
             trial = Path(scratch) / "datamap"
@@ -97,7 +115,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     staged = target.with_name(f".{target.name}.tmp")
     shutil.copyfile(source, staged)
     staged.replace(target)  # atomic: a reader sees the old map or the new one, never half a file
-    print(f"imported {len(customers)} customers into {target} ({len(datamap.customers)} in the map)")
+    print(f"imported {imported} customers into {target} ({len(datamap.customers)} in the map)")
+    if replaced is not None:
+        gone = replaced - datamap.customers.keys()
+        left = f"{len(gone)} of its {len(replaced)} customers left the map{_gone(gone)}"
+        print(f"replaced the earlier {target.name}: {left}")
     return 0
 
 
@@ -131,6 +153,11 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
     a.add_argument("file", help="customers as .csv or .jsonl")
     a.add_argument("--datamap", help="the data map folder (default: settings.datamap_dir)")
     a.add_argument("--rules", help="the rules folder every customer must be covered by (default: settings.rules_dir)")
+    a.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the map's file of the same name (its customers not in FILE leave)",
+    )
     a.set_defaults(func=cmd_import)
 
     c = actions.add_parser("check", help="validate a data map folder; every problem names file, line and field")

@@ -86,6 +86,27 @@ def test_an_import_adds_customers(map_dir: Path, tmp_path: Path, capsys: pytest.
     assert "36 customers" in capsys.readouterr().out
 
 
+def test_an_import_named_as_a_file_of_the_map_replaces_nothing_unless_told(
+    map_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an export of the same customers, one of them gone: as "customers.jsonl" it lands on the map's own file
+    kept = (map_dir / "customers.jsonl").read_text(encoding="utf-8").splitlines()[1:]
+    source = tmp_path / "customers.jsonl"
+    source.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    before = snapshot(map_dir)
+
+    assert main(["datamap", "import", str(source), "--datamap", str(map_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing changed" in err and f"already has {map_dir / 'customers.jsonl'}" in err and "--replace" in err
+    assert snapshot(map_dir) == before
+
+    assert main(["datamap", "import", str(source), "--datamap", str(map_dir), "--replace"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 34 customers" in out and "(34 in the map)" in out
+    assert "replaced the earlier customers.jsonl: 1 of its 35 customers left the map: acme-eu" in out
+    assert (map_dir / "customers.jsonl").read_text(encoding="utf-8") == source.read_text(encoding="utf-8")
+
+
 def test_assess_dry_run_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / "report.json"
     report.write_text(
