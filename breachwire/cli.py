@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,14 +11,30 @@ from pydantic import ValidationError
 
 from breachwire.commands import assess, audit, datamap, dlq, incident, notices, rules, stack
 from runtime.settings import Settings, load_settings
+from runtime.validation import field_path
 
 # Each module registers its subcommands; `breachwire --help` lists them in this order.
 COMMAND_MODULES = [stack, datamap, rules, assess, notices, dlq, incident, audit]
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _config_file(args: argparse.Namespace) -> Path | None:
     config = args.config or os.environ.get("BREACHWIRE_CONFIG")
-    return load_settings(Path(config) if config else None)
+    return Path(config) if config else None
+
+
+def _settings_problems(exc: Exception, config: Path | None) -> list[str]:
+    """Each problem on a line, starting with where the value came from: its environment variable when set, else
+    the settings file. Never the value itself: it may be a password."""
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return [f"{config}: {exc}"]  # tomllib's own message names the line and column
+    if not isinstance(exc, ValidationError):
+        return [str(exc)]
+    problems = []
+    for error in exc.errors():
+        variable = "BREACHWIRE_" + "__".join(str(part).upper() for part in error["loc"])
+        where = variable if variable in os.environ or config is None else str(config)
+        problems.append(f"{where}: {field_path(error['loc'])}: {error['msg']}")
+    return problems
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    config = _config_file(args)
     try:
-        settings = _settings(args)
+        settings = load_settings(config)
     except (ValidationError, FileNotFoundError, ValueError) as exc:
-        print(f"breachwire: bad settings: {exc}", file=sys.stderr)
+        for problem in _settings_problems(exc, config):
+            print(f"breachwire: bad settings: {problem}", file=sys.stderr)
         return 2
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     try:

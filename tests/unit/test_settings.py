@@ -46,3 +46,51 @@ def test_a_setting_overrides_a_shipped_folder(monkeypatch: pytest.MonkeyPatch, t
     settings = load_settings(rules_dir=tmp_path / "rules")
     assert (settings.templates_dir, settings.rules_dir) == (tmp_path / "templates", tmp_path / "rules")
     assert settings.datamap_dir == REPO / "examples" / "datamap"
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "expected"),
+    [
+        pytest.param(
+            "[kafka]\nbootstrap_servers = \n", {}, "{file}: Invalid value (at line 2, column 21)", id="syntax"
+        ),
+        pytest.param(
+            '[intake]\nport = "eighty"\n', {}, "{file}: intake.port: Input should be a valid integer", id="type"
+        ),
+        pytest.param("[kafkaa]\nx = 1\n", {}, "{file}: kafkaa: Extra inputs are not permitted", id="unknown"),
+        pytest.param(
+            "[intake]\nport = 8080\n",
+            {"BREACHWIRE_INTAKE__PORT": "abc"},
+            "BREACHWIRE_INTAKE__PORT: intake.port: Input should be a valid integer",
+            id="environment",
+        ),
+    ],
+)
+def test_bad_settings_name_where_they_came_from(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    toml: str,
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    from breachwire.cli import main
+
+    config = tmp_path / "breachwire.toml"
+    config.write_text(toml)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["--config", str(config), "rules", "table"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("breachwire: bad settings: " + expected.format(file=config))
+    assert "Traceback" not in err and "errors.pydantic.dev" not in err
+
+
+def test_a_bad_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from breachwire.cli import main
+
+    # (a value may be a password set in the wrong variable)
+    monkeypatch.setenv("BREACHWIRE_SMTP__PORT", "hunter2-is-not-a-port")
+    assert main(["rules", "table"]) == 2
+    err = capsys.readouterr().err
+    assert "BREACHWIRE_SMTP__PORT: smtp.port:" in err and "hunter2" not in err
