@@ -13,7 +13,7 @@ import uvicorn
 
 from breachwire.workers import Stop, run_workers, stop_on_signals
 from runtime.consumer import ConsumerLoop, Runnable, run_together
-from runtime.datamap import DataMap, load_datamap
+from runtime.datamap import DataMap, load_datamap, load_subprocessor_map
 from runtime.kafka import ensure_topics, is_answering, make_producer
 from runtime.logging import configure
 from runtime.metrics import LedgerCollector, ServiceMetrics
@@ -30,12 +30,11 @@ SERVICES = ("intake", "assess", "notify", "record", "clock", "console")
 log = structlog.get_logger(__name__)
 
 
-def prepare(settings: Settings, service: str) -> DataMap:
-    """What every service does first: logging, topics, the data map."""
+def prepare(settings: Settings, service: str) -> None:
+    """What every service does first: logging, topics."""
     configure(settings.log, service)
     if settings.kafka.create_topics:
         ensure_topics(settings.kafka, topics_for(settings.kafka).partitions(settings.kafka))
-    return load_datamap(settings.datamap_dir)
 
 
 def run_loops(loops: Sequence[ConsumerLoop[Any] | Runnable], stop: threading.Event | None = None) -> None:
@@ -149,14 +148,16 @@ def run_service(settings: Settings, service: str) -> None:
             f"breachwire: no Kafka broker answers at {kafka.bootstrap_servers} ({kafka.security_protocol}{signed_in}); "
             "start one with `breachwire kafka up` (`--auth` for SASL_SSL), or check the address and credentials"
         )
-    datamap = prepare(settings, service)
+    prepare(settings, service)
+    # Each service loads what of the data map it uses: the intake knows subprocessors and names, the clock nothing.
+    directory = settings.datamap_dir
     runners: dict[str, Callable[[], None]] = {
-        "intake": lambda: run_intake(settings, datamap),
-        "assess": lambda: _assess(settings, datamap),
-        "notify": lambda: _notify(settings, datamap),
-        "record": lambda: _record(settings, datamap),
+        "intake": lambda: run_intake(settings, load_subprocessor_map(directory)),
+        "assess": lambda: _assess(settings, load_datamap(directory)),
+        "notify": lambda: _notify(settings, load_datamap(directory)),
+        "record": lambda: _record(settings, load_datamap(directory)),
         "clock": lambda: _clock(settings),
-        "console": lambda: run_console(settings, datamap),
+        "console": lambda: run_console(settings, load_datamap(directory)),
     }
     runners[service]()
 

@@ -4,7 +4,14 @@ A data map is a folder: ``subprocessors.toml`` and one or more ``customers*.json
 """
 
 from runtime.datamap.index import DataMap
-from runtime.datamap.load import CustomerCheck, DataMapError, load_customers, load_datamap, load_subprocessors
+from runtime.datamap.load import (
+    CustomerCheck,
+    DataMapError,
+    load_customers,
+    load_datamap,
+    load_subprocessor_map,
+    load_subprocessors,
+)
 from runtime.datamap.models import AccessGrant, Customer, Subprocessor, SubprocessorKind
 from runtime.datamap.vocabulary import Unknown, UnknownNames, Vocabulary
 
@@ -21,5 +28,6 @@ __all__ = [
     "Vocabulary",
     "load_customers",
     "load_datamap",
+    "load_subprocessor_map",
     "load_subprocessors",
 ]

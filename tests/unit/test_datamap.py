@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -5,7 +6,7 @@ import pytest
 from consumers.assess.coverage import coverage_check, place_laws
 from consumers.assess.rules import RuleBook
 from runtime import resources
-from runtime.datamap import CustomerCheck, DataMapError, load_customers, load_datamap
+from runtime.datamap import CustomerCheck, DataMapError, load_customers, load_datamap, load_subprocessor_map
 from schemas import Report
 
 EXAMPLES = resources.example_datamap()
@@ -243,3 +244,21 @@ def test_the_vocabulary_is_what_the_map_names() -> None:
         "report.data_categories[1]: unknown data category 'passwords'; the data map knows "
         + ", ".join(sorted(vocabulary.data_categories)),
     ]
+
+
+def test_the_subprocessors_alone_know_the_names_the_whole_map_knows() -> None:
+    # the intake loads no customer: a report it refuses or lets in is the same as on the whole map
+    alone, whole = load_subprocessor_map(EXAMPLES), load_datamap(EXAMPLES)
+    assert alone.vocabulary == whole.vocabulary
+    assert alone.subprocessors == whole.subprocessors and not alone.customers
+
+
+def test_the_subprocessors_alone_load_while_a_customers_file_is_broken(tmp_path: Path) -> None:
+    directory = tmp_path / "datamap"
+    shutil.copytree(EXAMPLES, directory)
+    (directory / "customers-broken.jsonl").write_text('{"id": "half\n')
+    with pytest.raises(DataMapError, match=r"customers-broken\.jsonl:1"):
+        load_datamap(directory)
+    assert "linode-eu" in load_subprocessor_map(directory).subprocessors  # reports still get in, and wait in Kafka
+    with pytest.raises(DataMapError, match="no such data map folder"):
+        load_subprocessor_map(tmp_path / "nowhere")
