@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from breachwire.commands import assess, audit, datamap, dlq, incident, notices, rules, stack
+from runtime.datamap import DataMapError
 from runtime.settings import Settings, load_settings
 from runtime.validation import field_path
 
@@ -62,5 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     try:
         return func(args, settings)
+    except DataMapError as exc:  # whichever command loaded it: each problem by file, line and field
+        print(f"{exc}\nbreachwire {args.command}: the data map does not load", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

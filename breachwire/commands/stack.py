@@ -123,16 +123,8 @@ def _auth_instructions(credentials: Path) -> str:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from breachwire.services import run_service
-    from runtime.datamap import DataMapError
 
-    try:
-        run_service(settings, args.service)
-    except DataMapError as exc:
-        print(
-            f"{exc}\nbreachwire run {args.service}: the data map at {settings.datamap_dir} does not load",
-            file=sys.stderr,
-        )
-        return 1
+    run_service(settings, args.service)
     return 0
 
 

@@ -203,3 +203,15 @@ def test_assess_dry_run_refuses_a_name_the_map_does_not_know(
     captured = capsys.readouterr()
     assert f"{report}: regions[1]: unknown region 'europe'; the data map knows eu, sg, uk, us" in captured.err
     assert captured.out == ""
+
+
+def test_a_command_on_a_map_that_does_not_load_names_the_problem_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BREACHWIRE_DATAMAP_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("BREACHWIRE_SIGNING__NOTICE_KEY", "ab" * 32)
+    assert main(["up"]) == 1  # it loads the map before it starts anything
+    assert (
+        capsys.readouterr().err
+        == f"{tmp_path / 'nowhere'}: no such data map folder\nbreachwire up: the data map does not load\n"
+    )
