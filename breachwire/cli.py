@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from breachwire.commands import assess, audit, datamap, dlq, incident, notices, rules, stack
 from runtime.datamap import DataMapError
 from runtime.settings import Settings, load_settings
+from runtime.store import LedgerUnreachable
 from runtime.validation import field_path
 
 # Each module registers its subcommands; `breachwire --help` lists them in this order.
@@ -65,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args, settings)
     except DataMapError as exc:  # whichever command loaded it: each problem by file, line and field
         print(f"{exc}\nbreachwire {args.command}: the data map does not load", file=sys.stderr)
+        return 1
+    except LedgerUnreachable as exc:
+        print(f"breachwire {args.command}: {exc}; see ledger.url (BREACHWIRE_LEDGER__URL)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
