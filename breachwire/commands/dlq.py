@@ -86,6 +86,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from kafka.errors import KafkaError
+
     from runtime.kafka import make_producer, publish
     from runtime.notice_signing import NoticeSigner
     from runtime.store import Ledger
@@ -99,7 +101,15 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         if not args.all and ids[0] not in {row.notice_id for row in ledger.delivery.dead_notices()}:
             print(f"breachwire: {args.notice}: no such dead notice (see `breachwire dlq list`)", file=sys.stderr)
             return 1
-        producer = made = make_producer(settings.kafka)
+        if not ids:
+            print("no dead notices")
+            return 0
+        try:
+            producer = made = make_producer(settings.kafka)
+        except KafkaError as exc:
+            where = settings.kafka.bootstrap_servers
+            print(f"breachwire: nothing replayed: no Kafka broker answers at {where}: {exc}", file=sys.stderr)
+            return 1
         topics = topics_for(settings.kafka)
 
         def send(notice: "NoticeRequested") -> None:

@@ -13,6 +13,7 @@ import pytest
 from support import Stepped, project_rules, read_topic, wait_until
 
 from breachwire.commands import dlq
+from breachwire.dev.broker import free_port_run
 from breachwire.dev.samples import controller_notices, notice_from_report, sample_report
 from breachwire.dev.sinks import Answer, SmtpSink, WebhookSink
 from breachwire.dev.twilio import TwilioSink
@@ -430,3 +431,18 @@ def test_dlq_replay_refuses_a_notice_breachwire_never_signed(
     assert dlq.cmd_replay(argparse.Namespace(notice=forged.notice_id, all=False), notifier.settings) == 1
     assert "not replayed" in capsys.readouterr().err
     assert notifier.state(forged) == "dead"
+
+
+def test_dlq_replay_with_kafka_out_of_reach_replays_nothing_and_says_so(
+    notifier: Notifier, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = a_notice(notifier.datamap, Channel.WEBHOOK)
+    notifier.request(dead, signed=False)  # dies at once: its signature does not verify
+    notifier.run_until_settled(dead)
+    kafka = notifier.settings.kafka.model_copy(
+        update={"bootstrap_servers": f"127.0.0.1:{free_port_run(1)}", "ack_timeout_s": 2.0}
+    )
+    away = notifier.settings.model_copy(update={"kafka": kafka})
+    assert dlq.cmd_replay(argparse.Namespace(notice=None, all=True), away) == 1
+    assert f"nothing replayed: no Kafka broker answers at {kafka.bootstrap_servers}" in capsys.readouterr().err
+    assert notifier.state(dead) == "dead"  # still there to replay once Kafka is back
