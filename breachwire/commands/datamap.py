@@ -120,6 +120,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         gone = replaced - datamap.customers.keys()
         left = f"{len(gone)} of its {len(replaced)} customers left the map{_gone(gone)}"
         print(f"replaced the earlier {target.name}: {left}")
+    # the services read the map when they start: until then a report does not reach these customers
+    print("restart assess, notify, record and the console for the running services to know them")
     return 0
 
 
