@@ -13,7 +13,7 @@ import uvicorn
 
 from breachwire.workers import Stop, run_workers, stop_on_signals
 from runtime.consumer import ConsumerLoop, Runnable, run_together
-from runtime.datamap import DataMap, load_datamap, load_subprocessor_map
+from runtime.datamap import DataMap, LiveDataMap, load_datamap, load_subprocessor_map
 from runtime.kafka import ensure_topics, is_answering, make_producer
 from runtime.logging import configure
 from runtime.metrics import LedgerCollector, ServiceMetrics
@@ -162,6 +162,11 @@ def run_service(settings: Settings, service: str) -> None:
     runners[service]()
 
 
+def _live(settings: Settings, datamap: DataMap) -> LiveDataMap:
+    """The map loaded again as its folder changes, in a thread of the calling process (a forked worker's own)."""
+    return LiveDataMap(settings.datamap_dir, load_datamap, settings.datamap_reload_s, datamap).start()
+
+
 def _assess(settings: Settings, datamap: DataMap) -> None:
     from consumers.assess.consumer import build
     from consumers.assess.release import load_release_policy
@@ -169,9 +174,13 @@ def _assess(settings: Settings, datamap: DataMap) -> None:
 
     # once, at start: a bad rules or policy file stops the service here
     rules, policy = load_rules(settings.rules_dir), load_release_policy(settings.release_policy)
-    loop = build(settings, datamap, rules, policy)
-    with serving_probes(settings.metrics, settings.kafka, "assess", [loop], ServiceMetrics(), None):
-        run_loops([loop])
+    live = _live(settings, datamap)
+    try:
+        loop = build(settings, live, rules, policy)
+        with serving_probes(settings.metrics, settings.kafka, "assess", [loop], ServiceMetrics(), None):
+            run_loops([loop])
+    finally:
+        live.close()
 
 
 def _notify(settings: Settings, datamap: DataMap) -> None:
@@ -180,8 +189,9 @@ def _notify(settings: Settings, datamap: DataMap) -> None:
     def serve(worker_settings: Settings, stop: Stop, index: int = 0) -> None:
         ledger = Ledger.connect(worker_settings.ledger.url)
         metrics = ServiceMetrics()
+        live = _live(worker_settings, datamap)
         try:
-            notifier = build(worker_settings, datamap, ledger, metrics.notify)
+            notifier = build(worker_settings, live, ledger, metrics.notify)
             # What start-up made (modules, clients, templates) lives as long as the process: out of the
             # collector's sight. Each notice then makes a few hundred short-lived objects, so collect the
             # young ones less often than the default threshold would.
@@ -198,6 +208,7 @@ def _notify(settings: Settings, datamap: DataMap) -> None:
             ):
                 asyncio.run(notifier.run(stop))
         finally:
+            live.close()
             ledger.close()
 
     count = settings.notify.workers
@@ -219,11 +230,13 @@ def _record(settings: Settings, datamap: DataMap) -> None:
     from consumers.record.consumer import build
 
     ledger = Ledger.connect(settings.ledger.url)
+    live = _live(settings, datamap)
     try:
-        loops = build(settings, ledger, datamap)
+        loops = build(settings, ledger, live)
         with serving_probes(settings.metrics, settings.kafka, "record", loops, ServiceMetrics(), ledger.engine):
             run_loops(loops)
     finally:
+        live.close()
         ledger.close()
 
 

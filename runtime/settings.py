@@ -378,6 +378,11 @@ class Settings(BaseSettings):
     signing: SigningSettings = Field(default_factory=SigningSettings)
     # the folders breachwire ships (runtime/resources.py), unless set
     datamap_dir: Path = resources.example_datamap()
+    datamap_reload_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often assess, notify and record look for a changed data map and load it again (0: never).",
+    )
     rules_dir: Path = resources.rules_dir()
     release_policy: Path = Field(
         default=resources.release_policy(),

@@ -120,8 +120,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         gone = replaced - datamap.customers.keys()
         left = f"{len(gone)} of its {len(replaced)} customers left the map{_gone(gone)}"
         print(f"replaced the earlier {target.name}: {left}")
-    # the services read the map when they start: until then a report does not reach these customers
-    print("restart assess, notify, record and the console for the running services to know them")
+    # the consumers look for a changed map every datamap_reload_s; the console reads it at start only
+    every = f"{settings.datamap_reload_s:g} s" if settings.datamap_reload_s > 0 else "never (datamap_reload_s is 0)"
+    print(f"running assess, notify and record services load the map again within {every}; restart the console")
     return 0
 
 

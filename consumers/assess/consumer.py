@@ -24,7 +24,7 @@ from consumers.assess.notices import NoticeBuilder, incident_facts
 from consumers.assess.release import ReleasePolicy, load_release_policy
 from consumers.assess.rules import RuleBook, load_rules
 from runtime.consumer import ConsumerLoop, Received
-from runtime.datamap import DataMap, Subprocessor, SubprocessorKind
+from runtime.datamap import MapSource, Subprocessor, SubprocessorKind
 from runtime.kafka import make_consumer, make_producer, read_key, send
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import OncallSettings, Settings
@@ -49,7 +49,7 @@ class Reach:
 class Assess:
     def __init__(
         self,
-        datamap: DataMap,
+        datamap: MapSource,
         rules: RuleBook,
         topics: Topics,
         emit: Emit,
@@ -61,7 +61,8 @@ class Assess:
         signer: NoticeSigner,
     ) -> None:
         self._signer = signer
-        self._datamap = datamap
+        self._maps = datamap
+        self._datamap = datamap.current()
         self._policy = policy
         self._rules = rules
         self._topics = topics
@@ -69,9 +70,12 @@ class Assess:
         self._oncall = oncall
         self._clock = clock
         self._history = RevisionHistory(recall)
-        self._vocabulary = datamap.vocabulary
+        self._vocabulary = self._datamap.vocabulary
 
     def __call__(self, batch: Sequence[Received[IncidentReported]]) -> None:
+        latest = self._maps.current()  # one map for the whole batch; a map loaded again since is taken here
+        if latest is not self._datamap:
+            self._datamap, self._vocabulary = latest, latest.vocabulary
         for received in batch:
             self.assess(received.message)
 
@@ -197,7 +201,7 @@ def _stand_in(subprocessor_id: str) -> Subprocessor:
 
 
 def build(
-    settings: Settings, datamap: DataMap, rules: RuleBook | None = None, policy: ReleasePolicy | None = None
+    settings: Settings, datamap: MapSource, rules: RuleBook | None = None, policy: ReleasePolicy | None = None
 ) -> ConsumerLoop[IncidentReported]:
     """The assess loop; ``rules`` and ``policy`` loaded once at start (from ``settings.rules_dir`` and
     ``settings.release_policy`` when not given)."""

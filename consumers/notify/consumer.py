@@ -51,7 +51,7 @@ from consumers.notify.gate import DueGate
 from consumers.notify.render import Renderer
 from consumers.notify.retry import RetrySchedule
 from runtime.consumer import Batches, Received, Stopping
-from runtime.datamap import DataMap
+from runtime.datamap import MapSource
 from runtime.kafka import ensure_topics, make_consumer, make_producer, send
 from runtime.metrics import NotifyMetrics
 from runtime.notice_signing import NoticeSigner, SignatureError
@@ -371,7 +371,7 @@ class Notifier:
         await self._dispatcher.aclose()
 
 
-def build(settings: Settings, datamap: DataMap, ledger: Ledger, metrics: NotifyMetrics | None = None) -> Notifier:
+def build(settings: Settings, datamap: MapSource, ledger: Ledger, metrics: NotifyMetrics | None = None) -> Notifier:
     topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
     if settings.kafka.create_topics:
         ensure_topics(settings.kafka, topics.partitions(settings.kafka))

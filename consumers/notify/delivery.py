@@ -23,7 +23,7 @@ from consumers.notify.render import Rendered, Renderer
 from consumers.notify.sms import TwilioSender
 from consumers.notify.spread import SpreadTransport
 from consumers.notify.webhook import WebhookSender
-from runtime.datamap import DataMap
+from runtime.datamap import MapSource
 from runtime.settings import Settings
 from schemas import Channel, NoticeRequested
 
@@ -68,7 +68,7 @@ class Dispatcher:
     def __init__(
         self,
         settings: Settings,
-        datamap: DataMap,
+        datamap: MapSource,
         renderer: Renderer,
         resolver: Resolver = system_resolver,
         on_send: Callable[[NoticeRequested, float, DeliveryError | None], None] | None = None,
@@ -76,7 +76,7 @@ class Dispatcher:
         """``resolver`` looks up webhook hosts for the target guard (tests script it to play a hostile DNS);
         ``on_send`` hears of each send: how long it took and its error (the notifier's metrics)."""
         self._on_send = on_send or (lambda _notice, _seconds, _error: None)
-        self._datamap = datamap
+        self._maps = datamap
         self._renderer = renderer
         limits = settings.notify
         self._overall = asyncio.Semaphore(limits.concurrency)
@@ -142,7 +142,7 @@ class Dispatcher:
         if notice.channel is Channel.EMAIL:
             return await self._email.send(notice.address, notice.notice_id, rendered)
         if notice.channel is Channel.WEBHOOK:
-            customer = self._datamap.customers.get(notice.recipient_id)
+            customer = self._maps.current().customers.get(notice.recipient_id)  # a customer added since start too
             if customer is None or customer.webhook_secret is None:
                 raise FinalDelivery("no webhook secret for this recipient in the data map")
             return await self._webhook.send(

@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 from runtime.audit import AuditLog, Pending
 from runtime.checkpoints import Checkpointer, CheckpointFile
 from runtime.consumer import ConsumerLoop, Received
-from runtime.datamap import DataMap
+from runtime.datamap import MapSource
 from runtime.kafka import make_consumer, make_producer
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
@@ -58,18 +58,19 @@ class RecordReports:
 
 
 class RecordAssessments:
-    def __init__(self, ledger: Ledger, audit: AuditLog | None = None, datamap: DataMap | None = None) -> None:
+    def __init__(self, ledger: Ledger, audit: AuditLog | None = None, datamap: MapSource | None = None) -> None:
         self._ledger = ledger
         self._audit = audit or AuditLog(ledger)
-        self._customers = datamap.customers if datamap is not None else {}
+        self._maps = datamap
 
     def __call__(self, batch: Sequence[Received[IncidentAssessed]]) -> None:
         entries = []
         recorded = []
+        customers = self._maps.current().customers if self._maps is not None else {}
         for received in batch:
             m = received.message
             # the customer's name and region as the data map has them, for the console's list of who is affected
-            customer = self._customers.get(m.customer_id)
+            customer = customers.get(m.customer_id)
             recorded.append(Assessment(m, customer.name, customer.region) if customer else Assessment(m))
             entries.append(
                 Pending(
@@ -181,7 +182,7 @@ def _loop(
     )
 
 
-def build(settings: Settings, ledger: Ledger, datamap: DataMap | None = None) -> list[ConsumerLoop[Any]]:
+def build(settings: Settings, ledger: Ledger, datamap: MapSource | None = None) -> list[ConsumerLoop[Any]]:
     topics = topics_for(settings.kafka)
     producer = make_producer(settings.kafka)
     audit = AuditLog(ledger, settings.audit.key)

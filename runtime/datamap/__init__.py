@@ -4,6 +4,7 @@ A data map is a folder: ``subprocessors.toml`` and one or more ``customers*.json
 """
 
 from runtime.datamap.index import DataMap
+from runtime.datamap.live import LiveDataMap, MapSource
 from runtime.datamap.load import (
     CustomerCheck,
     DataMapError,
@@ -21,6 +22,8 @@ __all__ = [
     "CustomerCheck",
     "DataMap",
     "DataMapError",
+    "LiveDataMap",
+    "MapSource",
     "Subprocessor",
     "SubprocessorKind",
     "Unknown",

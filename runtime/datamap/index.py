@@ -22,6 +22,10 @@ class DataMap:
             for grantee in {g.subcontractor for g in customer.grants}:
                 self._by_grantee[grantee].append(customer)
 
+    def current(self) -> "DataMap":
+        """The map as it stands: this one (``runtime.datamap.live.MapSource``; a live map may change)."""
+        return self
+
     def in_region(self, region: str) -> list[Customer]:
         return self._by_region.get(region, [])
 

@@ -3,6 +3,8 @@ every failing receiver ends with the notice delivered once, or dead (with an on-
 
 import argparse
 import asyncio
+import base64
+import json
 import socket
 import threading
 import time
@@ -18,7 +20,7 @@ from breachwire.dev.samples import controller_notices, notice_from_report, sampl
 from breachwire.dev.sinks import Answer, SmtpSink, WebhookSink
 from breachwire.dev.twilio import TwilioSink
 from consumers.notify.consumer import build
-from runtime.datamap import Customer, DataMap, load_datamap
+from runtime.datamap import Customer, DataMap, LiveDataMap, MapSource, load_datamap
 from runtime.kafka import make_producer, send
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import Settings
@@ -32,11 +34,12 @@ pytestmark = pytest.mark.integration
 class Notifier:
     """The notifier of one test, run in this process, with the ledger it writes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, maps: MapSource | None = None) -> None:
+        """``maps``: where the notifier takes its data map from (the map in ``settings.datamap_dir`` as loaded)."""
         self.settings = settings
         self.datamap = load_datamap(settings.datamap_dir)
         self.ledger = Ledger.connect(settings.ledger.url)
-        self.consumer = Stepped(build(settings, self.datamap, self.ledger))
+        self.consumer = Stepped(build(settings, maps or self.datamap, self.ledger))
         self.topics = topics_for(settings.kafka, settings.notify.retry_delays_s)
         self.signer = NoticeSigner.from_settings(settings.signing)
 
@@ -85,6 +88,40 @@ def a_notice(datamap: DataMap, channel: Channel, kind: NoticeKind = NoticeKind.F
         sample_report(kind), datamap, Audience.CONTROLLER, channel, rules=RULES, kind=kind, customer=customer(datamap)
     )
     return notice.model_copy(update=changes)
+
+
+def test_a_webhook_to_a_customer_imported_since_the_notifier_started_goes_out_signed_with_its_secret(
+    wired_settings: Settings, webhook_sink: WebhookSink
+) -> None:
+    directory = wired_settings.datamap_dir
+    maps = LiveDataMap(directory, load_datamap, 0, load_datamap(directory))
+    notifier = Notifier(wired_settings, maps)
+    try:
+        acme = customer(notifier.datamap)
+        fields = json.loads(acme.model_dump_json())
+        secret = "whsec_" + base64.b64encode(b"the secret of a customer imported later").decode()
+        url = str(acme.webhook_url).replace("/hooks/acme-eu", "/hooks/acme-new")
+        fields.update(id="acme-new", name="Acme New GmbH", webhook_url=url, webhook_secret=secret)
+        (directory / "customers-new.jsonl").write_text(json.dumps(fields) + "\n")
+        webhook_sink.secrets["/hooks/acme-new"] = secret
+        assert maps.check()  # the service's thread does this every datamap_reload_s
+
+        new = maps.current().customers["acme-new"]
+        notice = notice_from_report(
+            sample_report(NoticeKind.FULL),
+            maps.current(),
+            Audience.CONTROLLER,
+            Channel.WEBHOOK,
+            rules=RULES,
+            customer=new,
+        )
+        notifier.request(notice)
+        notifier.run_until_settled(notice)
+        assert notifier.state(notice) == "delivered"
+        assert [(h.path, h.webhook_id) for h in webhook_sink.received] == [("/hooks/acme-new", notice.notice_id)]
+        assert webhook_sink.rejected == 0  # signed with the new customer's secret
+    finally:
+        notifier.close()
 
 
 def test_webhook_answering_500_is_retried_with_the_same_webhook_id_until_delivered(
