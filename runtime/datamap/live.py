@@ -90,7 +90,9 @@ class LiveDataMap:
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            # a load under way (a quarter of a minute at a million customers) is not waited for: the service stops
+            # without it, and the thread, a daemon, goes with the process
+            self._thread.join(timeout=1.0)
             self._thread = None
 
     def _watch(self) -> None:
