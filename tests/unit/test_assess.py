@@ -12,7 +12,7 @@ from consumers.assess.consumer import Assess
 from consumers.assess.release import load_release_policy
 from consumers.assess.rules import RuleBook
 from runtime import resources
-from runtime.datamap import Customer, DataMap, load_subprocessors
+from runtime.datamap import Customer, DataMap, MapSource, load_subprocessors
 from runtime.notice_signing import NoticeSigner
 from runtime.settings import OncallSettings, SigningSettings, load_settings
 from runtime.topics import topics_for
@@ -91,9 +91,9 @@ class Recorder:
         return [m for _, _, m in self.messages if isinstance(m, IncidentAssessed)]
 
 
-def run(datamap: DataMap, rules: RuleBook, *reports: IncidentReported) -> Recorder:
-    recorder = Recorder()
-    assess = Assess(
+def an_assess(datamap: MapSource, rules: RuleBook, recorder: Recorder) -> Assess:
+    """The assess step with the project's release policy, five minutes after the breach became known."""
+    return Assess(
         datamap,
         rules,
         TOPICS,
@@ -103,6 +103,11 @@ def run(datamap: DataMap, rules: RuleBook, *reports: IncidentReported) -> Record
         policy=POLICY,
         signer=SIGNER,
     )
+
+
+def run(datamap: DataMap, rules: RuleBook, *reports: IncidentReported) -> Recorder:
+    recorder = Recorder()
+    assess = an_assess(datamap, rules, recorder)
     for report in reports:
         assess.assess(report)
     return recorder

@@ -3,15 +3,13 @@ reached by the next report, and a map that does not load leaves the one before i
 
 import json
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 from support import project_rules, wait_until
-from test_assess import AWARE, ONCALL, POLICY, SIGNER, TOPICS, Recorder, reported
+from test_assess import Recorder, an_assess, reported
 
-from consumers.assess.consumer import Assess
 from runtime import resources
 from runtime.consumer import Received
 from runtime.datamap import LiveDataMap, load_datamap
@@ -81,16 +79,7 @@ def test_its_thread_takes_a_change_within_its_period(map_dir: Path) -> None:
 def test_a_customer_imported_while_assess_runs_is_reached_by_the_next_report(map_dir: Path) -> None:
     maps = live(map_dir)
     recorder = Recorder()
-    assess = Assess(
-        maps,
-        project_rules(),
-        TOPICS,
-        recorder,
-        ONCALL,
-        clock=lambda: AWARE + timedelta(minutes=5),
-        policy=POLICY,
-        signer=SIGNER,
-    )
+    assess = an_assess(maps, project_rules(), recorder)
 
     def batch(reference: str) -> list[str]:
         report = reported("linode-eu", reference=reference, regions=["eu"])
