@@ -132,11 +132,10 @@ def receiver(kind: str, directory: Path, port: int, delay: float, secrets_file: 
 
 
 def free_port() -> int:
-    import socket
+    """A port for a server the benchmark starts: one no outgoing connection takes meanwhile (``free_port_run``)."""
+    from breachwire.dev.broker import free_port_run
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port_run(1)
 
 
 def start_receiver(kind: str, directory: Path, delay: float, secrets_file: Path, port: int) -> subprocess.Popen[bytes]:

@@ -633,9 +633,11 @@ def cluster_size(settings: BrokerSettings) -> int:
 
 def free_port_run(count: int) -> int:
     """The first of ``count`` consecutive ports nothing listens on: a local cluster on ports of its own (node N
-    takes base + 2(N-1) and the next), beside anything else running."""
+    takes base + 2(N-1) and the next), beside anything else running. Below the systems' ephemeral ranges (32768
+    and up on Linux, 49152 and up elsewhere): a port from those can be taken by any outgoing connection, a Kafka
+    client's or a database's, between the pick and the bind."""
     for _ in range(200):
-        base = random.randrange(20_000, 60_000, 2)
+        base = random.randrange(20_000, 32_000, 2)
         try:
             for port in range(base, base + count):
                 with socket.socket() as probe:
