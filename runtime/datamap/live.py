@@ -36,7 +36,8 @@ def fingerprint(directory: Path) -> Fingerprint:
     """What changes when any file of the map does (None: the folder cannot be read)."""
     try:
         files = [directory / "subprocessors.toml", *customer_files(directory)]
-        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        stats = [(f.name, f.stat()) for f in files]
+        return tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)
     except OSError:
         return None
 
